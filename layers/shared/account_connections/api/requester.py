@@ -1,0 +1,212 @@
+"""Requesters' routes: members of a space review its connections; SPACE_ADMIN and POWER_USER
+request, cancel and disconnect them."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.dynamodb import DynamoDBPersistenceLayer
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from pydantic import BaseModel
+
+from account_connections import connections
+from account_connections.api.app import current_principal, header
+from account_connections.authz import Principal, require_space_role
+from account_connections.clients import client
+from account_connections.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidRequest
+from account_connections.models import (
+    SPACE_ID_PATTERN,
+    Connection,
+    ConnectionDetail,
+    ConnectionPage,
+    CreateConnectionRequest,
+    CreateConnectionResponse,
+)
+from account_connections.repository import Repository
+from account_connections.settings import RequesterApiSettings, load_settings
+from account_connections.statuses import ConnectionStatus
+from account_connections.workflow import ApprovalWorkflow
+
+router = APIGatewayHttpRouter()
+
+SpaceIdPath = Annotated[str, Path(pattern=SPACE_ID_PATTERN, description="The space's id.")]
+ConnectionIdPath = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="The connection's id.")]
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+PROBLEM = {"content": {"application/problem+json": {}}}
+COMMON = {
+    400: {"description": "Invalid input; `errors` names each field.", **PROBLEM},
+    401: {"description": "No valid bearer token.", **PROBLEM},
+    403: {"description": "Not a member of the space, or a role that may not do this.", **PROBLEM},
+}
+
+
+def settings() -> RequesterApiSettings:
+    return load_settings(RequesterApiSettings)
+
+
+def repository() -> Repository:
+    return Repository(settings().table_name, client("dynamodb"))
+
+
+def workflow() -> ApprovalWorkflow:
+    return ApprovalWorkflow(client("stepfunctions"), settings().state_machine_arn)
+
+
+def _principal() -> Principal:
+    return current_principal(router, settings().groups_claim)  # type: ignore[arg-type]
+
+
+def _verify_base_url() -> str:
+    configured = settings().public_base_url.rstrip("/")
+    if configured:
+        return configured
+    event = router.current_event
+    host = header(router, "host") or event.request_context.domain_name  # type: ignore[arg-type]
+    scheme = header(router, "x-forwarded-proto") or "https"  # type: ignore[arg-type]
+    return f"{scheme}://{host}"
+
+
+class IdempotentCreate(BaseModel):
+    """What an Idempotency-Key is scoped to: the caller and the space; ``body`` must match."""
+
+    key: str
+    principal: str
+    spaceId: str
+    body: CreateConnectionRequest
+
+
+@cache
+def _idempotent_create() -> Any:
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings().table_name,
+        key_attr="pk",
+        sort_key_attr="sk",
+        static_pk_value="IDEMPOTENCY#create_connection",
+        expiry_attr="ttl",
+        status_attr="idempotencyStatus",
+        boto3_client=client("dynamodb"),
+    )
+    config = IdempotencyConfig(
+        event_key_jmespath="[key, principal, spaceId]",
+        payload_validation_jmespath="body",
+        expires_after_seconds=settings().idempotency_ttl_seconds,
+        raise_on_no_idempotency_key=True,
+    )
+
+    @idempotent_function(
+        data_keyword_argument="request",
+        persistence_store=persistence,
+        config=config,
+        output_serializer=PydanticSerializer(model=CreateConnectionResponse),
+    )
+    def create(request: IdempotentCreate) -> CreateConnectionResponse:
+        return _create(request.body)
+
+    return create
+
+
+def _create(body: CreateConnectionRequest) -> CreateConnectionResponse:
+    principal = _principal()
+    space_id = router.current_event.path_parameters["spaceId"]
+    return connections.create_connection(
+        repository(),
+        workflow(),
+        principal,
+        space_id,
+        body,
+        approval_timeout_seconds=settings().approval_timeout_seconds,
+        verify_base_url=_verify_base_url(),
+        correlation_id=router.current_event.request_context.request_id,
+    )
+
+
+@router.post(
+    "/spaces/<spaceId>/connections",
+    summary="Request a connection to an AWS account",
+    description="Stores the request, emails the account's administrator a verification link, and "
+    "returns the connection with its `connectionToken` (shown only here). Send `Idempotency-Key` "
+    "to make retries safe: the same key and body give the same response.",
+    tags=["Requesters"],
+    responses={
+        201: {"description": "Requested; awaiting the administrator."},
+        **COMMON,
+        409: {"description": "The account has a live connection in the space, or the key was reused.", **PROBLEM},
+        422: {"description": "No administrator is registered for the account.", **PROBLEM},
+    },
+)
+def create_connection(spaceId: SpaceIdPath, body: CreateConnectionRequest) -> Response[CreateConnectionResponse]:
+    principal = _principal()
+    require_space_role(repository(), principal, spaceId, mutate=True)
+    key = header(router, "Idempotency-Key")  # type: ignore[arg-type]
+    if key is None:
+        created = _create(body)
+    else:
+        if not IDEMPOTENCY_KEY.match(key):
+            raise InvalidRequest(
+                "the Idempotency-Key header is not valid",
+                errors=[{"field": "Idempotency-Key", "message": "1-255 printable ASCII characters"}],
+            )
+        try:
+            created = _idempotent_create()(
+                request=IdempotentCreate(key=key, principal=principal.sub, spaceId=spaceId, body=body)
+            )
+        except IdempotencyValidationError as exc:
+            raise IdempotencyKeyReused("this Idempotency-Key was used with a different body") from exc
+        except IdempotencyAlreadyInProgressError as exc:
+            raise IdempotencyInProgress("a request with this Idempotency-Key is still in progress") from exc
+    return Response(status_code=201, content_type="application/json", body=created.model_dump(mode="json"))
+
+
+@router.get(
+    "/spaces/<spaceId>/connections",
+    summary="List the space's connections, newest first",
+    tags=["Requesters"],
+    responses={200: {"description": "A page of connections."}, **COMMON},
+)
+def list_connections(
+    spaceId: SpaceIdPath,
+    status: Annotated[ConnectionStatus | None, Query(description="Only this status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size, 1-100.")] = 25,
+    nextToken: Annotated[str | None, Query(max_length=2048, description="From the previous page.")] = None,
+) -> ConnectionPage:
+    require_space_role(repository(), _principal(), spaceId, mutate=False)
+    return connections.list_connections(repository(), spaceId, status, limit, nextToken)
+
+
+@router.get(
+    "/spaces/<spaceId>/connections/<connectionId>",
+    summary="Read a connection with its roles and its history",
+    tags=["Requesters"],
+    responses={200: {"description": "The connection."}, **COMMON, 404: {"description": "No such connection.", **PROBLEM}},
+)
+def get_connection(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> ConnectionDetail:
+    require_space_role(repository(), _principal(), spaceId, mutate=False)
+    return connections.get_connection(repository(), spaceId, connectionId)
+
+
+@router.delete(
+    "/spaces/<spaceId>/connections/<connectionId>",
+    summary="Cancel a pending request, or disconnect a verified connection",
+    tags=["Requesters"],
+    responses={
+        200: {"description": "The connection as it now is."},
+        **COMMON,
+        404: {"description": "No such connection.", **PROBLEM},
+        409: {"description": "Neither pending nor verified.", **PROBLEM},
+    },
+)
+def cancel_connection(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> Connection:
+    principal = _principal()
+    require_space_role(repository(), principal, spaceId, mutate=True)
+    return connections.cancel_connection(repository(), workflow(), principal, spaceId, connectionId)

@@ -1,0 +1,69 @@
+"""Who is calling and what they may do.
+
+Identity is the JWT that API Gateway's authorizer verified; its claims arrive in the event.
+Global groups (``auditors``, ``operators``) come from a configurable claim; space roles
+(``SPACE_ADMIN``, ``POWER_USER``, ``LIMITED_ACCESS``) come from the state table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from account_connections.errors import NotAuthenticated, NotAuthorized
+from account_connections.models import SpaceRole
+
+AUDITORS = "auditors"
+OPERATORS = "operators"
+MUTATING_ROLES = frozenset({SpaceRole.SPACE_ADMIN, SpaceRole.POWER_USER})
+
+
+@dataclass(frozen=True)
+class Principal:
+    sub: str
+    groups: frozenset[str]
+
+
+class MemberLookup(Protocol):
+    def get_member_role(self, space_id: str, user_id: str) -> SpaceRole | None: ...
+
+
+def parse_groups(raw: Any) -> frozenset[str]:
+    """Groups as API Gateway passes them: a JSON list, or the HTTP API's ``"[a b]"`` rendering,
+    or a comma-separated string."""
+    if raw is None:
+        return frozenset()
+    if isinstance(raw, list):
+        return frozenset(str(group) for group in raw)
+    text = str(raw).strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    return frozenset(part for part in text.replace(",", " ").split() if part)
+
+
+def principal_from_claims(claims: dict[str, Any] | None, groups_claim: str) -> Principal:
+    """Raises ``NotAuthenticated`` when there is no subject."""
+    claims = claims or {}
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise NotAuthenticated("a valid bearer token is required")
+    return Principal(sub=sub, groups=parse_groups(claims.get(groups_claim)))
+
+
+def require_group(principal: Principal, group: str) -> None:
+    """Raises ``NotAuthorized`` unless the caller is in ``group``."""
+    if group not in principal.groups:
+        raise NotAuthorized(f"this operation needs membership of the {group} group")
+
+
+def require_space_role(
+    members: MemberLookup, principal: Principal, space_id: str, *, mutate: bool
+) -> SpaceRole:
+    """The caller's role in the space. Reading needs any role; changing needs SPACE_ADMIN or
+    POWER_USER. Raises ``NotAuthorized``."""
+    role = members.get_member_role(space_id, principal.sub)
+    if role is None:
+        raise NotAuthorized(f"you are not a member of space {space_id}")
+    if mutate and role not in MUTATING_ROLES:
+        raise NotAuthorized(f"this operation needs the SPACE_ADMIN or POWER_USER role in space {space_id}")
+    return role

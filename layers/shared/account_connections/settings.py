@@ -1,0 +1,67 @@
+"""Configuration: one model per function, read from the environment once, on first use."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T", bound="BaseSettings")
+
+
+class BaseSettings(BaseModel):
+    """Every function reads its settings through ``load_settings(Model)``: never ``os.environ``."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
+
+    table_name: str = Field(alias="TABLE_NAME")
+    groups_claim: str = Field(default="cognito:groups", alias="GROUPS_CLAIM")
+
+
+class RequesterApiSettings(BaseSettings):
+    state_machine_arn: str = Field(alias="STATE_MACHINE_ARN")
+    approval_topic_arn: str = Field(alias="APPROVAL_TOPIC_ARN")
+    approval_timeout_seconds: int = Field(default=604800, ge=60, alias="APPROVAL_TIMEOUT_SECONDS")
+    public_base_url: str = Field(default="", alias="PUBLIC_BASE_URL")
+    verifier_role_name: str = Field(alias="VERIFIER_ROLE_NAME")
+    verifier_external_id: str = Field(default="", alias="VERIFIER_EXTERNAL_ID")
+    runner_principal_arn: str = Field(alias="RUNNER_PRINCIPAL_ARN")
+    idempotency_ttl_seconds: int = Field(default=86400, alias="IDEMPOTENCY_TTL_SECONDS")
+
+
+class OperatorApiSettings(BaseSettings):
+    approval_topic_arn: str = Field(alias="APPROVAL_TOPIC_ARN")
+
+
+class AuditApiSettings(BaseSettings):
+    pass
+
+
+class DecisionSettings(BaseSettings):
+    pass
+
+
+class NotifyApproverSettings(BaseSettings):
+    approval_topic_arn: str = Field(alias="APPROVAL_TOPIC_ARN")
+
+
+class VerifyConnectionSettings(BaseSettings):
+    pass
+
+
+class AttachRolesSettings(BaseSettings):
+    verifier_role_name: str = Field(alias="VERIFIER_ROLE_NAME")
+    verifier_external_id: str = Field(default="", alias="VERIFIER_EXTERNAL_ID")
+    runner_principal_arn: str = Field(alias="RUNNER_PRINCIPAL_ARN")
+
+
+class RecordOutcomeSettings(BaseSettings):
+    pass
+
+
+@cache
+def load_settings(model: type[T]) -> T:
+    """Parse ``model`` from the environment once per process (``load_settings.cache_clear()`` in tests)."""
+    return model.model_validate(dict(os.environ))

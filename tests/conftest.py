@@ -1,0 +1,33 @@
+"""Fixtures shared by unit and integration tests: AWS credentials that go nowhere, and the
+settings cache cleared around each test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+# Set before any boto3 client exists: nothing in the tests may reach a real AWS account.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SECURITY_TOKEN="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    POWERTOOLS_TRACE_DISABLED="1",
+    POWERTOOLS_SERVICE_NAME="account-connections",
+    POWERTOOLS_METRICS_NAMESPACE="AccountConnections",
+    POWERTOOLS_DEV="false",
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    from account_connections.settings import load_settings
+
+    load_settings.cache_clear()
+    yield
+    load_settings.cache_clear()
