@@ -23,7 +23,7 @@ class BaseSettings(BaseModel):
 class RequesterApiSettings(BaseSettings):
     state_machine_arn: str = Field(alias="STATE_MACHINE_ARN")
     approval_topic_arn: str = Field(alias="APPROVAL_TOPIC_ARN")
-    approval_timeout_seconds: int = Field(default=604800, ge=60, alias="APPROVAL_TIMEOUT_SECONDS")
+    approval_timeout_seconds: int = Field(default=604800, ge=1, alias="APPROVAL_TIMEOUT_SECONDS")
     public_base_url: str = Field(default="", alias="PUBLIC_BASE_URL")
     verifier_role_name: str = Field(alias="VERIFIER_ROLE_NAME")
     verifier_external_id: str = Field(default="", alias="VERIFIER_EXTERNAL_ID")
