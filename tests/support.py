@@ -6,6 +6,8 @@ import copy
 import importlib.util
 import json
 import sys
+import urllib.parse
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -52,6 +54,67 @@ def load_event(name: str, **overrides: Any) -> dict[str, Any]:
     return event
 
 
+_KEEP: Any = object()
+
+
+def http_event(
+    name: str,
+    *,
+    sub: str | None = _KEEP,
+    groups: list[str] | None = _KEEP,
+    path: dict[str, str] | None = None,
+    raw_path: str | None = None,
+    query: dict[str, str] | None = _KEEP,
+    body: Any = _KEEP,
+    headers: dict[str, str | None] | None = None,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """An HTTP API (payload 2.0) event from events/<name>.json with the parts a test changes.
+
+    ``sub=None`` drops the authorizer's claims (no token); ``groups`` is rendered the way API
+    Gateway renders a list claim (``"[a b]"``); ``path`` fills the route's parameters into the
+    raw path, ``raw_path`` sets it verbatim; ``query`` replaces the query string (None: none);
+    ``body`` is JSON-encoded unless it is a string (None: no body); a header set to None is removed.
+    """
+    event = load_event(name)
+    context = event["requestContext"]
+    if sub is None:
+        context.pop("authorizer", None)
+        event["headers"].pop("authorization", None)
+    elif sub is not _KEEP:
+        context["authorizer"]["jwt"]["claims"]["sub"] = sub
+    if groups is not _KEEP and "authorizer" in context:
+        claims = context["authorizer"]["jwt"]["claims"]
+        claims["cognito:groups"] = "[" + " ".join(groups or []) + "]"
+    if path is not None:
+        parameters = {**event.get("pathParameters", {}), **path}
+        raw_path = event["routeKey"].split(" ", 1)[1]
+        for key, value in parameters.items():
+            raw_path = raw_path.replace("{" + key + "}", urllib.parse.quote(value, safe=""))
+        event["pathParameters"] = parameters
+    if raw_path is not None:
+        event["rawPath"] = raw_path
+        context["http"]["path"] = raw_path
+    if query is not _KEEP:
+        event["rawQueryString"] = urllib.parse.urlencode(query or {})
+        if query:
+            event["queryStringParameters"] = dict(query)
+        else:
+            event.pop("queryStringParameters", None)
+    if body is not _KEEP:
+        if body is None:
+            event.pop("body", None)
+        else:
+            event["body"] = body if isinstance(body, str) else json.dumps(body)
+    for key, value in (headers or {}).items():
+        event["headers"].pop(key.lower(), None)
+        if value is not None:
+            event["headers"][key.lower()] = value
+    if request_id is not None:
+        context["requestId"] = request_id
+    return event
+
+
 def load_handler(function_dir: str) -> ModuleType:
     """Import functions/<function_dir>/app.py as Lambda does, under a unique module name."""
     name = f"function_{function_dir}"
@@ -63,6 +126,26 @@ def load_handler(function_dir: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A handler's HTTP answer."""
+
+    status: int
+    headers: dict[str, str]
+    text: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+def invoke(function_dir: str, event: dict[str, Any]) -> Reply:
+    """Run functions/<function_dir>/app.py's handler on ``event`` as Lambda would."""
+    result = load_handler(function_dir).handler(event, FakeContext())
+    headers = result.get("headers") or {}
+    return Reply(status=int(result["statusCode"]), headers=headers, text=result.get("body") or "")
 
 
 class FakeContext:

@@ -30,7 +30,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         role = iam.create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         definition = (ROOT / "statemachine" / "connection_approval.asl.json").read_text()
         sfn = boto3.client("stepfunctions")
-        machine = sfn.create_state_machine(name="approval", definition=definition, roleArn=role)["stateMachineArn"]
+        created = sfn.create_state_machine(name="approval", definition=definition, roleArn=role)
+        machine = created["stateMachineArn"]
         env = {
             "TABLE_NAME": TABLE,
             "STATE_MACHINE_ARN": machine,
@@ -46,3 +47,62 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
             monkeypatch.setenv(key, value)
         yield {"table": TABLE, "topic": topic, "events_topic": events_topic, "state_machine": machine,
                "ddb": ddb, "sns": sns, "sfn": sfn, "json": json}
+
+
+# ---- seeded state and observation helpers ------------------------------------------------------
+
+SPACE = "demo"
+OTHER_SPACE = "other"
+APPROVED_ACCOUNT = "111122223333"
+UNREGISTERED_ACCOUNT = "444455556666"
+# The users of SPEC.md's seed, and dave, the admin of another space.
+MEMBERS = {"alice": "SPACE_ADMIN", "bob": "POWER_USER", "carol": "LIMITED_ACCESS"}
+
+
+@pytest.fixture
+def seeded(aws: dict[str, Any]) -> dict[str, Any]:
+    """The seed of SPEC.md's local stack: space demo with alice, bob and carol, an administrator
+    for account 111122223333, and a second space whose admin is dave."""
+    from account_connections.models import Approver, Member, Space, SpaceRole
+    from account_connections.repository import Repository
+
+    repo = Repository(TABLE, aws["ddb"])
+    stamp = {"updatedAt": "2026-11-01T00:00:00.000Z", "updatedBy": "oscar"}
+    for space_id, name in ((SPACE, "Demo space"), (OTHER_SPACE, "Other space")):
+        repo.put_space(Space(spaceId=space_id, name=name, **stamp))
+    for user_id, role in MEMBERS.items():
+        repo.put_member(Member(spaceId=SPACE, userId=user_id, role=SpaceRole(role), **stamp))
+    repo.put_member(Member(spaceId=OTHER_SPACE, userId="dave", role=SpaceRole.SPACE_ADMIN, **stamp))
+    repo.put_approver(Approver(accountId=APPROVED_ACCOUNT, email="admin@example.com", **stamp))
+    return {**aws, "repo": repo}
+
+
+@pytest.fixture
+def ddb_operations(aws: dict[str, Any]) -> Iterator[list[str]]:
+    """The names of the DynamoDB operations the handlers call during the test (a botocore hook on
+    the client they share), so that a test can prove that nothing scans."""
+    from account_connections.clients import client
+
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    handlers_client = client("dynamodb")
+    handlers_client.meta.events.register("before-call.dynamodb", record, unique_id="ddb-operations")
+    yield calls
+    handlers_client.meta.events.unregister("before-call.dynamodb", unique_id="ddb-operations")
+
+
+def dump_table(ddb: Any) -> list[dict[str, Any]]:
+    """Every item of the state table, in key order: compare two dumps to prove nothing changed.
+    (A Scan by the test itself, never by the code under test.)"""
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": TABLE, "ConsistentRead": True}
+    while True:
+        page = ddb.scan(**kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return sorted(items, key=lambda item: (item["pk"]["S"], item["sk"]["S"]))

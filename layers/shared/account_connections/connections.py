@@ -145,7 +145,9 @@ def create_connection(
                                    detail="the approval workflow could not be started"))  # fmt: skip
         raise WorkflowUnavailable("the approval workflow could not be started; try again later") from exc
     metrics.add_metric(name="ConnectionsRequested", unit="Count", value=1)
-    logger.info("connection requested", extra={"connection_id": connection.connectionId, "space_id": space_id})
+    logger.info(
+        "connection requested", extra={"connection_id": connection.connectionId, "space_id": space_id}
+    )
     return CreateConnectionResponse(**connection.model_dump(), connectionToken=token)
 
 
@@ -160,7 +162,8 @@ def list_connections(
     repo: Repository, space_id: str, status: ConnectionStatus | None, limit: int, next_token: str | None
 ) -> ConnectionPage:
     page = repo.list_space_connections(space_id, status, limit, next_token)
-    return ConnectionPage(items=[Connection.model_validate(item) for item in page.items], next_token=page.next_token)
+    items = [Connection.model_validate(item) for item in page.items]
+    return ConnectionPage(items=items, nextToken=page.next_token)
 
 
 def get_connection(repo: Repository, space_id: str, connection_id: str) -> ConnectionDetail:
@@ -181,7 +184,8 @@ def cancel_connection(
     if connection.status == ConnectionStatus.PENDING_APPROVAL:
         cancelled = repo.transition(
             connection, ConnectionStatus.CANCELLED, principal.sub,
-            Transition(set_fields={"reason": f"cancelled by {principal.sub}"}, detail="cancelled by the requester"),
+            Transition(set_fields={"reason": f"cancelled by {principal.sub}"},
+                       detail="cancelled by the requester"),
         )  # fmt: skip
         # Links check the connection's status, so they died with the transition. The workflow
         # ends now if it already waits; if not, its notify step finds the request not pending.
@@ -197,7 +201,8 @@ def cancel_connection(
     if connection.status == ConnectionStatus.VERIFIED:
         disconnected = repo.transition(
             connection, ConnectionStatus.DISCONNECTED, principal.sub,
-            Transition(set_fields={"disconnectedAt": isoformat(utcnow())}, detail="disconnected by the requester"),
+            Transition(set_fields={"disconnectedAt": isoformat(utcnow())},
+                       detail="disconnected by the requester"),
         )  # fmt: skip
         metrics.add_metric(name="ConnectionsDisconnected", unit="Count", value=1)
         return disconnected

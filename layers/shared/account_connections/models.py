@@ -131,11 +131,15 @@ class AttachRoleRequest(StrictModel):
 
 
 class PutSpaceRequest(StrictModel):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_no_control_characters)]
+    name: Annotated[
+        str, StringConstraints(min_length=1, max_length=100), AfterValidator(_not_blank),
+        AfterValidator(_no_control_characters),
+    ]  # fmt: skip
 
 
 class PutMemberRequest(StrictModel):
-    role: SpaceRole
+    # Strict mode would take only SpaceRole instances; JSON can only send the role's name.
+    role: Annotated[SpaceRole, Field(strict=False, description="SPACE_ADMIN, POWER_USER or LIMITED_ACCESS.")]
 
 
 class PutApproverRequest(StrictModel):

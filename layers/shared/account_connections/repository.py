@@ -33,6 +33,7 @@ from account_connections.errors import (
     ConnectionAlreadyLive,
     ConnectionNotFound,
     InvalidRequest,
+    SpaceNotFound,
 )
 from account_connections.models import (
     Approver,
@@ -507,11 +508,23 @@ class Repository:
         return Space.model_validate(_public(item)) if item else None
 
     def put_member(self, member: Member) -> None:
-        """Raises ``ConditionalCheckFailed`` wrapped as ``InvalidRequest`` if the space is gone."""
-        self.ddb.put_item(
-            TableName=self.table,
-            Item=serialize({"pk": f"SPACE#{member.spaceId}", "sk": f"MEMBER#{member.userId}", **member.model_dump()}),
-        )
+        """Store the member, in one transaction with a check that the space exists.
+
+        Raises ``SpaceNotFound``.
+        """
+        space_key = {"pk": f"SPACE#{member.spaceId}", "sk": "SPACE"}
+        items = [
+            {"ConditionCheck": {"TableName": self.table, "Key": serialize(space_key),
+                                "ConditionExpression": "attribute_exists(pk)"}},
+            {"Put": {"TableName": self.table, "Item": serialize(
+                {"pk": f"SPACE#{member.spaceId}", "sk": f"MEMBER#{member.userId}", **member.model_dump()})}},
+        ]  # fmt: skip
+        try:
+            self.ddb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if _cancellation_codes(exc)[:1] == ["ConditionalCheckFailed"]:
+                raise SpaceNotFound(f"space {member.spaceId} does not exist") from exc
+            raise
 
     def delete_member(self, space_id: str, user_id: str) -> bool:
         response = self.ddb.delete_item(
@@ -635,7 +648,7 @@ def decode_next_token(token: str, pk_name: str, pk: str) -> dict[str, Any]:
     if (
         not isinstance(plain, dict)
         or plain.get(pk_name) != pk
-        or not set(plain) <= allowed
+        or set(plain) != allowed
         or not all(isinstance(value, str) and len(value) <= 1024 for value in plain.values())
     ):
         raise invalid

@@ -11,7 +11,10 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -22,6 +25,15 @@ from account_connections.observability import logger
 MAX_BODY_BYTES = 64 * 1024
 REQUEST_ID_HEADER = "X-Request-Id"
 PROBLEM_JSON = "application/problem+json"
+
+# What a route's `responses=` says about its refusals: every one is an RFC 7807 problem.
+PROBLEM_CONTENT: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
+
+
+def problem_responses(descriptions: dict[int, str]) -> dict[int, Any]:
+    """``{404: "No such space."}`` -> the OpenAPI responses of those problems."""
+    return {code: {"description": text, **PROBLEM_CONTENT} for code, text in descriptions.items()}
+
 
 # One HTTP status for each domain error: the only place where errors become HTTP.
 STATUS_OF: dict[type[errors.DomainError], int] = {
@@ -47,7 +59,9 @@ STATUS_OF: dict[type[errors.DomainError], int] = {
 }
 
 
-def problem(status: int, title: str, detail: str, field_errors: list[dict[str, str]] | None = None) -> Response:
+def problem(
+    status: int, title: str, detail: str, field_errors: list[dict[str, str]] | None = None
+) -> Response:
     body: dict[str, Any] = {
         "type": f"https://httpstatuses.io/{status}",
         "title": title,
@@ -73,6 +87,11 @@ def _field_name(location: tuple[Any, ...]) -> str:
     return name or "body"
 
 
+def _error_field(error: dict[str, Any]) -> str:
+    # A JSON syntax error's location is a character offset, not a field.
+    return "body" if error.get("type") == "json_invalid" else _field_name(tuple(error.get("loc", ())))
+
+
 def _validation_message(error: dict[str, Any]) -> str:
     if error.get("type") == "extra_forbidden":
         return "unknown field"
@@ -86,8 +105,7 @@ def _validation_message(error: dict[str, Any]) -> str:
 
 def validation_problem(exc: RequestValidationError) -> Response:
     field_errors = [
-        {"field": _field_name(tuple(error.get("loc", ()))), "message": _validation_message(error)}
-        for error in exc.errors()
+        {"field": _error_field(error), "message": _validation_message(error)} for error in exc.errors()
     ]
     names = ", ".join(sorted({error["field"] for error in field_errors}))
     return problem(400, "Invalid request", f"the request is not valid: {names}", field_errors)
@@ -102,6 +120,10 @@ def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
         return validation_problem(exc)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported(_: RequestUnsupportedContentType) -> Response:
+        return _unsupported_content_type()
 
     @app.exception_handler(errors.DomainError)
     def _domain(exc: errors.DomainError) -> Response:
@@ -124,6 +146,15 @@ def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
     return app
 
 
+def _unsupported_content_type() -> Response:
+    return problem(
+        400,
+        "Unsupported content type",
+        "send the body as application/json",
+        [{"field": "Content-Type", "message": "must be application/json"}],
+    )
+
+
 def _check_body(event: dict[str, Any]) -> Response | None:
     """Refuse what validation would read wrongly: bodies over 64 KiB, non-JSON content types."""
     body = event.get("body")
@@ -137,13 +168,9 @@ def _check_body(event: dict[str, Any]) -> Response | None:
         return problem(413, "Payload too large", f"the body must be at most {MAX_BODY_BYTES} bytes")
     headers = {key.lower(): value for key, value in (event.get("headers") or {}).items()}
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
-        return problem(
-            400,
-            "Unsupported content type",
-            "send the body as application/json",
-            [{"field": "Content-Type", "message": "must be application/json"}],
-        )
+    # Exactly application/json: the validation middleware reads no other type.
+    if content_type != "application/json":
+        return _unsupported_content_type()
     if event.get("isBase64Encoded"):
         return problem(400, "Invalid request", "the body must be UTF-8 JSON text",
                        [{"field": "body", "message": "must be JSON text"}])  # fmt: skip

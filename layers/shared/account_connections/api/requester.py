@@ -87,6 +87,16 @@ class IdempotentCreate(BaseModel):
 
 
 @cache
+def _idempotency_config() -> IdempotencyConfig:
+    return IdempotencyConfig(
+        event_key_jmespath="[key, principal, spaceId]",
+        payload_validation_jmespath="body",
+        expires_after_seconds=settings().idempotency_ttl_seconds,
+        raise_on_no_idempotency_key=True,
+    )
+
+
+@cache
 def _idempotent_create() -> Any:
     persistence = DynamoDBPersistenceLayer(
         table_name=settings().table_name,
@@ -97,17 +107,11 @@ def _idempotent_create() -> Any:
         status_attr="idempotencyStatus",
         boto3_client=client("dynamodb"),
     )
-    config = IdempotencyConfig(
-        event_key_jmespath="[key, principal, spaceId]",
-        payload_validation_jmespath="body",
-        expires_after_seconds=settings().idempotency_ttl_seconds,
-        raise_on_no_idempotency_key=True,
-    )
 
     @idempotent_function(
         data_keyword_argument="request",
         persistence_store=persistence,
-        config=config,
+        config=_idempotency_config(),
         output_serializer=PydanticSerializer(model=CreateConnectionResponse),
     )
     def create(request: IdempotentCreate) -> CreateConnectionResponse:
@@ -141,11 +145,16 @@ def _create(body: CreateConnectionRequest) -> CreateConnectionResponse:
     responses={
         201: {"description": "Requested; awaiting the administrator."},
         **COMMON,
-        409: {"description": "The account has a live connection in the space, or the key was reused.", **PROBLEM},
+        409: {
+            "description": "The account has a live connection in the space, or the key was reused.",
+            **PROBLEM,
+        },
         422: {"description": "No administrator is registered for the account.", **PROBLEM},
     },
 )
-def create_connection(spaceId: SpaceIdPath, body: CreateConnectionRequest) -> Response[CreateConnectionResponse]:
+def create_connection(
+    spaceId: SpaceIdPath, body: CreateConnectionRequest
+) -> Response[CreateConnectionResponse]:
     principal = _principal()
     require_space_role(repository(), principal, spaceId, mutate=True)
     key = header(router, "Idempotency-Key")  # type: ignore[arg-type]
@@ -157,6 +166,8 @@ def create_connection(spaceId: SpaceIdPath, body: CreateConnectionRequest) -> Re
                 "the Idempotency-Key header is not valid",
                 errors=[{"field": "Idempotency-Key", "message": "1-255 printable ASCII characters"}],
             )
+        # The in-progress record expires with this invocation, so that a crash frees the key.
+        _idempotency_config().register_lambda_context(router.lambda_context)
         try:
             created = _idempotent_create()(
                 request=IdempotentCreate(key=key, principal=principal.sub, spaceId=spaceId, body=body)
@@ -188,7 +199,11 @@ def list_connections(
     "/spaces/<spaceId>/connections/<connectionId>",
     summary="Read a connection with its roles and its history",
     tags=["Requesters"],
-    responses={200: {"description": "The connection."}, **COMMON, 404: {"description": "No such connection.", **PROBLEM}},
+    responses={
+        200: {"description": "The connection."},
+        **COMMON,
+        404: {"description": "No such connection.", **PROBLEM},
+    },
 )
 def get_connection(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> ConnectionDetail:
     require_space_role(repository(), _principal(), spaceId, mutate=False)

@@ -1,0 +1,19 @@
+"""Operators' routes: spaces, members and the approver registry (account_connections.api.operator)."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from account_connections.api.app import create_app, handle
+from account_connections.api.operator import router
+from account_connections.observability import logger, metrics, tracer
+
+app = create_app(router)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(app, event, context)

@@ -1,0 +1,153 @@
+"""Auditors' routes (the ``auditors`` group): every connection and every audit event, as JSON
+pages or, with ``Accept: text/csv``, as CSV (the next page's token then travels in the
+``X-Next-Token`` header)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel
+
+from account_connections import audit
+from account_connections.api.app import current_principal, header, problem_responses
+from account_connections.authz import AUDITORS, require_group
+from account_connections.clients import client
+from account_connections.models import (
+    ACCOUNT_ID_PATTERN,
+    SPACE_ID_PATTERN,
+    USER_ID_PATTERN,
+    AuditEvent,
+    AuditEventPage,
+    Connection,
+    ConnectionPage,
+)
+from account_connections.repository import Repository
+from account_connections.settings import AuditApiSettings, load_settings
+from account_connections.statuses import ConnectionStatus
+
+router = APIGatewayHttpRouter()
+
+CSV = "text/csv"
+NEXT_TOKEN_HEADER = "X-Next-Token"
+TAGS = ["Auditors"]
+COMMON = problem_responses({
+    400: "Invalid filter, date range or nextToken; `errors` names each field.",
+    401: "No valid bearer token.",
+    403: "Not in the auditors group.",
+})  # fmt: skip
+
+From = Annotated[
+    audit.Instant | None, Query(alias="from", description="ISO 8601 date or date-time, inclusive.")
+]
+To = Annotated[
+    audit.Instant | None, Query(description="ISO 8601 date (the whole day) or date-time, inclusive.")
+]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Items read per page, 1-1000.")]
+NextToken = Annotated[str | None, Query(max_length=2048, description="From the previous page.")]
+
+
+def _page_responses(model: type[BaseModel], what: str) -> dict[int, Any]:
+    return {
+        200: {
+            "description": f"A page of {what}, newest first. A filtered page may hold fewer than `limit` "
+            "items: follow `nextToken` (or the `X-Next-Token` header of a CSV page) until it is absent.",
+            "content": {"application/json": {"model": model}, CSV: {"schema": {"type": "string"}}},
+        },
+        **COMMON,
+    }
+
+
+def settings() -> AuditApiSettings:
+    return load_settings(AuditApiSettings)
+
+
+def repository() -> Repository:
+    return Repository(settings().table_name, client("dynamodb"))
+
+
+def _require_auditor() -> None:
+    require_group(current_principal(router, settings().groups_claim), AUDITORS)  # type: ignore[arg-type]
+
+
+def wants_csv(accept: str | None) -> bool:
+    """True when the Accept header prefers ``text/csv`` to JSON (q-values honoured)."""
+    weights: dict[str, float] = {}
+    for part in (accept or "").split(","):
+        media, *params = (piece.strip() for piece in part.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights[media.lower()] = max(weight, weights.get(media.lower(), 0.0))
+    csv_weight = weights.get(CSV, 0.0)
+    return csv_weight > 0 and csv_weight >= weights.get("application/json", 0.0)
+
+
+def _respond(page: ConnectionPage | AuditEventPage, model: type[BaseModel]) -> Response[Any]:
+    if not wants_csv(header(router, "Accept")):  # type: ignore[arg-type]
+        return Response(status_code=200, content_type="application/json", body=page)
+    headers = {NEXT_TOKEN_HEADER: page.nextToken} if page.nextToken else None
+    return Response(
+        status_code=200,
+        content_type=f"{CSV}; charset=utf-8",
+        body=audit.to_csv(model, page.items),
+        headers=headers,
+    )
+
+
+@router.get(
+    "/audit/connections",
+    summary="Every connection request, by status, space, account and creation date",
+    tags=TAGS,
+    responses=_page_responses(ConnectionPage, "connections"),
+)
+def audit_connections(
+    status: Annotated[ConnectionStatus | None, Query(description="Only this status.")] = None,
+    spaceId: Annotated[str | None, Query(pattern=SPACE_ID_PATTERN, description="Only this space.")] = None,
+    accountId: Annotated[
+        str | None, Query(pattern=ACCOUNT_ID_PATTERN, description="Only this account.")
+    ] = None,
+    from_: From = None,
+    to: To = None,
+    limit: Limit = 100,
+    nextToken: NextToken = None,
+) -> Response[ConnectionPage | str]:
+    _require_auditor()
+    page = audit.query_connections(
+        repository(), status=status, space_id=spaceId, account_id=accountId,
+        created_from=from_, created_to=to, limit=limit, next_token=nextToken,
+    )  # fmt: skip
+    return _respond(page, Connection)
+
+
+@router.get(
+    "/audit/events",
+    summary="Every recorded change, by connection, actor and date",
+    tags=TAGS,
+    responses=_page_responses(AuditEventPage, "audit events"),
+)
+def audit_events(
+    connectionId: Annotated[
+        str | None, Query(pattern=r"^[0-9a-f-]{36}$", description="Only this connection.")
+    ] = None,
+    actor: Annotated[
+        str | None, Query(pattern=USER_ID_PATTERN, description="Only changes by this user.")
+    ] = None,
+    from_: From = None,
+    to: To = None,
+    limit: Limit = 100,
+    nextToken: NextToken = None,
+) -> Response[AuditEventPage | str]:
+    _require_auditor()
+    page = audit.query_events(
+        repository(), connection_id=connectionId, actor=actor, at_from=from_, at_to=to,
+        limit=limit, next_token=nextToken,
+    )  # fmt: skip
+    return _respond(page, AuditEvent)

@@ -1,0 +1,148 @@
+"""Operators' routes (the ``operators`` group): spaces, their members, and the registry of the
+administrators who approve connections of each account.
+
+PUT answers 200 with the object as stored; DELETE answers 204 with no body.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from account_connections import registry
+from account_connections.api.app import current_principal, problem_responses
+from account_connections.authz import OPERATORS, Principal, require_group
+from account_connections.clients import client
+from account_connections.models import (
+    ACCOUNT_ID_PATTERN,
+    SPACE_ID_PATTERN,
+    USER_ID_PATTERN,
+    Approver,
+    ApproverPage,
+    Member,
+    PutApproverRequest,
+    PutMemberRequest,
+    PutSpaceRequest,
+    Space,
+)
+from account_connections.repository import Repository
+from account_connections.settings import OperatorApiSettings, load_settings
+from account_connections.subscriptions import ApproverSubscriptions
+
+router = APIGatewayHttpRouter()
+
+SpaceIdPath = Annotated[str, Path(pattern=SPACE_ID_PATTERN, description="The space's id.")]
+UserIdPath = Annotated[str, Path(pattern=USER_ID_PATTERN, description="The user's id (the JWT `sub`).")]
+AccountIdPath = Annotated[
+    str, Path(pattern=ACCOUNT_ID_PATTERN, description="The twelve-digit AWS account ID.")
+]
+
+TAGS = ["Operators"]
+COMMON = problem_responses({
+    400: "Invalid input; `errors` names each field.",
+    401: "No valid bearer token.",
+    403: "Not in the operators group.",
+})  # fmt: skip
+DELETED = {204: {"description": "Removed; no body."}}
+
+
+def settings() -> OperatorApiSettings:
+    return load_settings(OperatorApiSettings)
+
+
+def repository() -> Repository:
+    return Repository(settings().table_name, client("dynamodb"))
+
+
+def subscriptions() -> ApproverSubscriptions:
+    return ApproverSubscriptions(client("sns"), settings().approval_topic_arn)
+
+
+def _operator() -> Principal:
+    principal = current_principal(router, settings().groups_claim)  # type: ignore[arg-type]
+    require_group(principal, OPERATORS)
+    return principal
+
+
+@router.put(
+    "/spaces/<spaceId>",
+    summary="Create a space or rename it",
+    tags=TAGS,
+    responses={200: {"description": "The space as stored."}, **COMMON},
+)
+def put_space(spaceId: SpaceIdPath, body: PutSpaceRequest) -> Space:
+    return registry.put_space(repository(), _operator(), spaceId, body)
+
+
+@router.put(
+    "/spaces/<spaceId>/members/<userId>",
+    summary="Add a member to a space, or change their role",
+    tags=TAGS,
+    responses={
+        200: {"description": "The membership as stored."},
+        **COMMON,
+        **problem_responses({404: "No such space."}),
+    },
+)
+def put_member(spaceId: SpaceIdPath, userId: UserIdPath, body: PutMemberRequest) -> Member:
+    return registry.put_member(repository(), _operator(), spaceId, userId, body)
+
+
+@router.delete(
+    "/spaces/<spaceId>/members/<userId>",
+    summary="Remove a member from a space",
+    tags=TAGS,
+    responses={
+        **DELETED,
+        **COMMON,
+        **problem_responses({404: "No such space, or the user is not a member."}),
+    },
+)
+def delete_member(spaceId: SpaceIdPath, userId: UserIdPath) -> Response[None]:
+    registry.delete_member(repository(), _operator(), spaceId, userId)
+    return Response(status_code=204)
+
+
+@router.put(
+    "/approvers/<accountId>",
+    summary="Register the administrator who approves the account's connections",
+    description="Subscribes the email address to the approval topic with a filter policy on the "
+    "account, so that it receives only this account's requests; SNS first asks the address to "
+    "confirm. A different address replaces the registered one, whose subscription is removed.",
+    tags=TAGS,
+    responses={200: {"description": "The administrator as registered."}, **COMMON},
+)
+def put_approver(accountId: AccountIdPath, body: PutApproverRequest) -> Approver:
+    return registry.put_approver(repository(), subscriptions(), _operator(), accountId, body)
+
+
+@router.delete(
+    "/approvers/<accountId>",
+    summary="Unregister the account's administrator and remove their subscription",
+    tags=TAGS,
+    responses={
+        **DELETED,
+        **COMMON,
+        **problem_responses({404: "No administrator is registered for the account."}),
+    },
+)
+def delete_approver(accountId: AccountIdPath) -> Response[None]:
+    registry.delete_approver(repository(), subscriptions(), _operator(), accountId)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/approvers",
+    summary="List the registered administrators by account ID",
+    tags=TAGS,
+    responses={200: {"description": "A page of administrators."}, **COMMON},
+)
+def list_approvers(
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size, 1-100.")] = 25,
+    nextToken: Annotated[str | None, Query(max_length=2048, description="From the previous page.")] = None,
+) -> ApproverPage:
+    _operator()
+    return registry.list_approvers(repository(), limit, nextToken)

@@ -1,0 +1,119 @@
+"""Operators' logic: spaces, their members, and the registry of account administrators.
+
+Takes and returns models; receives its ports (repository, subscriptions) as arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from account_connections.authz import Principal
+from account_connections.errors import ApproverNotFound, MemberNotFound, SpaceNotFound
+from account_connections.models import (
+    Approver,
+    ApproverPage,
+    Member,
+    PutApproverRequest,
+    PutMemberRequest,
+    PutSpaceRequest,
+    Space,
+    isoformat,
+    utcnow,
+)
+from account_connections.observability import logger, metrics
+from account_connections.repository import Repository
+
+
+class Subscriptions(Protocol):
+    def subscribe(self, email: str, account_id: str) -> str | None: ...
+
+    def unsubscribe(self, subscription_arn: str | None) -> bool: ...
+
+
+def put_space(repo: Repository, principal: Principal, space_id: str, request: PutSpaceRequest) -> Space:
+    """Create the space or rename it."""
+    space = Space(spaceId=space_id, name=request.name, updatedAt=isoformat(utcnow()), updatedBy=principal.sub)
+    repo.put_space(space)
+    logger.info("space stored", extra={"space_id": space_id, "operator": principal.sub})
+    return space
+
+
+def put_member(
+    repo: Repository, principal: Principal, space_id: str, user_id: str, request: PutMemberRequest
+) -> Member:
+    """Add the user to the space or change their role. Raises ``SpaceNotFound``."""
+    member = Member(
+        spaceId=space_id,
+        userId=user_id,
+        role=request.role,
+        updatedAt=isoformat(utcnow()),
+        updatedBy=principal.sub,
+    )
+    repo.put_member(member)
+    logger.info("member stored", extra={"space_id": space_id, "user_id": user_id, "role": str(request.role),
+                                        "operator": principal.sub})  # fmt: skip
+    return member
+
+
+def delete_member(repo: Repository, principal: Principal, space_id: str, user_id: str) -> None:
+    """Remove the user from the space. Raises ``SpaceNotFound``, ``MemberNotFound``."""
+    if repo.get_space(space_id) is None:
+        raise SpaceNotFound(f"space {space_id} does not exist")
+    if not repo.delete_member(space_id, user_id):
+        raise MemberNotFound(f"user {user_id} is not a member of space {space_id}")
+    logger.info("member removed", extra={"space_id": space_id, "user_id": user_id, "operator": principal.sub})
+
+
+def put_approver(
+    repo: Repository,
+    subscriptions: Subscriptions,
+    principal: Principal,
+    account_id: str,
+    request: PutApproverRequest,
+) -> Approver:
+    """Register the account's administrator: an email subscription to the approval topic that
+    receives only this account's messages. A new address replaces the old one, whose
+    subscription is removed first, so that two addresses never receive the account's links."""
+    current = repo.get_approver(account_id)
+    if current is not None and current.email == request.email and current.subscriptionArn:
+        subscription_arn: str | None = current.subscriptionArn
+    else:
+        if current is not None:
+            subscriptions.unsubscribe(current.subscriptionArn)
+        subscription_arn = subscriptions.subscribe(request.email, account_id)
+    approver = Approver(
+        accountId=account_id,
+        email=request.email,
+        subscriptionArn=subscription_arn,
+        updatedAt=isoformat(utcnow()),
+        updatedBy=principal.sub,
+    )
+    repo.put_approver(approver)
+    metrics.add_metric(name="ApproversRegistered", unit="Count", value=1)
+    # The address is personal data: the log names the account, not the email.
+    logger.info("approver registered", extra={"account_id": account_id, "replaced": current is not None,
+                                              "operator": principal.sub})  # fmt: skip
+    return approver
+
+
+def delete_approver(
+    repo: Repository, subscriptions: Subscriptions, principal: Principal, account_id: str
+) -> None:
+    """Unregister the account's administrator and remove their subscription.
+
+    Raises ``ApproverNotFound``.
+    """
+    current = repo.get_approver(account_id)
+    if current is None:
+        raise ApproverNotFound(f"no administrator is registered for account {account_id}")
+    subscriptions.unsubscribe(current.subscriptionArn)
+    repo.delete_approver(account_id)
+    logger.info("approver removed", extra={"account_id": account_id, "operator": principal.sub})
+
+
+def list_approvers(repo: Repository, limit: int, next_token: str | None) -> ApproverPage:
+    """The registered administrators by account ID, one Query on GSI4."""
+    page = repo.list_approvers(limit, next_token)
+    return ApproverPage(
+        items=[Approver.model_validate(item) for item in page.items], nextToken=page.next_token
+    )

@@ -1,0 +1,62 @@
+"""The approval topic's email subscriptions: one per registered administrator, filtered so that
+only the messages about that administrator's account reach them.
+
+The notify step publishes each approval email with the message attribute ``accountId``; the
+subscription's filter policy (scope ``MessageAttributes``) matches that attribute.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from account_connections.observability import logger
+
+# What SNS answers in place of an ARN while the address has not confirmed the subscription.
+_PENDING = {"pending confirmation", "pendingconfirmation"}
+
+
+def filter_policy(account_id: str) -> str:
+    return json.dumps({"accountId": [account_id]})
+
+
+class ApproverSubscriptions:
+    """Email subscriptions to the approval topic, given an SNS client and the topic's ARN."""
+
+    def __init__(self, sns: Any, topic_arn: str) -> None:
+        self.sns = sns
+        self.topic_arn = topic_arn
+
+    def subscribe(self, email: str, account_id: str) -> str | None:
+        """Subscribe ``email`` to the approval messages of ``account_id``; SNS emails it a
+        confirmation link. Returns the subscription ARN, or None while SNS withholds it."""
+        response = self.sns.subscribe(
+            TopicArn=self.topic_arn,
+            Protocol="email",
+            Endpoint=email,
+            Attributes={"FilterPolicy": filter_policy(account_id), "FilterPolicyScope": "MessageAttributes"},
+            # Without this SNS answers "pending confirmation" and the subscription could not be
+            # removed again until the address confirms it.
+            ReturnSubscriptionArn=True,
+        )
+        arn = response.get("SubscriptionArn")
+        return None if not arn or arn.lower() in _PENDING else str(arn)
+
+    def unsubscribe(self, subscription_arn: str | None) -> bool:
+        """Remove the subscription. Returns False when there was nothing SNS could remove: no ARN
+        was ever known, or the subscription is already gone. Other SNS errors propagate."""
+        if not subscription_arn or subscription_arn.lower() in _PENDING:
+            logger.warning("approver subscription has no ARN; it lapses unconfirmed after three days")
+            return False
+        try:
+            self.sns.unsubscribe(SubscriptionArn=subscription_arn)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NotFound", "NotFoundException"):
+                logger.info(
+                    "approver subscription already gone", extra={"subscription_arn": subscription_arn}
+                )
+                return False
+            raise
+        return True

@@ -1,0 +1,157 @@
+"""The input models enforce SPEC.md's input rules; RoleArn.parse reads role ARNs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from account_connections.models import (
+    CreateConnectionRequest,
+    PutApproverRequest,
+    PutMemberRequest,
+    PutSpaceRequest,
+    RoleArn,
+    SpaceRole,
+    isoformat,
+)
+
+VALID = {"accountId": "111122223333", "displayName": "Production"}
+
+
+def refused_fields(model: type, data: dict[str, Any]) -> set[str]:
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(data)
+    return {".".join(str(part) for part in error["loc"]) for error in caught.value.errors()}
+
+
+def test_a_minimal_request_is_accepted_with_defaults() -> None:
+    request = CreateConnectionRequest.model_validate(VALID)
+    assert request.description is None
+    assert request.roleArns == []
+
+
+@pytest.mark.parametrize(
+    "account_id",
+    [
+        "11112222333",  # 11 digits
+        "1111222233334",  # 13 digits
+        "11112222333a",
+        " 111122223333",
+        "111122223333\n",
+        "١١١١٢٢٢٢٣٣٣٣",  # Arabic-Indic digits
+        "１１１１２２２２３３３３",  # fullwidth digits
+        "𝟏𝟏𝟏𝟏𝟐𝟐𝟐𝟐𝟑𝟑𝟑𝟑",  # mathematical bold digits
+        "",
+    ],
+)
+def test_account_id_is_exactly_twelve_ascii_digits(account_id: str) -> None:
+    assert refused_fields(CreateConnectionRequest, {**VALID, "accountId": account_id}) == {"accountId"}
+
+
+def test_account_id_as_a_number_is_refused_not_coerced() -> None:
+    assert refused_fields(CreateConnectionRequest, {**VALID, "accountId": 111122223333}) == {"accountId"}
+
+
+@pytest.mark.parametrize("name", ["x", "x" * 100, "Prod – café 🚀", "<b>markup</b> & 'quotes'"])
+def test_display_name_of_1_to_100_printable_characters_is_accepted(name: str) -> None:
+    assert CreateConnectionRequest.model_validate({**VALID, "displayName": name}).displayName == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "   ", "x" * 101, "tab\there", "new\nline", "nul\x00", "bell\x07", "zero\u200bwidth", "bidi\u202e"],
+)
+def test_display_name_refuses_empty_long_and_control_characters(name: str) -> None:
+    assert refused_fields(CreateConnectionRequest, {**VALID, "displayName": name}) == {"displayName"}
+
+
+def test_description_is_at_most_1000_characters() -> None:
+    assert (
+        CreateConnectionRequest.model_validate({**VALID, "description": "d" * 1000}).description == "d" * 1000
+    )
+    assert refused_fields(CreateConnectionRequest, {**VALID, "description": "d" * 1001}) == {"description"}
+
+
+def role(name: str, account: str = "111122223333") -> str:
+    return f"arn:aws:iam::{account}:role/{name}"
+
+
+def test_at_most_ten_role_arns() -> None:
+    ten = [role(f"Role{i}") for i in range(10)]
+    assert len(CreateConnectionRequest.model_validate({**VALID, "roleArns": ten}).roleArns) == 10
+    assert refused_fields(CreateConnectionRequest, {**VALID, "roleArns": [*ten, role("Eleventh")]}) == {
+        "roleArns"
+    }
+
+
+def test_a_malformed_role_arn_is_refused_by_its_index() -> None:
+    data = {**VALID, "roleArns": [role("Good"), "arn:aws:iam::111122223333:user/NotARole"]}
+    assert refused_fields(CreateConnectionRequest, data) == {"roleArns.1"}
+
+
+@pytest.mark.parametrize("field", ["accountid", "extra", "connectionId", "status"])
+def test_unknown_fields_are_refused(field: str) -> None:
+    assert refused_fields(CreateConnectionRequest, {**VALID, field: "x"}) == {field}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("displayName", 5),
+        ("description", ["x"]),
+        ("roleArns", "arn:aws:iam::111122223333:role/A"),
+        ("roleArns", None),
+    ],
+)
+def test_wrong_types_are_refused_not_coerced(field: str, value: Any) -> None:
+    assert field in refused_fields(CreateConnectionRequest, {**VALID, field: value})
+
+
+def test_role_arn_parse_reads_partition_account_path_and_name() -> None:
+    parsed = RoleArn.parse("arn:aws-us-gov:iam::111122223333:role/deploy/team/Build+Role=1,x.y@z_w-v")
+    assert (parsed.partition, parsed.account_id, parsed.path, parsed.name) == (
+        "aws-us-gov",
+        "111122223333",
+        "/deploy/team/",
+        "Build+Role=1,x.y@z_w-v",
+    )
+    assert RoleArn.parse(role("BuildRole")).path == "/"
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:iam::11112222333:role/Short",
+        "arn:aws:iam::111122223333:role/" + "n" * 65,
+        "arn:aws:iam::111122223333:role/" + "p/" * 300 + "Name",
+        "arn:aws:s3:::bucket",
+        "arn:aws:iam::111122223333:role/Bad Name",
+        "arn:aws:iam::111122223333:role/Ünicode",
+        "arn:other:iam::111122223333:role/Name",
+    ],
+)
+def test_role_arn_parse_refuses_what_is_not_a_role_arn(arn: str) -> None:
+    with pytest.raises(ValueError):
+        RoleArn.parse(arn)
+
+
+def test_operator_inputs() -> None:
+    assert PutSpaceRequest.model_validate({"name": "Demo space"}).name == "Demo space"
+    assert refused_fields(PutSpaceRequest, {"name": ""}) == {"name"}
+    assert refused_fields(PutSpaceRequest, {"name": "  "}) == {"name"}
+    assert refused_fields(PutSpaceRequest, {"name": "a\x1bb"}) == {"name"}
+    assert PutMemberRequest.model_validate({"role": "POWER_USER"}).role is SpaceRole.POWER_USER
+    assert refused_fields(PutMemberRequest, {"role": "ROOT"}) == {"role"}
+    assert refused_fields(PutMemberRequest, {"role": 1}) == {"role"}
+    assert PutApproverRequest.model_validate({"email": "admin@example.com"}).email == "admin@example.com"
+    for email in ["admin", "a@b", "<a@b.c>", "a b@c.d", "a@b@c.d", "x" * 250 + "@a.bc"]:
+        assert refused_fields(PutApproverRequest, {"email": email}) == {"email"}
+
+
+def test_isoformat_is_sortable_utc_with_milliseconds() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    moment = datetime(2026, 11, 26, 8, 30, 1, 123456, tzinfo=timezone(timedelta(hours=1)))
+    assert isoformat(moment) == "2026-11-26T07:30:01.123Z"
