@@ -22,9 +22,11 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m local
 
+# ruff, then every test: unit, integration, e2e, and tests/checks (sam validate --lint, cfn-lint,
+# sam build with Python 3.12, the state machine's graph, least-privilege IAM, samconfig.toml).
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -34,11 +36,17 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 validate: $(STAMP)
-	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing $(BIN)/sam validate --lint
-	$(BIN)/cfn-lint template.yaml
+	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing SAM_CLI_TELEMETRY=0 \
+		$(BIN)/sam validate --lint
+	$(BIN)/cfn-lint template.yaml templates/*.yaml
+
+# sam build runs the Lambda runtime's Python itself (python3.12 on PATH), whatever the venv runs.
+PYTHON312 ?= $(shell for p in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12); print(sys.executable)' 2>/dev/null && break; done)
 
 build: $(STAMP)
-	PATH="$(dir $(shell command -v $(PYTHON))):$$PATH" $(BIN)/sam build
+	@test -n "$(PYTHON312)" || { echo "sam build needs Python 3.12 (the Lambda runtime): install it, e.g. pyenv install 3.12" >&2; exit 1; }
+	PATH="$(dir $(PYTHON312)):$$PATH" SAM_CLI_TELEMETRY=0 $(BIN)/sam build
 
 deploy: build
 	$(BIN)/sam deploy --config-env $(or $(ENV),default)
