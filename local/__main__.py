@@ -1,0 +1,105 @@
+"""``python -m local`` (``make run``): the whole service at http://127.0.0.1:3000.
+
+Environment: ``PORT`` (default 3000), ``APPROVAL_TIMEOUT_SECONDS`` (the template's
+``ApprovalTimeoutSeconds``), ``LOCAL_LOG_LEVEL`` (INFO; DEBUG shows more).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from types import FrameType
+
+from local.deploy import DeployError
+from local.front import PortInUse
+from local.seed import ADMIN_ACCOUNT, ADMIN_EMAIL, SPACE_ID, UNREGISTERED_ACCOUNT, USERS, SeedError
+from local.stack import LocalStack
+from local.template import ParameterError
+from local.verify import StackMismatch
+
+
+def _int_env(name: str, default: int | None) -> int | None:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"error: {name} must be a whole number, not {raw!r}") from None
+
+
+def banner(stack: LocalStack) -> str:
+    url = stack.url
+    users = "\n".join(f"    {user.user_id:<7} {user.description}" for user in USERS.values())
+    return f"""
+Account connections is running (local stack, built from template.yaml).
+
+  API            {url}
+  API docs       {url}/docs   (OpenAPI: {url}/openapi.json)
+  Outbox         {url}/_local/outbox.html   (JSON: {url}/_local/outbox)
+  Function logs  {stack.log_dir}
+
+  Seeded users (space {SPACE_ID!r}):
+{users}
+  Account {ADMIN_ACCOUNT}: administrator {ADMIN_EMAIL}, roles BuildRole (trusted) and UntrustedRole.
+  Account {UNREGISTERED_ACCOUNT}: no administrator.
+
+  Get a token and call the API:
+    TOKEN=$(curl -s '{url}/_local/token?sub=alice' \\
+            | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+    curl -s -H "Authorization: Bearer $TOKEN" {url}/spaces/{SPACE_ID}/connections
+
+Press Ctrl-C to stop.
+"""
+
+
+def main() -> int:
+    level = os.environ.get("LOCAL_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("werkzeug", "botocore", "urllib3", "moto"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if level != "DEBUG" else logging.INFO)
+    port = _int_env("PORT", 3000)
+    assert port is not None
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+
+    def progress(message: str) -> None:
+        print(f"  {message}", flush=True)
+
+    print(f"Starting the local stack on port {port}", flush=True)
+    stack = LocalStack(
+        port, approval_timeout_seconds=_int_env("APPROVAL_TIMEOUT_SECONDS", None), progress=progress
+    )
+    try:
+        stack.start()
+    except PortInUse:
+        print(f"error: port {port} is already in use; stop what uses it or set PORT", file=sys.stderr)
+        return 1
+    except (ParameterError, DeployError, StackMismatch, SeedError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    print(banner(stack), flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        print("Stopping the local stack...", flush=True)
+        started = time.monotonic()
+        stack.stop()
+        print(f"Stopped in {time.monotonic() - started:.1f} s.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

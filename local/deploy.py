@@ -1,0 +1,476 @@
+"""Deploy the translated template into moto, then create what moto's CloudFormation drops.
+
+moto's CloudFormation creates the table, topics, roles, functions (with their environment
+resolved) and permissions, and reports ``CREATE_COMPLETE`` for the rest. What it drops or gets
+wrong (see ../shared/LOCAL_STACK_NOTES.md) is created here through moto's own APIs, still read
+from the translated template:
+
+- HTTP APIs: the translated OpenAPI ``Body`` is imported; its JWT authorizers are created and
+  set on the routes that use them (moto's import ignores ``security``); stages are created.
+- State machines: created again in the backend that executes, with ``DefinitionSubstitutions``
+  applied (moto ignores them), under the name and ARN CloudFormation gave them, so the
+  functions' ``STATE_MACHINE_ARN`` points at the one that runs.
+- Layers: published, and set on the functions that declare them.
+- DynamoDB time to live and point-in-time recovery.
+
+Every intrinsic function that this module needs the value of (in the API body, in definition
+substitutions, conditions) is resolved by moto itself: it is added to the stack as an output and
+read back, so there is no second intrinsic resolver here.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from local.moto_server import ACCOUNT_ID, DUMMY_CREDENTIALS
+from local.template import ARTIFACT_BUCKET, REGION, TranslatedTemplate
+
+STACK_NAME = "account-connections"
+_PLACEHOLDER = "__local_stack_value_{}__"
+
+log = logging.getLogger(__name__)
+
+
+def aws_client(service: str, endpoint: str) -> Any:
+    """A boto3 client for moto with the local stack's dummy credentials."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        config=Config(retries={"max_attempts": 2}, read_timeout=60),
+    )
+
+
+def _is_intrinsic(value: Any) -> bool:
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    key = next(iter(value))
+    return key in ("Ref", "Condition") or key.startswith("Fn::")
+
+
+class OutputResolver:
+    """Lets moto's CloudFormation resolve intrinsic functions for us, through stack outputs."""
+
+    def __init__(self) -> None:
+        self.expressions: dict[str, Any] = {}
+        self.values: dict[str, str] = {}
+
+    def defer(self, tree: Any) -> Any:
+        """``tree`` with each intrinsic function replaced by a placeholder, filled in by ``fill``."""
+        if _is_intrinsic(tree):
+            key = f"LocalStackValue{len(self.expressions)}"
+            self.expressions[key] = tree
+            return _PLACEHOLDER.format(key)
+        if isinstance(tree, dict):
+            return {name: self.defer(value) for name, value in tree.items()}
+        if isinstance(tree, list):
+            return [self.defer(value) for value in tree]
+        return tree
+
+    def add_outputs(self, cfn: dict[str, Any]) -> None:
+        outputs = cfn.setdefault("Outputs", {})
+        for key, expression in self.expressions.items():
+            outputs[key] = {"Value": expression}
+
+    def read_outputs(self, outputs: dict[str, str]) -> None:
+        missing = sorted(set(self.expressions) - set(outputs))
+        if missing:
+            raise DeployError(f"moto did not resolve the outputs {missing}")
+        self.values = {key: outputs[key] for key in self.expressions}
+
+    def fill(self, tree: Any) -> Any:
+        if isinstance(tree, str):
+            for key, value in self.values.items():
+                placeholder = _PLACEHOLDER.format(key)
+                if tree == placeholder:
+                    return value
+                tree = tree.replace(placeholder, value)
+            return tree
+        if isinstance(tree, dict):
+            return {name: self.fill(value) for name, value in tree.items()}
+        if isinstance(tree, list):
+            return [self.fill(value) for value in tree]
+        return tree
+
+
+class DeployError(RuntimeError):
+    """The template could not be deployed as declared."""
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A deployed function, as the runtime needs it: its code, handler and environment."""
+
+    logical_id: str
+    name: str
+    arn: str
+    handler: str
+    code_dir: Path
+    layer_dirs: tuple[Path, ...]
+    environment: dict[str, str]
+    timeout: int
+    memory_size: int
+
+
+@dataclass(frozen=True)
+class JwtAuthorizerConfig:
+    issuer: str
+    audience: tuple[str, ...]
+    identity_source: str
+
+
+@dataclass(frozen=True)
+class Route:
+    """An HTTP API route: ``method`` and ``path`` (with ``{name}`` parameters), its function,
+    and the JWT authorizer that guards it (``None`` for ``Authorizer: NONE``)."""
+
+    method: str
+    path: str
+    function_arn: str
+    payload_format_version: str
+    authorizer: JwtAuthorizerConfig | None
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass
+class DeployedStack:
+    """What the front, the runtime and the seed need to know about the deployed template."""
+
+    template: TranslatedTemplate
+    endpoint: str
+    parameters: dict[str, str]
+    physical_ids: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    conditions: dict[str, bool] = field(default_factory=dict)
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+    api_ids: dict[str, str] = field(default_factory=dict)
+    layer_arns: dict[str, str] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        return aws_client(service, self.endpoint)
+
+    def parameter(self, name: str) -> str:
+        """The value a template parameter was deployed with (given, else its default)."""
+        if name in self.parameters:
+            return self.parameters[name]
+        return str(self.template.sam["Parameters"][name].get("Default", ""))
+
+    def declared(self, logical_id: str) -> bool:
+        """Whether the resource is created with these parameters (its Condition holds)."""
+        condition = self.template.cfn["Resources"][logical_id].get("Condition")
+        return condition is None or self.conditions[condition]
+
+    def function_by_arn(self, arn: str) -> FunctionSpec:
+        name = arn.split(":")[6] if arn.startswith("arn:") else arn
+        for spec in self.functions.values():
+            if spec.name == name:
+                return spec
+        raise KeyError(f"no function {arn} in the stack")
+
+
+def _zip_folder(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and ".egg-info" not in str(path):
+                archive.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
+class _SkippedTypes(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No Moto CloudFormation support for")
+
+
+def _quiet_moto() -> None:
+    """moto warns for every resource type its CloudFormation skips; this module creates those."""
+    warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
+    logging.getLogger("moto").addFilter(_SkippedTypes())
+
+
+def deploy(template: TranslatedTemplate, parameters: dict[str, str], endpoint: str) -> DeployedStack:
+    """Deploy ``template`` with ``parameters`` into the moto at ``endpoint``; raises DeployError."""
+    _quiet_moto()
+    stack = DeployedStack(template=template, endpoint=endpoint, parameters=dict(parameters))
+    cfn = json.loads(json.dumps(template.cfn))  # a copy we may add outputs to
+    resolver = OutputResolver()
+    for condition in cfn.get("Conditions", {}):
+        resolver.defer({"Fn::If": [condition, "true", "false"]})
+    condition_keys = list(resolver.expressions)
+    deferred = {
+        logical_id: resolver.defer(resource.get("Properties", {}))
+        for logical_id, resource in cfn["Resources"].items()
+        if resource["Type"] in _COMPLETED_HERE
+    }
+    resolver.add_outputs(cfn)
+
+    _upload_artifacts(stack)
+    cloudformation = stack.client("cloudformation")
+    try:
+        cloudformation.create_stack(
+            StackName=STACK_NAME,
+            TemplateBody=json.dumps(cfn),
+            Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+    except Exception as exc:
+        raise DeployError(f"moto's CloudFormation refused the template: {exc}") from exc
+    described = cloudformation.describe_stacks(StackName=STACK_NAME)["Stacks"][0]
+    if described["StackStatus"] != "CREATE_COMPLETE":
+        raise DeployError(f"stack {described['StackStatus']}: {described.get('StackStatusReason')}")
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
+    resolver.read_outputs(outputs)
+    stack.outputs = {key: value for key, value in outputs.items() if key not in resolver.expressions}
+    stack.conditions = {
+        condition: resolver.values[key] == "true"
+        for condition, key in zip(cfn.get("Conditions", {}), condition_keys, strict=True)
+    }
+    for resource in cloudformation.describe_stack_resources(StackName=STACK_NAME)["StackResources"]:
+        if resource.get("LogicalResourceId") and resource.get("PhysicalResourceId"):
+            stack.physical_ids[resource["LogicalResourceId"]] = resource["PhysicalResourceId"]
+
+    resolved = {logical_id: resolver.fill(props) for logical_id, props in deferred.items()}
+    _complete_tables(stack, resolved)
+    _publish_layers(stack, resolved)
+    _create_state_machines(stack, resolved)
+    _create_http_apis(stack, resolved)
+    stack.functions = _function_specs(stack)
+    stack.routes = _read_routes(stack)
+    return stack
+
+
+# Resource types whose properties this module reads after the deploy (resolved by moto).
+_COMPLETED_HERE = {
+    "AWS::DynamoDB::Table",
+    "AWS::Lambda::LayerVersion",
+    "AWS::StepFunctions::StateMachine",
+    "AWS::ApiGatewayV2::Api",
+}
+
+
+def _upload_artifacts(stack: DeployedStack) -> None:
+    s3 = stack.client("s3")
+    s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+    for artifact in stack.template.artifacts.values():
+        if not artifact.path.is_dir():
+            raise DeployError(f"{artifact.logical_id}: the folder {artifact.path} does not exist")
+        s3.put_object(Bucket=ARTIFACT_BUCKET, Key=artifact.key, Body=_zip_folder(artifact.path))
+
+
+def _resources_of(stack: DeployedStack, resolved: dict[str, Any], resource_type: str) -> dict[str, Any]:
+    return {
+        logical_id: props
+        for logical_id, props in resolved.items()
+        if stack.template.cfn["Resources"][logical_id]["Type"] == resource_type and stack.declared(logical_id)
+    }
+
+
+def _complete_tables(stack: DeployedStack, resolved: dict[str, Any]) -> None:
+    dynamodb = stack.client("dynamodb")
+    for logical_id, props in _resources_of(stack, resolved, "AWS::DynamoDB::Table").items():
+        table = stack.physical_ids[logical_id]
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            dynamodb.update_time_to_live(
+                TableName=table,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+            )
+        pitr = props.get("PointInTimeRecoverySpecification")
+        if pitr and pitr.get("PointInTimeRecoveryEnabled"):
+            dynamodb.update_continuous_backups(
+                TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
+
+
+def _publish_layers(stack: DeployedStack, resolved: dict[str, Any]) -> None:
+    lambda_ = stack.client("lambda")
+    for logical_id, props in _resources_of(stack, resolved, "AWS::Lambda::LayerVersion").items():
+        content = props["Content"]
+        published = lambda_.publish_layer_version(
+            LayerName=props.get("LayerName", logical_id),
+            Description=props.get("Description", ""),
+            Content={"S3Bucket": content["S3Bucket"], "S3Key": content["S3Key"]},
+            CompatibleRuntimes=props.get("CompatibleRuntimes", []),
+        )
+        stack.layer_arns[logical_id] = published["LayerVersionArn"]
+    for logical_id in stack.template.resources("AWS::Lambda::Function"):
+        if not stack.declared(logical_id):
+            continue
+        layers = stack.template.cfn["Resources"][logical_id]["Properties"].get("Layers", [])
+        arns = [
+            stack.layer_arns[layer["Ref"]] for layer in layers if isinstance(layer, dict) and "Ref" in layer
+        ]
+        if arns:
+            lambda_.update_function_configuration(FunctionName=stack.physical_ids[logical_id], Layers=arns)
+
+
+def substitute(definition: str, substitutions: dict[str, str]) -> str:
+    """``DefinitionSubstitutions`` as Step Functions applies them: each ``${Name}`` of the map."""
+    for name, value in substitutions.items():
+        definition = definition.replace("${" + name + "}", str(value))
+    return definition
+
+
+def _create_state_machines(stack: DeployedStack, resolved: dict[str, Any]) -> None:
+    sfn = stack.client("stepfunctions")
+    for logical_id, props in _resources_of(stack, resolved, "AWS::StepFunctions::StateMachine").items():
+        arn = stack.physical_ids[logical_id]
+        definition = props.get("DefinitionString")
+        if definition is None:
+            definition = json.dumps(props["Definition"])
+        definition = substitute(definition, props.get("DefinitionSubstitutions", {}))
+        kwargs: dict[str, Any] = {
+            "name": arn.split(":")[-1],
+            "definition": definition,
+            "roleArn": props["RoleArn"],
+            "type": props.get("StateMachineType", "STANDARD"),
+        }
+        try:
+            created = sfn.create_state_machine(**kwargs)
+        except Exception as exc:
+            raise DeployError(
+                f"{logical_id}: the state machine engine refused the definition: {exc}"
+            ) from exc
+        if created["stateMachineArn"] != arn:
+            raise DeployError(f"{logical_id}: created as {created['stateMachineArn']}, expected {arn}")
+
+
+def _create_http_apis(stack: DeployedStack, resolved: dict[str, Any]) -> None:
+    apigw = stack.client("apigatewayv2")
+    for logical_id, props in _resources_of(stack, resolved, "AWS::ApiGatewayV2::Api").items():
+        body = props.get("Body")
+        if body is None:
+            raise DeployError(f"{logical_id}: only HTTP APIs defined by an OpenAPI Body are supported")
+        api_id = apigw.create_api(Name=logical_id, ProtocolType="HTTP")["ApiId"]
+        apigw.reimport_api(ApiId=api_id, Body=json.dumps(body))
+        stack.api_ids[logical_id] = api_id
+        stack.physical_ids[logical_id] = api_id
+        schemes = body.get("components", {}).get("securitySchemes", {})
+        authorizer_ids = {}
+        for name, scheme in schemes.items():
+            config = scheme.get("x-amazon-apigateway-authorizer", {})
+            if config.get("type") != "jwt":
+                raise DeployError(f"{logical_id}: authorizer {name} is not a JWT authorizer")
+            jwt = config["jwtConfiguration"]
+            authorizer_ids[name] = apigw.create_authorizer(
+                ApiId=api_id,
+                Name=name,
+                AuthorizerType="JWT",
+                IdentitySource=[config["identitySource"]],
+                JwtConfiguration={"Issuer": jwt["issuer"], "Audience": list(jwt["audience"])},
+            )["AuthorizerId"]
+        routes = {route["RouteKey"]: route["RouteId"] for route in apigw.get_routes(ApiId=api_id)["Items"]}
+        for path, methods in body.get("paths", {}).items():
+            for method, operation in methods.items():
+                names = [name for requirement in operation.get("security", []) for name in requirement]
+                guarded = [name for name in names if name in authorizer_ids]
+                if guarded:
+                    apigw.update_route(
+                        ApiId=api_id,
+                        RouteId=routes[f"{method.upper()} {path}"],
+                        AuthorizationType="JWT",
+                        AuthorizerId=authorizer_ids[guarded[0]],
+                    )
+    # A stage names its API by Ref, which moto cannot resolve (it skipped the API): map it here.
+    for logical_id in stack.template.resources("AWS::ApiGatewayV2::Stage"):
+        if not stack.declared(logical_id):
+            continue
+        props = stack.template.cfn["Resources"][logical_id]["Properties"]
+        api = props["ApiId"].get("Ref") if isinstance(props["ApiId"], dict) else None
+        if api not in stack.api_ids:
+            raise DeployError(
+                f"{logical_id}: a stage of {props['ApiId']}, which is not an HTTP API of the template"
+            )
+        apigw.create_stage(
+            ApiId=stack.api_ids[api], StageName=props["StageName"], AutoDeploy=bool(props.get("AutoDeploy"))
+        )
+        stack.physical_ids[logical_id] = props["StageName"]
+
+
+def _function_specs(stack: DeployedStack) -> dict[str, FunctionSpec]:
+    lambda_ = stack.client("lambda")
+    specs = {}
+    for logical_id in stack.template.resources("AWS::Lambda::Function"):
+        if not stack.declared(logical_id):
+            continue
+        config = lambda_.get_function_configuration(FunctionName=stack.physical_ids[logical_id])
+        variables = (config.get("Environment") or {}).get("Variables") or {}
+        specs[logical_id] = FunctionSpec(
+            logical_id=logical_id,
+            name=config["FunctionName"],
+            arn=config["FunctionArn"],
+            handler=config["Handler"],
+            code_dir=stack.template.code_dir(logical_id),
+            layer_dirs=tuple(
+                stack.template.code_dir(layer) for layer in stack.template.function_layers(logical_id)
+            ),
+            # CloudFormation passes every variable as a string; moto keeps numbers as numbers.
+            environment={key: str(value) for key, value in variables.items()},
+            timeout=int(config.get("Timeout", 3)),
+            memory_size=int(config.get("MemorySize", 128)),
+        )
+    return specs
+
+
+def _read_routes(stack: DeployedStack) -> list[Route]:
+    """The routes as moto's API Gateway now holds them (what the front serves)."""
+    apigw = stack.client("apigatewayv2")
+    routes = []
+    for api_id in stack.api_ids.values():
+        integrations = {item["IntegrationId"]: item for item in apigw.get_integrations(ApiId=api_id)["Items"]}
+        for item in apigw.get_routes(ApiId=api_id)["Items"]:
+            method, path = item["RouteKey"].split(" ", 1)
+            integration = integrations[item["Target"].removeprefix("integrations/")]
+            uri = integration["IntegrationUri"]
+            function_arn = (
+                uri.split("/functions/", 1)[1].removesuffix("/invocations") if "/functions/" in uri else uri
+            )
+            authorizer = None
+            if item.get("AuthorizationType") == "JWT":
+                # moto has no GetAuthorizers: read each route's own.
+                found = apigw.get_authorizer(ApiId=api_id, AuthorizerId=item["AuthorizerId"])
+                jwt = found["JwtConfiguration"]
+                authorizer = JwtAuthorizerConfig(
+                    issuer=jwt["Issuer"],
+                    audience=tuple(jwt["Audience"]),
+                    identity_source=found["IdentitySource"][0],
+                )
+            routes.append(
+                Route(
+                    method=method,
+                    path=path,
+                    function_arn=function_arn,
+                    payload_format_version=integration.get("PayloadFormatVersion", "2.0"),
+                    authorizer=authorizer,
+                )
+            )
+    return routes
+
+
+__all__ = [
+    "ACCOUNT_ID",
+    "DeployError",
+    "DeployedStack",
+    "FunctionSpec",
+    "JwtAuthorizerConfig",
+    "Route",
+    "STACK_NAME",
+    "aws_client",
+    "deploy",
+]

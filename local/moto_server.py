@@ -1,0 +1,89 @@
+"""moto in server mode, in this process, on a free port of 127.0.0.1.
+
+In this process because the Lambda hook (``local.lambda_runtime``) replaces a method of moto's
+backend, which only works where that backend lives; in server mode because the handlers (in
+their own processes) and the state machine engine reach AWS over HTTP, as in AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import urllib.request
+
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+
+ACCOUNT_ID = "123456789012"
+# What every AWS client of the local stack signs with: moto accepts anything, AWS nothing.
+DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local-stack",
+    "AWS_SECRET_ACCESS_KEY": "local-stack",
+}
+MOTO_CONFIG = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+}
+
+
+class MotoServer(ThreadedMotoServer):
+    """moto's threaded server that reports a bind failure instead of hanging in ``start()``."""
+
+    def __init__(self) -> None:
+        super().__init__(ip_address="127.0.0.1", port=0, verbose=False)
+        self._error: BaseException | None = None
+
+    def _server_entry(self) -> None:
+        try:
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server = make_server(
+                self._ip_address, self._port, app, threaded=True, request_handler=MotoRequestHandler
+            )
+        except BaseException as exc:  # reported by start()
+            self._error = exc
+            self._server_ready_event.set()
+            return
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._server_entry, name="moto-server", daemon=True)
+        self._thread.start()
+        self._server_ready_event.wait()
+        if self._error is not None:
+            raise RuntimeError(f"moto could not start: {self._error}") from self._error
+        # The state machine engine calls AWS services at localhost:$MOTO_PORT.
+        os.environ["MOTO_PORT"] = str(self.port)
+        self._configure()
+
+    @property
+    def port(self) -> int:
+        return self.get_host_and_port()[1]
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _configure(self) -> None:
+        """Turn on state machine execution and Lambda without Docker (off by default)."""
+        request = urllib.request.Request(
+            f"{self.endpoint}/moto-api/config",
+            data=json.dumps(MOTO_CONFIG).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,0 +1,138 @@
+"""The seed data of SPEC.md ("The local stack"), created the way it is created in AWS.
+
+- IAM, in account 111122223333, as that account's administrator would set it up: the verifier
+  role (the template's ``VerifierRoleName``) that the service assumes, ``BuildRole`` that trusts
+  the runner principal (``RunnerPrincipalArn``), ``UntrustedRole`` that does not.
+- The space, its members and the account's administrator, through the operator API over the
+  front with an operator's token: the same route, validation and SNS email subscription (with
+  its filter policy) as in AWS.
+
+The users are the local stack's user pool: who exists and which groups they are in.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from local.deploy import DeployedStack
+from local.identity import TokenIssuer
+from local.moto_server import ACCOUNT_ID
+from local.template import REGION
+
+SPACE_ID = "demo"
+SPACE_NAME = "Demo space"
+ADMIN_ACCOUNT = "111122223333"
+ADMIN_EMAIL = "admin@example.com"
+UNREGISTERED_ACCOUNT = "444455556666"
+TRUSTED_ROLE = "BuildRole"
+UNTRUSTED_ROLE = "UntrustedRole"
+
+
+@dataclass(frozen=True)
+class SeedUser:
+    user_id: str
+    description: str
+    space_role: str | None = None
+    groups: tuple[str, ...] = ()
+
+
+USERS: dict[str, SeedUser] = {
+    user.user_id: user
+    for user in (
+        SeedUser("alice", f"SPACE_ADMIN of {SPACE_ID}", space_role="SPACE_ADMIN"),
+        SeedUser("bob", f"POWER_USER of {SPACE_ID}", space_role="POWER_USER"),
+        SeedUser("carol", f"LIMITED_ACCESS in {SPACE_ID}", space_role="LIMITED_ACCESS"),
+        SeedUser("audrey", "auditor", groups=("auditors",)),
+        SeedUser("oscar", "operator", groups=("operators",)),
+    )
+}
+OPERATOR = "oscar"
+
+
+class SeedError(RuntimeError):
+    """The seed data could not be created."""
+
+
+def _trust(principal: dict[str, Any], condition: dict[str, Any] | None = None) -> str:
+    statement: dict[str, Any] = {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}
+    if condition:
+        statement["Condition"] = condition
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def _account_client(stack: DeployedStack, service: str, account_id: str) -> Any:
+    """A client acting in ``account_id`` (moto keeps one state per account)."""
+    credentials = stack.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
+        RoleSessionName="local-stack-seed",
+    )["Credentials"]
+    return boto3.client(
+        service,
+        endpoint_url=stack.endpoint,
+        region_name=REGION,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
+def seed_iam(stack: DeployedStack) -> None:
+    """The roles an account's administrator creates in account 111122223333."""
+    iam = _account_client(stack, "iam", ADMIN_ACCOUNT)
+    verifier = stack.parameter("VerifierRoleName")
+    external_id = stack.parameter("VerifierExternalId")
+    runner = stack.parameter("RunnerPrincipalArn")
+    condition = {"StringEquals": {"sts:ExternalId": external_id}} if external_id else None
+    iam.create_role(
+        RoleName=verifier,
+        AssumeRolePolicyDocument=_trust({"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}, condition),
+        Description="Lets the account connections service read roles in this account.",
+    )
+    iam.put_role_policy(
+        RoleName=verifier,
+        PolicyName="ReadRoles",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["iam:GetRole"], "Resource": "*"}]}),
+    )  # fmt: skip
+    iam.create_role(RoleName=TRUSTED_ROLE, AssumeRolePolicyDocument=_trust({"AWS": runner}))
+    iam.create_role(
+        RoleName=UNTRUSTED_ROLE, AssumeRolePolicyDocument=_trust({"Service": "ec2.amazonaws.com"})
+    )
+
+
+def _call(base_url: str, token: str, method: str, path: str, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        f"{base_url}{path}",
+        data=json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            response.read()
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")[:500]
+        raise SeedError(f"{method} {path} answered {exc.code}: {detail}") from exc
+
+
+def seed_api(base_url: str, issuer: TokenIssuer) -> None:
+    """The space, its members and the administrator, through the operator API."""
+    operator = USERS[OPERATOR]
+    token = issuer.issue(operator.user_id, list(operator.groups))
+    _call(base_url, token, "PUT", f"/spaces/{SPACE_ID}", {"name": SPACE_NAME})
+    for user in USERS.values():
+        if user.space_role:
+            _call(
+                base_url,
+                token,
+                "PUT",
+                f"/spaces/{SPACE_ID}/members/{user.user_id}",
+                {"role": user.space_role},
+            )
+    _call(base_url, token, "PUT", f"/approvers/{ADMIN_ACCOUNT}", {"email": ADMIN_EMAIL})

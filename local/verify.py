@@ -1,0 +1,189 @@
+"""The start-up check: every resource the translated template declares exists in moto, with the
+properties that matter.
+
+moto's CloudFormation answers ``CREATE_COMPLETE`` while it skips or simplifies some resources.
+A template change that the local stack does not handle must stop it loudly, not leave a
+service that silently differs from the one AWS would run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from local.deploy import DeployedStack
+
+
+class StackMismatch(RuntimeError):
+    """The deployed stack differs from the translated template."""
+
+
+def _table(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> list[str]:
+    dynamodb = stack.client("dynamodb")
+    name = stack.physical_ids[logical_id]
+    table = dynamodb.describe_table(TableName=name)["Table"]
+    problems = []
+    if table["KeySchema"] != props["KeySchema"]:
+        problems.append(f"key schema {table['KeySchema']}")
+    expected_attrs = {(a["AttributeName"], a["AttributeType"]) for a in props.get("AttributeDefinitions", [])}
+    actual_attrs = {(a["AttributeName"], a["AttributeType"]) for a in table.get("AttributeDefinitions", [])}
+    if expected_attrs != actual_attrs:
+        problems.append(f"attribute definitions {sorted(actual_attrs)}")
+    expected_indexes = {
+        index["IndexName"]: (index["KeySchema"], index["Projection"]["ProjectionType"])
+        for index in props.get("GlobalSecondaryIndexes", [])
+    }
+    actual_indexes = {
+        index["IndexName"]: (index["KeySchema"], index["Projection"]["ProjectionType"])
+        for index in table.get("GlobalSecondaryIndexes", [])
+    }
+    if expected_indexes != actual_indexes:
+        problems.append(f"global secondary indexes {actual_indexes}")
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        described = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if (
+            described.get("TimeToLiveStatus") != "ENABLED"
+            or described.get("AttributeName") != ttl["AttributeName"]
+        ):
+            problems.append(f"time to live {described}")
+    return problems
+
+
+def _topic(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> list[str]:
+    stack.client("sns").get_topic_attributes(TopicArn=stack.physical_ids[logical_id])
+    return []
+
+
+def _role(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> list[str]:
+    iam = stack.client("iam")
+    name = stack.physical_ids[logical_id]
+    iam.get_role(RoleName=name)
+    expected = sorted(policy["PolicyName"] for policy in props.get("Policies", []))
+    actual = sorted(iam.list_role_policies(RoleName=name)["PolicyNames"])
+    return [] if expected == actual else [f"inline policies {actual}, template {expected}"]
+
+
+def _function(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> list[str]:
+    config = stack.client("lambda").get_function_configuration(FunctionName=stack.physical_ids[logical_id])
+    problems = []
+    expected_env = set((props.get("Environment") or {}).get("Variables", {}))
+    actual_env = set(((config.get("Environment") or {}).get("Variables")) or {})
+    if expected_env != actual_env:
+        problems.append(f"environment {sorted(actual_env)}, template {sorted(expected_env)}")
+    for key in ("Handler", "Runtime", "Timeout", "MemorySize"):
+        if key in props and config.get(key) != props[key]:
+            problems.append(f"{key} {config.get(key)!r}, template {props[key]!r}")
+    if len(config.get("Layers") or []) != len(props.get("Layers", [])):
+        problems.append(f"layers {config.get('Layers')}")
+    if logical_id not in stack.functions:
+        problems.append("not known to the Lambda runtime")
+    return problems
+
+
+def _permissions(stack: DeployedStack) -> list[str]:
+    """Each function has one resource-policy statement per declared permission."""
+    declared: Counter[str] = Counter()
+    for logical_id, resource in stack.template.resources("AWS::Lambda::Permission").items():
+        if stack.declared(logical_id):
+            target = resource["Properties"]["FunctionName"]
+            declared[target["Ref"] if isinstance(target, dict) else target] += 1
+    problems = []
+    lambda_ = stack.client("lambda")
+    for function, count in declared.items():
+        policy = json.loads(lambda_.get_policy(FunctionName=stack.physical_ids[function])["Policy"])
+        if len(policy.get("Statement", [])) != count:
+            problems.append(f"{function}: {len(policy.get('Statement', []))} permissions, template {count}")
+    return problems
+
+
+def _layer(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> list[str]:
+    arn = stack.layer_arns.get(logical_id)
+    if arn is None:
+        return ["not published"]
+    name, version = arn.split(":")[6:8]
+    stack.client("lambda").get_layer_version(LayerName=name, VersionNumber=int(version))
+    return []
+
+
+def _state_machine(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> list[str]:
+    described = stack.client("stepfunctions").describe_state_machine(
+        stateMachineArn=stack.physical_ids[logical_id]
+    )
+    definition = described["definition"]
+    json.loads(definition)
+    left = [name for name in props.get("DefinitionSubstitutions", {}) if "${" + name + "}" in definition]
+    return [f"definition substitutions not applied: {left}"] if left else []
+
+
+def _http_api(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> list[str]:
+    apigw = stack.client("apigatewayv2")
+    api_id = stack.api_ids[logical_id]
+    routes = {route["RouteKey"]: route for route in apigw.get_routes(ApiId=api_id)["Items"]}
+    problems = []
+    for path, methods in props["Body"].get("paths", {}).items():
+        for method, operation in methods.items():
+            key = f"{method.upper()} {path}"
+            route = routes.pop(key, None)
+            if route is None:
+                problems.append(f"route {key} missing")
+                continue
+            guarded = any(
+                name != "NONE" for requirement in operation.get("security", []) for name in requirement
+            )
+            if guarded != (route.get("AuthorizationType") == "JWT"):
+                problems.append(f"route {key}: authorization {route.get('AuthorizationType')}")
+    problems.extend(f"route {key} not in the template" for key in routes)
+    served = {route.route_key for route in stack.routes}
+    if served != {route["RouteKey"] for route in apigw.get_routes(ApiId=api_id)["Items"]}:
+        problems.append("the front does not serve exactly the API's routes")
+    return problems
+
+
+def _stage(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> list[str]:
+    api = props["ApiId"]["Ref"]
+    stack.client("apigatewayv2").get_stage(ApiId=stack.api_ids[api], StageName=props["StageName"])
+    return []
+
+
+Check = Callable[[DeployedStack, str, dict[str, Any]], list[str]]
+
+CHECKS: dict[str, Check] = {
+    "AWS::DynamoDB::Table": _table,
+    "AWS::SNS::Topic": _topic,
+    "AWS::IAM::Role": _role,
+    "AWS::Lambda::Function": _function,
+    "AWS::Lambda::LayerVersion": _layer,
+    "AWS::StepFunctions::StateMachine": _state_machine,
+    "AWS::ApiGatewayV2::Api": _http_api,
+    "AWS::ApiGatewayV2::Stage": _stage,
+}
+# Checked as a whole by _permissions (moto gives permissions no physical id).
+_CHECKED_TOGETHER = {"AWS::Lambda::Permission"}
+
+
+def check_stack(stack: DeployedStack) -> None:
+    """Raises ``StackMismatch`` listing every declared resource that is missing or differs."""
+    problems: list[str] = []
+    for logical_id, resource in stack.template.resources().items():
+        if not stack.declared(logical_id) or resource["Type"] in _CHECKED_TOGETHER:
+            continue
+        check = CHECKS.get(resource["Type"])
+        if check is None:
+            # A type moto's CloudFormation handles but nothing here checks: it must at least exist.
+            if logical_id not in stack.physical_ids:
+                problems.append(f"{logical_id} ({resource['Type']}): not created, and the local stack cannot")
+            continue
+        if logical_id not in stack.physical_ids and resource["Type"] != "AWS::Lambda::LayerVersion":
+            problems.append(f"{logical_id} ({resource['Type']}): not created")
+            continue
+        try:
+            found = check(stack, logical_id, resource.get("Properties", {}))
+        except Exception as exc:
+            found = [f"cannot be read: {exc}"]
+        problems.extend(f"{logical_id} ({resource['Type']}): {problem}" for problem in found)
+    problems.extend(_permissions(stack))
+    if problems:
+        raise StackMismatch("the local stack differs from template.yaml:\n  " + "\n  ".join(problems))
