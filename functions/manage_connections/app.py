@@ -1,15 +1,18 @@
-"""Requesters' routes: create, list, read and cancel connections (account_connections.api.requester)."""
+"""Requesters' routes: create, list, read, cancel, resend, attach and detach roles.
+
+The routes are in account_connections.api.requester and account_connections.api.connection_roles.
+"""
 
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from account_connections.api import connection_roles, requester
 from account_connections.api.app import create_app, handle
-from account_connections.api.requester import router
 from account_connections.observability import logger, metrics, tracer
 
-app = create_app(router)
+app = create_app(requester.router, connection_roles.router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

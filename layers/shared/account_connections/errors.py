@@ -121,3 +121,26 @@ class WorkflowUnavailable(DomainError):
     """The approval workflow could not be started; the request was marked FAILED."""
 
     title = "Workflow unavailable"
+
+
+class DecisionFormStale(DomainError):
+    """The decision form does not match the request as it now stands (changed since shown, or a
+    form this service did not issue): the administrator must open the link again."""
+
+    title = "Form out of date"
+
+
+class DecisionNotReady(DomainError):
+    """The workflow has not reached the approval step yet, so there is nothing to answer."""
+
+    title = "Not ready for a decision"
+
+
+class DependencyUnavailable(DomainError):
+    """An AWS dependency was throttled or failed transiently: the workflow retries the step."""
+
+    title = "Dependency unavailable"
+
+
+class PayloadTooLarge(DomainError):
+    title = "Payload too large"

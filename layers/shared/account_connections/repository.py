@@ -60,6 +60,7 @@ ALL_APPROVERS = "ALL#APPROVER"
 _INTERNAL = {
     "pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "gsi4pk", "gsi4sk",
     "ttl", "taskToken", "linkTokenHash", "connectionTokenHash", "executionArn", "correlationId",
+    "csrfSecret", "verifyBaseUrl",
 }  # fmt: skip
 
 
@@ -325,9 +326,12 @@ class Repository:
         return Connection.model_validate(updated)
 
     def record_event(self, connection: Connection, event_type: EventType, actor: str, detail: str,
-                     extra_items: list[dict[str, Any]] | None = None) -> AuditEvent:
+                     extra_items: list[dict[str, Any]] | None = None,
+                     set_fields: dict[str, Any] | None = None) -> AuditEvent:
         """Append an event that changes no status (a link sent, a role attached or detached),
-        together with ``extra_items``, in one transaction conditional on the connection's status."""
+        together with ``extra_items``, in one transaction conditional on the connection's status.
+        ``set_fields`` also sets internal fields of the connection (a link's hash, the task token)
+        under that same condition."""
         now = isoformat(utcnow())
         event = AuditEvent(
             eventId=uuid.uuid4().hex,
@@ -339,14 +343,22 @@ class Repository:
             at=now,
             detail=detail,
         )
+        guard: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": serialize({"pk": _conn_pk(connection.connectionId), "sk": CONNECTION_SK}),
+            "ConditionExpression": "#status = :status",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": serialize({":status": str(connection.status)}),
+        }
+        if set_fields:
+            # One transaction may touch an item once: the guard itself becomes the update.
+            guard["UpdateExpression"] = "SET " + ", ".join(f"#s{i} = :s{i}" for i in range(len(set_fields)))
+            guard["ExpressionAttributeNames"].update({f"#s{i}": name for i, name in enumerate(set_fields)})
+            guard["ExpressionAttributeValues"].update(
+                serialize({f":s{i}": value for i, value in enumerate(set_fields.values())})
+            )
         items = [
-            {"ConditionCheck": {
-                "TableName": self.table,
-                "Key": serialize({"pk": _conn_pk(connection.connectionId), "sk": CONNECTION_SK}),
-                "ConditionExpression": "#status = :status",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": serialize({":status": str(connection.status)}),
-            }},
+            {"Update" if set_fields else "ConditionCheck": guard},
             {"Put": {"TableName": self.table, "Item": serialize(self.event_item(event))}},
             *(extra_items or []),
         ]  # fmt: skip
@@ -443,6 +455,11 @@ class Repository:
             index, pk_name, sk_name, pk = "GSI4", "gsi4pk", "gsi4sk", ALL_EVENTS
         kwargs = self._range_query(index, pk_name, sk_name, pk, query.at_from, query.at_to, {})
         return self._page(kwargs, pk_name, pk, limit, next_token)
+
+    def live_holder(self, space_id: str, account_id: str) -> str | None:
+        """The id of the connection that holds the account live in the space, if any."""
+        item = self._get(_live_key(space_id, account_id))
+        return str(item["connectionId"]) if item else None
 
     # ---- roles ----------------------------------------------------------------------------
 

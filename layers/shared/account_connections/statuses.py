@@ -19,7 +19,9 @@ class ConnectionStatus(StrEnum):
 S = ConnectionStatus
 
 ALLOWED_TRANSITIONS: dict[ConnectionStatus, frozenset[ConnectionStatus]] = {
-    S.PENDING_APPROVAL: frozenset({S.APPROVED, S.REJECTED, S.EXPIRED, S.CANCELLED}),
+    # FAILED from pending: the workflow could not start, or could not reach the administrator
+    # (docs/architecture.md, "The workflow contract").
+    S.PENDING_APPROVAL: frozenset({S.APPROVED, S.REJECTED, S.EXPIRED, S.CANCELLED, S.FAILED}),
     S.APPROVED: frozenset({S.VERIFIED, S.FAILED}),
     S.VERIFIED: frozenset({S.DISCONNECTED}),
     S.DISCONNECTED: frozenset(),

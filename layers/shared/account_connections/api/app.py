@@ -56,6 +56,10 @@ STATUS_OF: dict[type[errors.DomainError], int] = {
     errors.RoleCheckFailed: 422,
     errors.VerificationFailed: 422,
     errors.WorkflowUnavailable: 503,
+    errors.DecisionFormStale: 409,
+    errors.DecisionNotReady: 409,
+    errors.DependencyUnavailable: 503,
+    errors.PayloadTooLarge: 413,
 }
 
 

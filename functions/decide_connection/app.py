@@ -1,0 +1,24 @@
+"""Administrators' verification page and decision: GET, HEAD and POST /verify.
+
+The routes are in account_connections.api.verify.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from account_connections.api.app import create_app, handle
+from account_connections.api.verify import router
+from account_connections.observability import logger, metrics, tracer
+
+app = create_app(router)
+
+
+# No traced response: the page holds the link's token, which must not land in a trace.
+# Form posts are not JSON: this router checks its own body size and content type.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(app, event, context, check_body=False)

@@ -1,0 +1,19 @@
+"""Workflow step: check the approved request is unchanged and the account not live elsewhere.
+
+The logic is in account_connections.steps.verify_connection.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from account_connections.observability import logger, metrics, tracer
+from account_connections.steps import verify_connection
+
+
+# The execution input's correlation id (the creating request's id) tags every log line.
+@logger.inject_lambda_context(correlation_id_path="correlationId")
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return verify_connection.handle(event)

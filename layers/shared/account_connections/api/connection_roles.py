@@ -1,0 +1,107 @@
+"""Requesters' routes after the request: resend the approval link, attach and detach roles.
+
+Served by the requesters' function next to ``api.requester``; same identity and space roles.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from account_connections import connections, links, roles
+from account_connections.api.app import current_principal, problem_responses
+from account_connections.api.requester import ConnectionIdPath, SpaceIdPath
+from account_connections.authz import Principal, require_space_role
+from account_connections.clients import client
+from account_connections.models import ROLE_NAME_PATTERN, AttachRoleRequest, ConnectionDetail, RoleAttachment
+from account_connections.notifier import ApprovalMailer
+from account_connections.repository import Repository
+from account_connections.settings import RequesterApiSettings, load_settings
+
+router = APIGatewayHttpRouter()
+
+RoleNamePath = Annotated[str, Path(pattern=ROLE_NAME_PATTERN, description="The role's name.")]
+COMMON = problem_responses({
+    400: "Invalid input; `errors` names each field.",
+    401: "No valid bearer token.",
+    403: "Not a member of the space, or a role that may not do this.",
+    404: "No such connection.",
+})  # fmt: skip
+
+
+def settings() -> RequesterApiSettings:
+    return load_settings(RequesterApiSettings)
+
+
+def repository() -> Repository:
+    return Repository(settings().table_name, client("dynamodb"))
+
+
+def _mutator(space_id: str) -> Principal:
+    principal = current_principal(router, settings().groups_claim)  # type: ignore[arg-type]
+    require_space_role(repository(), principal, space_id, mutate=True)
+    return principal
+
+
+@router.post(
+    "/spaces/<spaceId>/connections/<connectionId>/resend",
+    summary="Email the administrator a new approval link",
+    description="Pending requests only. The previous link stops working at once (410, replaced); "
+    "the connection token handed over at creation keeps working.",
+    tags=["Requesters"],
+    responses={
+        200: {"description": "A new link was sent."},
+        **COMMON,
+        **problem_responses({409: "Not pending, or the first link is still being sent."}),
+    },
+)
+def resend_link(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> links.LinkSent:
+    principal = _mutator(spaceId)
+    mailer = ApprovalMailer(client("sns"), settings().approval_topic_arn)
+    return links.resend_link(repository(), mailer, principal, spaceId, connectionId)
+
+
+@router.post(
+    "/spaces/<spaceId>/connections/<connectionId>/roles",
+    summary="Attach an IAM role to a verified connection",
+    description="Checked as the workflow checks roles: in the connection's account, readable through "
+    "the account's verifier role, and trusting the runner principal.",
+    tags=["Requesters"],
+    responses={
+        201: {"description": "Attached."},
+        **COMMON,
+        **problem_responses({
+            409: "The connection is not verified.",
+            422: "The role failed its check; `detail` says why.",
+            503: "STS or IAM did not answer; try again.",
+        }),
+    },
+)  # fmt: skip
+def attach_role(
+    spaceId: SpaceIdPath, connectionId: ConnectionIdPath, body: AttachRoleRequest
+) -> Response[RoleAttachment]:
+    principal = _mutator(spaceId)
+    config = settings()
+    verifier = roles.IamVerifier(client("sts"), config.verifier_role_name, config.verifier_external_id)
+    attached = roles.attach_role(
+        repository(), verifier, config.runner_principal_arn, principal, spaceId, connectionId, body.roleArn
+    )
+    return Response(status_code=201, content_type="application/json", body=attached.model_dump(mode="json"))
+
+
+@router.delete(
+    "/spaces/<spaceId>/connections/<connectionId>/roles/<roleName>",
+    summary="Detach a role from a connection",
+    tags=["Requesters"],
+    responses={200: {"description": "The connection as it now is."}, **COMMON,
+               **problem_responses({404: "No such connection, or no such role on it."})},
+)  # fmt: skip
+def detach_role(
+    spaceId: SpaceIdPath, connectionId: ConnectionIdPath, roleName: RoleNamePath
+) -> ConnectionDetail:
+    principal = _mutator(spaceId)
+    roles.detach_role(repository(), principal, spaceId, connectionId, roleName)
+    return connections.get_connection(repository(), spaceId, connectionId)

@@ -1,0 +1,136 @@
+"""The administrator's HTML pages: confirmation, paste-a-token, results and refusals.
+
+Plain, accessible HTML with no external asset: one inline stylesheet, allowed by its hash in
+the Content-Security-Policy. Every value is escaped with ``html.escape``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from html import escape
+
+from account_connections.approval import DecisionOutcome, VerificationView
+
+_STYLE = (
+    "body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}"
+    "h1{font-size:1.5rem}dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}"
+    "dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}fieldset{margin:1rem 0;padding:1rem}"
+    "label{display:block;margin:.5rem 0}textarea,input[type=text]{width:100%;box-sizing:border-box}"
+    "button{font:inherit;padding:.5rem 1rem;margin:.5rem .5rem 0 0}"
+    ".notice{border-left:4px solid #8a5a00;padding:.5rem 1rem;background:#fff7e6}"
+)
+_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+# Sent with every page: links are capabilities, so nothing may cache, refer or frame them.
+SECURITY_HEADERS: dict[str, str] = {
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+HTML = "text/html; charset=utf-8"
+
+
+def _layout(title: str, body: str) -> str:
+    return (
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<meta name="referrer" content="no-referrer">\n'
+        f"<title>{escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n"
+        f"<body>\n<main>\n<h1>{escape(title)}</h1>\n{body}\n</main>\n</body>\n</html>\n"
+    )
+
+
+def _facts(rows: list[tuple[str, str]]) -> str:
+    items = "".join(f"<dt>{escape(name)}</dt><dd>{escape(value)}</dd>" for name, value in rows)
+    return f"<dl>{items}</dl>"
+
+
+def confirmation(view: VerificationView) -> str:
+    """The request as asked, with the decision form (or a notice when it cannot be decided yet)."""
+    conn = view.connection
+    roles = "".join(f"<li>{escape(arn)}</li>" for arn in conn.roleArns) or "<li>None</li>"
+    facts = _facts([
+        ("Space", conn.spaceId),
+        ("AWS account", conn.accountId),
+        ("Display name", conn.displayName),
+        ("Description", conn.description or "(none)"),
+        ("Requested by", conn.requestedBy),
+        ("Requested at", conn.createdAt),
+        ("Link expires", conn.expiresAt),
+    ])  # fmt: skip
+    intro = (
+        "<p>A space asks to connect this AWS account so that its workflows can use IAM roles in it. "
+        "Verify the space to connect it, or reject the request with a reason.</p>"
+    )
+    roles_html = f"<h2>Roles to attach once verified</h2>\n<ul>{roles}</ul>"
+    if view.csrf is None:
+        form = (
+            '<p class="notice" role="status">The approval workflow is still starting. '
+            "Reload this page in a moment.</p>"
+        )
+    else:
+        form = (
+            '<form method="post" action="/verify">\n'
+            f'<input type="hidden" name="token" value="{escape(view.token)}">\n'
+            f'<input type="hidden" name="csrf" value="{escape(view.csrf)}">\n'
+            "<fieldset><legend>Verify</legend>\n"
+            '<label><input type="checkbox" name="authorizePaidTiers" value="true"> '
+            "Authorize paid tiers for this space</label>\n"
+            '<button type="submit" name="decision" value="approve">Verify space</button>\n</fieldset>\n'
+            "<fieldset><legend>Reject</legend>\n"
+            '<label for="reason">Reason (required to reject)</label>\n'
+            '<textarea id="reason" name="reason" rows="3" maxlength="1000"></textarea>\n'
+            '<button type="submit" name="decision" value="reject">Reject</button>\n</fieldset>\n'
+            "</form>"
+        )
+    return _layout("Connect an AWS account to a space", f"{intro}\n{facts}\n{roles_html}\n{form}")
+
+
+def paste_token() -> str:
+    """``GET /verify`` without a token: a field for the connection token handed over by other means."""
+    form = (
+        "<p>Paste the connection token that the requester gave you, or open the link from the "
+        "approval email.</p>\n"
+        '<form method="get" action="/verify">\n'
+        '<label for="token">Connection token</label>\n'
+        '<input type="text" id="token" name="token" required autocomplete="off" spellcheck="false">\n'
+        '<button type="submit">Show the request</button>\n</form>'
+    )
+    return _layout("Verify a connection request", form)
+
+
+def result(outcome: DecisionOutcome) -> str:
+    facts = _facts([
+        ("Space", outcome.spaceId),
+        ("AWS account", outcome.accountId),
+        ("Display name", outcome.displayName),
+        ("Decided by", outcome.decidedBy),
+        ("Decided at", outcome.decidedAt),
+    ])  # fmt: skip
+    if outcome.decision == "approve":
+        paid = "authorized" if outcome.paidTiersAuthorized else "not authorized"
+        text = (f"<p role=\"status\">You verified the space. Paid tiers: {paid}. The service now checks the "
+                "request and attaches its roles; the requester is told the outcome.</p>")  # fmt: skip
+        title = "Request approved"
+    else:
+        text = f'<p role="status">You rejected the request. Reason: {escape(outcome.reason or "")}</p>'
+        title = "Request rejected"
+    return _layout(title, f"{text}\n{facts}")
+
+
+def refusal(status: int, title: str, detail: str) -> str:
+    """404 (unknown link), 410 (used, expired, cancelled, replaced) and every other refusal."""
+    hint = {
+        404: "Check that the whole link was copied, or paste the connection token on the "
+        '<a href="/verify">verification page</a>.',
+        410: "Nothing was changed. Ask the requester for a new request or a new link if one is still needed.",
+    }.get(status, "Nothing was changed.")
+    return _layout(title, f'<p role="alert">{escape(detail)}</p>\n<p>{hint}</p>')

@@ -1,0 +1,122 @@
+"""The payloads the state machine sends each step and what the steps answer
+(``statemachine/connection_approval.asl.json``; examples in ``events/sfn_*.json``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from account_connections.models import Connection
+from account_connections.statuses import ConnectionStatus
+
+
+class StepInput(BaseModel):
+    """Every step gets the connection and the correlation id of the request that created it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connectionId: str
+    correlationId: str = ""
+
+
+class NotifyApproverInput(StepInput):
+    verifyBaseUrl: str
+    # SecretStr: the task token never shows in a repr, a log line or a validation error.
+    taskToken: SecretStr
+
+
+class Decision(BaseModel):
+    """What the decision sent with SendTaskSuccess (``approval.decide``)."""
+
+    authorizePaidTiers: bool = False
+    decidedBy: str
+    decidedAt: str
+    requestDigest: str
+
+
+class VerifyConnectionInput(StepInput):
+    decision: Decision
+
+
+class AttachRolesInput(StepInput):
+    pass
+
+
+class StepError(BaseModel):
+    """A ``Catch``'s ``ResultPath`` content: the error name and its cause."""
+
+    Error: str | None = None
+    Cause: str | None = None
+
+    def reason(self) -> str:
+        """``<Error>: <message>``, the message taken from a Lambda error payload when there is one."""
+        message = self.Cause or ""
+        try:
+            parsed = json.loads(message)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict) and parsed.get("errorMessage"):
+            message = str(parsed["errorMessage"])
+        text = f"{self.Error}: {message}" if message else self.Error or "the workflow failed"
+        return text[:1000]
+
+
+class RecordOutcomeInput(StepInput):
+    outcome: Literal["VERIFIED", "EXPIRED", "FAILED", "REJECTED"]
+    paidTiersAuthorized: bool | None = None
+    error: StepError | None = None
+
+
+class VerifyConnectionOutput(BaseModel):
+    connectionId: str
+    verified: bool
+
+
+class RejectedRole(BaseModel):
+    roleArn: str
+    roleName: str
+    reason: str
+
+
+class AttachRolesOutput(BaseModel):
+    attached: list[str]
+    rejected: list[RejectedRole]
+
+
+class NotifyApproverOutput(BaseModel):
+    connectionId: str
+    sentAt: str
+
+
+class OutcomeEvent(BaseModel):
+    """The requester's notice on the events topic: how the request ended, and why."""
+
+    connectionId: str
+    spaceId: str
+    accountId: str
+    displayName: str
+    requestedBy: str
+    status: ConnectionStatus
+    at: str
+    reason: str | None = None
+    decidedBy: str | None = None
+    paidTiersAuthorized: bool | None = None
+    verifiedAt: str | None = None
+
+    @classmethod
+    def of(cls, connection: Connection) -> OutcomeEvent:
+        return cls(
+            connectionId=connection.connectionId,
+            spaceId=connection.spaceId,
+            accountId=connection.accountId,
+            displayName=connection.displayName,
+            requestedBy=connection.requestedBy,
+            status=connection.status,
+            at=connection.updatedAt,
+            reason=connection.reason,
+            decidedBy=connection.decidedBy,
+            paidTiersAuthorized=connection.paidTiersAuthorized,
+            verifiedAt=connection.verifiedAt,
+        )

@@ -1,0 +1,52 @@
+"""Step: create the one-time link, keep the task token on the connection, email the administrator.
+
+The state machine then waits (``waitForTaskToken``) for the decision page to answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from account_connections.clients import client
+from account_connections.errors import ConnectionAlreadyDecided, ConnectionNotPending
+from account_connections.links import issue_link
+from account_connections.notifier import ApprovalMailer
+from account_connections.repository import Repository
+from account_connections.settings import NotifyApproverSettings, load_settings
+from account_connections.statuses import ConnectionStatus
+from account_connections.steps.contract import NotifyApproverInput, NotifyApproverOutput
+
+
+def notify_approver(
+    repo: Repository, mailer: ApprovalMailer, request: NotifyApproverInput
+) -> NotifyApproverOutput:
+    """Raises ``ConnectionNotPending`` when the request was cancelled before the workflow got here
+    (the state machine then ends cleanly), ``ConnectionNotFound``, ``DependencyUnavailable``."""
+    connection = repo.get_connection(request.connectionId)
+    stored = repo.get_connection_item(request.connectionId) or {}
+    not_pending = ConnectionNotPending(
+        f"connection {request.connectionId} is {connection.status}, not pending"
+    )
+    if connection.status != ConnectionStatus.PENDING_APPROVAL:
+        raise not_pending
+    try:
+        sent_at = issue_link(
+            repo,
+            mailer,
+            connection,
+            actor="system",
+            verify_base_url=request.verifyBaseUrl,
+            replaces=stored.get("linkTokenHash"),
+            task_token=request.taskToken.get_secret_value(),
+        )
+    except ConnectionAlreadyDecided as exc:
+        raise not_pending from exc
+    return NotifyApproverOutput(connectionId=connection.connectionId, sentAt=sent_at)
+
+
+def handle(event: dict[str, Any]) -> dict[str, Any]:
+    request = NotifyApproverInput.model_validate(event)
+    settings = load_settings(NotifyApproverSettings)
+    repo = Repository(settings.table_name, client("dynamodb"))
+    mailer = ApprovalMailer(client("sns"), settings.approval_topic_arn)
+    return notify_approver(repo, mailer, request).model_dump(mode="json")

@@ -1,0 +1,120 @@
+"""The approval workflow end to end: the real ASL file running in moto, each Lambda step running
+our real handler, the administrator deciding through the real /verify handler."""
+
+from __future__ import annotations
+
+from account_connections.authz import Principal
+from account_connections.connections import cancel_connection
+from account_connections.statuses import ConnectionStatus
+from account_connections.workflow import ApprovalWorkflow
+from tests.workflow.conftest import ADMIN_ACCOUNT, ADMIN_EMAIL, BASE_URL, Stack, role_arn
+
+APPROVED_PATH = ["NotifyApprover", "VerifyConnection", "AttachRoles", "RecordVerified",
+                 "NotifyRequesterVerified", "Verified"]  # fmt: skip
+REJECTED_PATH = ["NotifyApprover", "ConfirmRejected", "NotifyRequesterEnded", "Ended"]
+EXPIRED_PATH = ["NotifyApprover", "RecordExpired", "NotifyRequesterEnded", "Ended"]
+
+
+def test_approval_verifies_the_connection_and_attaches_its_roles(stack: Stack) -> None:
+    # Given a request for two roles, and the administrator's email
+    connection_id, _ = stack.request([role_arn("BuildRole"), role_arn("DeployRole", path="/deploy/")])
+    email = stack.wait_for_email()
+    assert email.account_id == ADMIN_ACCOUNT
+    assert email.link.startswith(f"{BASE_URL}/verify?token=")
+
+    # When the administrator verifies the space without paid tiers
+    answer = stack.approve(email.token)
+
+    # Then the page confirms, and the workflow verifies the connection with both roles
+    assert answer["statusCode"] == 200, answer["body"]
+    assert "Request approved" in answer["body"]
+    assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
+    connection, roles, history = stack.repo.get_connection_detail(connection_id)
+    assert connection.status == ConnectionStatus.VERIFIED
+    assert connection.paidTiersAuthorized is False
+    assert connection.decidedBy == ADMIN_EMAIL
+    assert connection.verifiedAt and connection.decidedAt and connection.verifiedAt >= connection.decidedAt
+    assert {(role.roleName, role.attached) for role in roles} == {("BuildRole", True), ("DeployRole", True)}
+    assert [(event.fromStatus, event.toStatus) for event in history if event.type == "STATUS_CHANGED"] == [
+        (ConnectionStatus.PENDING_APPROVAL, ConnectionStatus.APPROVED),
+        (ConnectionStatus.APPROVED, ConnectionStatus.VERIFIED),
+    ]
+    assert [event.type for event in history].count("ROLE_ATTACHED") == 2
+    # And every state of the approved path ran, in order
+    assert stack.entered_states(connection_id) == APPROVED_PATH
+    # And the requester hears of it on the events topic
+    notice = stack.drain_notices()[-1]
+    assert notice["status"] == "VERIFIED" and notice["connectionId"] == connection_id
+    assert notice["attributes"] == {"status": "VERIFIED", "accountId": ADMIN_ACCOUNT, "spaceId": "demo"}
+
+
+def test_approval_with_paid_tiers_records_them(stack: Stack) -> None:
+    connection_id, _ = stack.request()
+    answer = stack.approve(stack.wait_for_email().token, paid=True)
+    assert "Paid tiers: authorized" in answer["body"]
+    assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
+    connection = stack.repo.get_connection(connection_id)
+    assert connection.status == ConnectionStatus.VERIFIED
+    assert connection.paidTiersAuthorized is True
+    assert stack.drain_notices()[-1]["paidTiersAuthorized"] is True
+
+
+def test_rejection_records_the_reason_and_tells_the_requester(stack: Stack) -> None:
+    connection_id, _ = stack.request()
+    token = stack.wait_for_email().token
+    answer = stack.decide_form(token, {"decision": "reject", "reason": "Not one of our accounts."})
+    assert answer["statusCode"] == 200, answer["body"]
+    assert "Not one of our accounts." in answer["body"]
+    assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
+    connection = stack.repo.get_connection(connection_id)
+    assert connection.status == ConnectionStatus.REJECTED
+    assert connection.reason == "Not one of our accounts."
+    assert connection.decidedBy == ADMIN_EMAIL
+    assert stack.entered_states(connection_id) == REJECTED_PATH
+    notice = stack.drain_notices()[-1]
+    assert (notice["status"], notice["reason"]) == ("REJECTED", "Not one of our accounts.")
+    # The account is free again: a new request for it can be made.
+    stack.request()
+
+
+def test_a_request_nobody_decides_expires_and_its_link_dies(stack: Stack) -> None:
+    connection_id, _ = stack.request(timeout=2)
+    token = stack.wait_for_email().token
+    assert stack.page(token)["statusCode"] == 200
+    assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
+    connection = stack.repo.get_connection(connection_id)
+    assert connection.status == ConnectionStatus.EXPIRED
+    assert stack.entered_states(connection_id) == EXPIRED_PATH
+    page = stack.page(token)
+    assert page["statusCode"] == 410
+    assert "expired" in page["body"]
+    assert stack.drain_notices()[-1]["status"] == "EXPIRED"
+
+
+def test_cancel_while_waiting_ends_the_workflow_and_kills_the_links(stack: Stack) -> None:
+    connection_id, connection_token = stack.request()
+    token = stack.wait_for_email().token
+    alice = Principal("alice", frozenset())
+    cancel_connection(stack.repo, ApprovalWorkflow(stack.sfn), alice, "demo", connection_id)
+    assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
+    assert stack.entered_states(connection_id) == ["NotifyApprover", "Cancelled"]
+    assert stack.repo.get_connection(connection_id).status == ConnectionStatus.CANCELLED
+    for dead in (token, connection_token):
+        page = stack.page(dead)
+        assert page["statusCode"] == 410
+        assert "cancelled" in page["body"]
+    assert stack.decide_json(token, "approve")["statusCode"] == 410
+
+
+def test_resend_replaces_the_link_at_once(stack: Stack) -> None:
+    connection_id, _ = stack.request()
+    old = stack.wait_for_email().token
+    sent = stack.requester_http("http_resend_connection", connection_id)
+    assert sent["statusCode"] == 200, sent["body"]
+    new = stack.wait_for_email(count=2).token
+    assert new != old
+    old_page = stack.page(old)
+    assert old_page["statusCode"] == 410 and "newer link" in old_page["body"]
+    assert stack.approve(new)["statusCode"] == 200
+    assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
+    assert stack.repo.get_connection(connection_id).status == ConnectionStatus.VERIFIED
