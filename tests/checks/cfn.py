@@ -104,6 +104,7 @@ class Resolver:
             "AWS::IAM::Role": "arn:{p}:iam::{a}:role/{n}",
             "AWS::Logs::LogGroup": "arn:{p}:logs:{r}:{a}:log-group:{n}:*",
             "AWS::Cognito::UserPool": "arn:{p}:cognito-idp:{r}:{a}:userpool/{n}",
+            "AWS::CloudWatch::Alarm": "arn:{p}:cloudwatch:{r}:{a}:alarm:{n}",
         }.get(kind)
         if pattern is None:
             raise ValueError(f"no ARN known for {name} ({kind})")
