@@ -25,7 +25,9 @@ from account_connections.repository import Repository
 
 
 class Subscriptions(Protocol):
-    def subscribe(self, email: str, account_id: str) -> str | None: ...
+    def subscribe(self, email: str, account_ids: list[str]) -> str | None: ...
+
+    def set_accounts(self, subscription_arn: str, account_ids: list[str]) -> None: ...
 
     def unsubscribe(self, subscription_arn: str | None) -> bool: ...
 
@@ -72,15 +74,21 @@ def put_approver(
     request: PutApproverRequest,
 ) -> Approver:
     """Register the account's administrator: an email subscription to the approval topic that
-    receives only this account's messages. A new address replaces the old one, whose
-    subscription is removed first, so that two addresses never receive the account's links."""
+    receives only the messages of the accounts this address administers. A new address replaces
+    the old one, which stops receiving the account's links before the new one is subscribed."""
     current = repo.get_approver(account_id)
     if current is not None and current.email == request.email and current.subscriptionArn:
         subscription_arn: str | None = current.subscriptionArn
     else:
         if current is not None:
-            subscriptions.unsubscribe(current.subscriptionArn)
-        subscription_arn = subscriptions.subscribe(request.email, account_id)
+            _release(repo, subscriptions, current)
+        peers = [peer for peer in repo.approvers_with_email(request.email) if peer.accountId != account_id]
+        accounts = sorted({peer.accountId for peer in peers} | {account_id})
+        subscription_arn = next((peer.subscriptionArn for peer in peers if peer.subscriptionArn), None)
+        if subscription_arn is None:
+            subscription_arn = subscriptions.subscribe(request.email, accounts)
+        else:
+            subscriptions.set_accounts(subscription_arn, accounts)
     approver = Approver(
         accountId=account_id,
         email=request.email,
@@ -91,24 +99,40 @@ def put_approver(
     repo.put_approver(approver)
     metrics.add_metric(name="ApproversRegistered", unit="Count", value=1)
     # The address is personal data: the log names the account, not the email.
-    logger.info("approver registered", extra={"account_id": account_id, "replaced": current is not None,
-                                              "operator": principal.sub})  # fmt: skip
+    logger.info(
+        "approver registered",
+        extra={"account_id": account_id, "replaced": current is not None, "operator": principal.sub},
+    )
     return approver
 
 
 def delete_approver(
     repo: Repository, subscriptions: Subscriptions, principal: Principal, account_id: str
 ) -> None:
-    """Unregister the account's administrator and remove their subscription.
+    """Unregister the account's administrator; their address stops receiving its messages.
 
     Raises ``ApproverNotFound``.
     """
     current = repo.get_approver(account_id)
     if current is None:
         raise ApproverNotFound(f"no administrator is registered for account {account_id}")
-    subscriptions.unsubscribe(current.subscriptionArn)
+    _release(repo, subscriptions, current)
     repo.delete_approver(account_id)
     logger.info("approver removed", extra={"account_id": account_id, "operator": principal.sub})
+
+
+def _release(repo: Repository, subscriptions: Subscriptions, approver: Approver) -> None:
+    """Stop ``approver``'s address receiving the account's messages: narrow its subscription to
+    the other accounts it administers, or remove it when there are none."""
+    others = sorted(
+        peer.accountId
+        for peer in repo.approvers_with_email(approver.email)
+        if peer.accountId != approver.accountId
+    )
+    if others and approver.subscriptionArn:
+        subscriptions.set_accounts(approver.subscriptionArn, others)
+    elif not others:
+        subscriptions.unsubscribe(approver.subscriptionArn)
 
 
 def list_approvers(repo: Repository, limit: int, next_token: str | None) -> ApproverPage:

@@ -183,12 +183,14 @@ class Repository:
 
         Raises ``ConnectionAlreadyLive`` if the account has a live connection in the space.
         """
-        live = {**_live_key(connection.spaceId, connection.accountId), "connectionId": connection.connectionId}
+        live_key = _live_key(connection.spaceId, connection.accountId)
+        live = {**live_key, "connectionId": connection.connectionId}
+        stored = self.connection_item(connection, connectionTokenHash=connection_token_hash)
         items = [
             {"Put": {"TableName": self.table, "Item": serialize(live),
                      "ConditionExpression": "attribute_not_exists(pk)"}},
             {"Put": {"TableName": self.table,
-                     "Item": serialize(self.connection_item(connection, connectionTokenHash=connection_token_hash)),
+                     "Item": serialize(stored),
                      "ConditionExpression": "attribute_not_exists(pk)"}},
             {"Put": {"TableName": self.table, "Item": serialize(token_item),
                      "ConditionExpression": "attribute_not_exists(pk)"}},
@@ -220,7 +222,9 @@ class Repository:
             raise ConnectionNotFound(f"connection {connection_id} does not exist")
         return Connection.model_validate(_public(item))
 
-    def get_connection_detail(self, connection_id: str) -> tuple[Connection, list[RoleAttachment], list[AuditEvent]]:
+    def get_connection_detail(
+        self, connection_id: str
+    ) -> tuple[Connection, list[RoleAttachment], list[AuditEvent]]:
         """The connection, its roles and its history, read from its own partition in one Query."""
         items = self._query_all(
             KeyConditionExpression="pk = :pk",
@@ -464,7 +468,8 @@ class Repository:
     # ---- roles ----------------------------------------------------------------------------
 
     def role_item(self, connection_id: str, role: RoleAttachment) -> dict[str, Any]:
-        return {"pk": _conn_pk(connection_id), "sk": f"ROLE#{role.roleName}", **role.model_dump(exclude_none=True)}
+        key = {"pk": _conn_pk(connection_id), "sk": f"ROLE#{role.roleName}"}
+        return {**key, **role.model_dump(exclude_none=True)}
 
     def put_role_op(self, connection_id: str, role: RoleAttachment) -> dict[str, Any]:
         return {"Put": {"TableName": self.table, "Item": serialize(self.role_item(connection_id, role))}}
@@ -482,7 +487,9 @@ class Repository:
             Key=serialize({"pk": _conn_pk(connection_id), "sk": f"ROLE#{role_name}"}),
             ConsistentRead=True,
         )
-        return RoleAttachment.model_validate(_public(deserialize(response["Item"]))) if "Item" in response else None
+        if "Item" not in response:
+            return None
+        return RoleAttachment.model_validate(_public(deserialize(response["Item"])))
 
     # ---- verification tokens --------------------------------------------------------------
 
@@ -490,8 +497,7 @@ class Repository:
         return _token_key(token_hash)
 
     def get_token(self, token_hash: str) -> dict[str, Any] | None:
-        response = self.ddb.get_item(TableName=self.table, Key=serialize(_token_key(token_hash)), ConsistentRead=True)
-        return deserialize(response["Item"]) if "Item" in response else None
+        return self._get(_token_key(token_hash))
 
     def put_token_op(self, item: dict[str, Any]) -> dict[str, Any]:
         return {"Put": {"TableName": self.table, "Item": serialize(item),
@@ -517,7 +523,8 @@ class Repository:
 
     def put_space(self, space: Space) -> None:
         self.ddb.put_item(
-            TableName=self.table, Item=serialize({"pk": f"SPACE#{space.spaceId}", "sk": "SPACE", **space.model_dump()})
+            TableName=self.table,
+            Item=serialize({"pk": f"SPACE#{space.spaceId}", "sk": "SPACE", **space.model_dump()}),
         )
 
     def get_space(self, space_id: str) -> Space | None:
@@ -589,6 +596,17 @@ class Repository:
         }
         return self._page(kwargs, "gsi4pk", ALL_APPROVERS, limit, next_token)
 
+    def approvers_with_email(self, email: str) -> list[Approver]:
+        """Every account that ``email`` administers (one SNS subscription serves them all):
+        a Query of the approvers' partition of GSI4, filtered on the address."""
+        items = self._query_all(
+            IndexName="GSI4",
+            KeyConditionExpression="gsi4pk = :pk",
+            FilterExpression="email = :email",
+            ExpressionAttributeValues=serialize({":pk": ALL_APPROVERS, ":email": email}),
+        )
+        return [Approver.model_validate(_public(item)) for item in items]
+
     # ---- helpers ---------------------------------------------------------------------------
 
     def _get(self, key: dict[str, str]) -> dict[str, Any] | None:
@@ -623,7 +641,9 @@ class Repository:
             values.update({f":{name}": str(value) for name, value in active.items()})
         return kwargs
 
-    def _page(self, kwargs: dict[str, Any], pk_name: str, pk: str, limit: int, next_token: str | None) -> Page:
+    def _page(
+        self, kwargs: dict[str, Any], pk_name: str, pk: str, limit: int, next_token: str | None
+    ) -> Page:
         kwargs = {**kwargs, "TableName": self.table, "Limit": limit}
         kwargs["ExpressionAttributeValues"] = serialize(kwargs["ExpressionAttributeValues"])
         if next_token:
@@ -654,7 +674,8 @@ def encode_next_token(last_evaluated_key: dict[str, Any]) -> str:
 def decode_next_token(token: str, pk_name: str, pk: str) -> dict[str, Any]:
     """Raises ``InvalidRequest`` unless ``token`` is one this query handed out."""
     invalid = InvalidRequest(
-        "nextToken is not valid for this query", errors=[{"field": "nextToken", "message": "not a token of this query"}]
+        "nextToken is not valid for this query",
+        errors=[{"field": "nextToken", "message": "not a token of this query"}],
     )
     try:
         padded = token + "=" * (-len(token) % 4)

@@ -1,5 +1,5 @@
-"""The approval topic's email subscriptions: one per registered administrator, filtered so that
-only the messages about that administrator's account reach them.
+"""The approval topic's email subscriptions: one per administrator's address, filtered so that
+only the messages about the accounts they administer reach them.
 
 The notify step publishes each approval email with the message attribute ``accountId``; the
 subscription's filter policy (scope ``MessageAttributes``) matches that attribute.
@@ -18,31 +18,43 @@ from account_connections.observability import logger
 _PENDING = {"pending confirmation", "pendingconfirmation"}
 
 
-def filter_policy(account_id: str) -> str:
-    return json.dumps({"accountId": [account_id]})
+def filter_policy(account_ids: list[str]) -> str:
+    return json.dumps({"accountId": sorted(account_ids)})
 
 
 class ApproverSubscriptions:
-    """Email subscriptions to the approval topic, given an SNS client and the topic's ARN."""
+    """Email subscriptions to the approval topic, given an SNS client and the topic's ARN.
+
+    SNS keeps one subscription per address and topic, so an administrator of several accounts
+    has one subscription whose filter policy lists all of them (at most 150: SNS's limit).
+    """
 
     def __init__(self, sns: Any, topic_arn: str) -> None:
         self.sns = sns
         self.topic_arn = topic_arn
 
-    def subscribe(self, email: str, account_id: str) -> str | None:
-        """Subscribe ``email`` to the approval messages of ``account_id``; SNS emails it a
+    def subscribe(self, email: str, account_ids: list[str]) -> str | None:
+        """Subscribe ``email`` to the approval messages of ``account_ids``; SNS emails it a
         confirmation link. Returns the subscription ARN, or None while SNS withholds it."""
         response = self.sns.subscribe(
             TopicArn=self.topic_arn,
             Protocol="email",
             Endpoint=email,
-            Attributes={"FilterPolicy": filter_policy(account_id), "FilterPolicyScope": "MessageAttributes"},
+            Attributes={"FilterPolicy": filter_policy(account_ids), "FilterPolicyScope": "MessageAttributes"},
             # Without this SNS answers "pending confirmation" and the subscription could not be
-            # removed again until the address confirms it.
+            # changed or removed until the address confirms it.
             ReturnSubscriptionArn=True,
         )
         arn = response.get("SubscriptionArn")
         return None if not arn or arn.lower() in _PENDING else str(arn)
+
+    def set_accounts(self, subscription_arn: str, account_ids: list[str]) -> None:
+        """Change which accounts' messages the subscription receives."""
+        self.sns.set_subscription_attributes(
+            SubscriptionArn=subscription_arn,
+            AttributeName="FilterPolicy",
+            AttributeValue=filter_policy(account_ids),
+        )
 
     def unsubscribe(self, subscription_arn: str | None) -> bool:
         """Remove the subscription. Returns False when there was nothing SNS could remove: no ARN

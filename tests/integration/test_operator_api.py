@@ -1,0 +1,191 @@
+"""Operators' routes (functions/administer_spaces) against moto: spaces, members, and the approver
+registry as SNS email subscriptions filtered to each account."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from account_connections.models import SpaceRole
+from account_connections.repository import Repository
+from tests.integration.conftest import APPROVED_ACCOUNT, dump_table
+from tests.support import Reply, http_event, invoke
+
+FUNCTION = "administer_spaces"
+
+
+def call(name: str, **overrides: Any) -> Reply:
+    return invoke(FUNCTION, http_event(name, **overrides))
+
+
+def subscriptions(aws: dict[str, Any]) -> list[dict[str, Any]]:
+    listed = aws["sns"].list_subscriptions_by_topic(TopicArn=aws["topic"])["Subscriptions"]
+    return [
+        {
+            **subscription,
+            **aws["sns"].get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])[
+                "Attributes"
+            ],
+        }
+        for subscription in listed
+    ]
+
+
+# ---- spaces ------------------------------------------------------------------------------------
+
+
+def test_put_space_creates_then_renames(aws: dict[str, Any]) -> None:
+    created = call("http_put_space")
+    assert created.status == 200
+    assert created.json["spaceId"] == "demo" and created.json["name"] == "Demo space"
+    assert created.json["updatedBy"] == "oscar"
+    renamed = call("http_put_space", body={"name": "Renamed"})
+    assert renamed.json["name"] == "Renamed"
+    assert Repository(aws["table"], aws["ddb"]).get_space("demo").name == "Renamed"  # type: ignore[union-attr]
+
+
+# ---- members -----------------------------------------------------------------------------------
+
+
+def test_put_member_needs_the_space(aws: dict[str, Any]) -> None:
+    before = dump_table(aws["ddb"])
+    reply = call("http_put_member")
+    assert reply.status == 404
+    assert reply.json["title"] == "Space not found"
+    assert dump_table(aws["ddb"]) == before
+
+
+def test_put_member_stores_and_changes_the_role(seeded: dict[str, Any]) -> None:
+    repo: Repository = seeded["repo"]
+    added = call("http_put_member", path={"userId": "erin"}, body={"role": "LIMITED_ACCESS"})
+    assert added.status == 200
+    assert added.json == {**added.json, "spaceId": "demo", "userId": "erin", "role": "LIMITED_ACCESS"}
+    assert repo.get_member_role("demo", "erin") is SpaceRole.LIMITED_ACCESS
+    changed = call("http_put_member", path={"userId": "erin"}, body={"role": "SPACE_ADMIN"})
+    assert changed.json["role"] == "SPACE_ADMIN"
+    assert repo.get_member_role("demo", "erin") is SpaceRole.SPACE_ADMIN
+
+
+def test_delete_member_answers_204_and_the_member_loses_access(seeded: dict[str, Any]) -> None:
+    reply = call("http_delete_member")  # bob
+    assert reply.status == 204
+    assert reply.text == ""
+    assert seeded["repo"].get_member_role("demo", "bob") is None
+    listing = invoke("manage_connections", http_event("http_list_connections", sub="bob"))
+    assert listing.status == 403
+
+
+def test_delete_of_a_non_member_is_not_found(seeded: dict[str, Any]) -> None:
+    before = dump_table(seeded["ddb"])
+    assert call("http_delete_member", path={"userId": "nobody"}).status == 404
+    assert call("http_delete_member", path={"spaceId": "nowhere"}).status == 404
+    assert call("http_delete_member", path={"userId": "dave"}).status == 404  # a member of another space
+    assert dump_table(seeded["ddb"]) == before
+
+
+# ---- approvers -------------------------------------------------------------------------------
+
+
+def test_put_approver_subscribes_the_email_filtered_to_the_account(aws: dict[str, Any]) -> None:
+    reply = call("http_put_approver")
+    assert reply.status == 200
+    assert reply.json["accountId"] == APPROVED_ACCOUNT and reply.json["email"] == "admin@example.com"
+    [subscription] = subscriptions(aws)
+    assert subscription["Protocol"] == "email"
+    assert subscription["Endpoint"] == "admin@example.com"
+    assert subscription["SubscriptionArn"] == reply.json["subscriptionArn"]
+    assert json.loads(subscription["FilterPolicy"]) == {"accountId": [APPROVED_ACCOUNT]}
+    assert subscription["FilterPolicyScope"] == "MessageAttributes"
+
+
+def test_a_new_email_replaces_the_old_subscription(aws: dict[str, Any]) -> None:
+    old = call("http_put_approver").json["subscriptionArn"]
+    reply = call("http_put_approver", body={"email": "new-admin@example.com"})
+    assert reply.status == 200
+    [subscription] = subscriptions(aws)
+    assert subscription["Endpoint"] == "new-admin@example.com"
+    assert subscription["SubscriptionArn"] != old
+    assert (
+        Repository(aws["table"], aws["ddb"]).get_approver(APPROVED_ACCOUNT).email == "new-admin@example.com"
+    )  # type: ignore[union-attr]
+
+
+def test_the_same_email_again_keeps_its_subscription(aws: dict[str, Any]) -> None:
+    first = call("http_put_approver").json
+    again = call("http_put_approver").json
+    assert again["subscriptionArn"] == first["subscriptionArn"]
+    assert len(subscriptions(aws)) == 1
+
+
+def test_one_address_for_several_accounts_has_one_subscription_filtered_to_all(aws: dict[str, Any]) -> None:
+    first = call("http_put_approver").json
+    second = call("http_put_approver", path={"accountId": "444455556666"}).json
+    assert second["subscriptionArn"] == first["subscriptionArn"]
+    [subscription] = subscriptions(aws)
+    assert json.loads(subscription["FilterPolicy"]) == {"accountId": [APPROVED_ACCOUNT, "444455556666"]}
+
+
+def test_moving_one_account_to_a_new_address_narrows_the_old_subscription(aws: dict[str, Any]) -> None:
+    call("http_put_approver")
+    call("http_put_approver", path={"accountId": "444455556666"})
+    call("http_put_approver", body={"email": "new-admin@example.com"})
+    policies = {
+        subscription["Endpoint"]: json.loads(subscription["FilterPolicy"])["accountId"]
+        for subscription in subscriptions(aws)
+    }
+    assert policies == {"admin@example.com": ["444455556666"], "new-admin@example.com": [APPROVED_ACCOUNT]}
+
+
+def test_deleting_one_of_an_addresss_accounts_keeps_the_others(aws: dict[str, Any]) -> None:
+    call("http_put_approver")
+    call("http_put_approver", path={"accountId": "444455556666"})
+    assert call("http_delete_approver").status == 204
+    [subscription] = subscriptions(aws)
+    assert json.loads(subscription["FilterPolicy"]) == {"accountId": ["444455556666"]}
+    assert call("http_delete_approver", path={"accountId": "444455556666"}).status == 204
+    assert subscriptions(aws) == []
+
+
+def test_delete_approver_unsubscribes_and_answers_204(aws: dict[str, Any]) -> None:
+    call("http_put_approver")
+    reply = call("http_delete_approver")
+    assert reply.status == 204
+    assert subscriptions(aws) == []
+    assert Repository(aws["table"], aws["ddb"]).get_approver(APPROVED_ACCOUNT) is None
+    # Nobody can approve the account's requests any more.
+    call("http_put_space")
+    call("http_put_member", path={"userId": "alice"}, body={"role": "SPACE_ADMIN"})
+    create = http_event("http_create_connection", body={"accountId": APPROVED_ACCOUNT, "displayName": "Prod"})
+    assert invoke("manage_connections", create).status == 422
+
+
+def test_delete_of_an_unregistered_account_is_not_found(aws: dict[str, Any]) -> None:
+    reply = call("http_delete_approver")
+    assert reply.status == 404
+    assert reply.json["title"] == "Approver not found"
+
+
+def test_list_approvers_pages_by_account_with_one_query_each(
+    aws: dict[str, Any], ddb_operations: list[str]
+) -> None:
+    accounts = ["333333333333", "111111111111", "222222222222"]
+    for account in accounts:
+        assert call("http_put_approver", path={"accountId": account}).status == 200
+    ddb_operations.clear()
+    first = call("http_list_approvers", query={"limit": "2"})
+    assert first.status == 200
+    assert [item["accountId"] for item in first.json["items"]] == sorted(accounts)[:2]
+    second = call("http_list_approvers", query={"limit": "2", "nextToken": first.json["nextToken"]})
+    assert [item["accountId"] for item in second.json["items"]] == sorted(accounts)[2:]
+    assert second.json["nextToken"] is None
+    assert ddb_operations == ["Query", "Query"]
+
+
+def test_a_next_token_only_serves_the_query_that_issued_it(seeded: dict[str, Any]) -> None:
+    call("http_put_approver", path={"accountId": "444455556666"})
+    token = call("http_list_approvers", query={"limit": "1"}).json["nextToken"]
+    assert token
+    foreign = invoke("manage_connections", http_event("http_list_connections", query={"nextToken": token}))
+    assert foreign.status == 400
+    assert foreign.json["errors"][0]["field"] == "nextToken"
+    assert call("http_list_approvers", query={"nextToken": token[:-2]}).status == 400

@@ -1,0 +1,279 @@
+"""Requesters' routes (functions/manage_connections) against moto, driven by the events in events/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from account_connections.repository import Repository
+from account_connections.statuses import ConnectionStatus
+from tests.integration.conftest import APPROVED_ACCOUNT, OTHER_SPACE, UNREGISTERED_ACCOUNT, dump_table
+from tests.support import Reply, http_event, invoke
+
+FUNCTION = "manage_connections"
+BODY = {
+    "accountId": APPROVED_ACCOUNT,
+    "displayName": "Production",
+    "description": "Deploy target for the web app",
+    "roleArns": [f"arn:aws:iam::{APPROVED_ACCOUNT}:role/BuildRole"],
+}
+
+
+def create(sub: str = "alice", body: dict[str, Any] | None = None, key: str | None = None) -> Reply:
+    event = http_event("http_create_connection", sub=sub, body=body or BODY, headers={"idempotency-key": key})
+    return invoke(FUNCTION, event)
+
+
+def get(connection_id: str, sub: str = "alice", space: str = "demo") -> Reply:
+    return invoke(
+        FUNCTION,
+        http_event("http_get_connection", sub=sub, path={"spaceId": space, "connectionId": connection_id}),
+    )
+
+
+def cancel(connection_id: str, sub: str = "alice", space: str = "demo") -> Reply:
+    event = http_event(
+        "http_cancel_connection", sub=sub, path={"spaceId": space, "connectionId": connection_id}
+    )
+    return invoke(FUNCTION, event)
+
+
+def list_page(query: dict[str, str] | None = None, sub: str = "alice") -> Reply:
+    return invoke(FUNCTION, http_event("http_list_connections", sub=sub, query=query or {}))
+
+
+def space_connections(seeded: dict[str, Any]) -> list[dict[str, Any]]:
+    response = seeded["ddb"].query(
+        TableName=seeded["table"],
+        IndexName="GSI1",
+        KeyConditionExpression="gsi1pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "SPACE#demo"}},
+    )
+    return response["Items"]
+
+
+# ---- create ------------------------------------------------------------------------------------
+
+
+def test_create_stores_the_request_starts_its_workflow_and_returns_the_token_once(
+    seeded: dict[str, Any],
+) -> None:
+    reply = create()
+    assert reply.status == 201, reply.text
+    assert reply.headers["X-Request-Id"] == "JKJaXmPLvHcESHA="
+    body = reply.json
+    assert body["status"] == "PENDING_APPROVAL"
+    assert body["requestedBy"] == "alice"
+    assert (body["accountId"], body["displayName"], body["roleArns"]) == (
+        BODY["accountId"],
+        BODY["displayName"],
+        BODY["roleArns"],
+    )
+    assert body["expiresAt"] > body["createdAt"]
+    assert len(body["connectionToken"]) >= 22  # at least 128 bits, URL-safe
+
+    executions = seeded["sfn"].list_executions(stateMachineArn=seeded["state_machine"])["executions"]
+    assert [execution["name"] for execution in executions] == [body["connectionId"]]
+
+    read = get(body["connectionId"])
+    assert read.status == 200
+    assert "connectionToken" not in read.json
+    assert [(event["type"], event["actor"], event["toStatus"]) for event in read.json["history"]] == [
+        ("REQUESTED", "alice", "PENDING_APPROVAL")
+    ]
+    stored = Repository(seeded["table"], seeded["ddb"]).get_connection_item(body["connectionId"])
+    assert stored is not None and body["connectionToken"] not in str(stored)
+
+
+def test_a_power_user_may_request_too(seeded: dict[str, Any]) -> None:
+    reply = create(sub="bob")
+    assert reply.status == 201
+    assert reply.json["requestedBy"] == "bob"
+
+
+def test_same_idempotency_key_and_body_give_the_same_response_and_one_connection(
+    seeded: dict[str, Any],
+) -> None:
+    first = create(key="retry-1")
+    again = create(key="retry-1")
+    assert (first.status, again.status) == (201, 201)
+    assert again.json == first.json
+    assert len(space_connections(seeded)) == 1
+
+
+def test_same_idempotency_key_with_another_body_is_a_conflict(seeded: dict[str, Any]) -> None:
+    assert create(key="retry-2").status == 201
+    before = dump_table(seeded["ddb"])
+    reply = create(key="retry-2", body={**BODY, "displayName": "Something else"})
+    assert reply.status == 409
+    assert reply.json["title"] == "Idempotency key reused"
+    assert dump_table(seeded["ddb"]) == before
+
+
+def test_an_idempotency_key_is_scoped_to_its_caller(seeded: dict[str, Any]) -> None:
+    assert create(sub="alice", key="shared").status == 201
+    # bob's request with the same key is a new request: the account is then already live.
+    assert create(sub="bob", key="shared").status == 409
+
+
+def test_a_second_live_connection_of_the_account_in_the_space_is_a_conflict(seeded: dict[str, Any]) -> None:
+    assert create().status == 201
+    before = dump_table(seeded["ddb"])
+    reply = create(body={**BODY, "displayName": "Again"})
+    assert reply.status == 409
+    assert reply.json["title"] == "Account already connected"
+    assert dump_table(seeded["ddb"]) == before
+
+
+def test_the_same_account_may_be_requested_in_another_space(seeded: dict[str, Any]) -> None:
+    assert create().status == 201
+    event = http_event("http_create_connection", sub="dave", path={"spaceId": OTHER_SPACE}, body=BODY)
+    event["headers"].pop("idempotency-key")
+    assert invoke(FUNCTION, event).status == 201
+
+
+def test_an_account_without_an_administrator_is_unprocessable(seeded: dict[str, Any]) -> None:
+    before = dump_table(seeded["ddb"])
+    reply = create(body={**BODY, "accountId": UNREGISTERED_ACCOUNT, "roleArns": []})
+    assert reply.status == 422
+    assert UNREGISTERED_ACCOUNT in reply.json["detail"]
+    assert dump_table(seeded["ddb"]) == before
+
+
+def test_a_role_of_another_account_is_refused_by_its_index(seeded: dict[str, Any]) -> None:
+    roles = [BODY["roleArns"][0], "arn:aws:iam::999999999999:role/Elsewhere"]
+    reply = create(body={**BODY, "roleArns": roles})
+    assert reply.status == 400
+    assert [error["field"] for error in reply.json["errors"]] == ["roleArns[1]"]
+
+
+def test_an_invalid_idempotency_key_is_refused(seeded: dict[str, Any]) -> None:
+    reply = create(key="ключ")
+    assert reply.status == 400
+    assert reply.json["errors"][0]["field"] == "Idempotency-Key"
+
+
+# ---- list and read ---------------------------------------------------------------------------
+
+
+def seed_connections(count: int) -> list[str]:
+    ids = []
+    for index in range(count):
+        account = f"1111222233{index:02d}"
+        reply = invoke(
+            "administer_spaces",
+            http_event("http_put_approver", path={"accountId": account}, body={"email": "a@b.co"}),
+        )
+        assert reply.status == 200
+        created = create(body={"accountId": account, "displayName": f"Account {index}"})
+        assert created.status == 201, created.text
+        ids.append(created.json["connectionId"])
+    return ids
+
+
+def test_list_is_newest_first_and_paginates(seeded: dict[str, Any]) -> None:
+    ids = seed_connections(3)
+    first = list_page({"limit": "2"})
+    assert first.status == 200
+    assert [item["connectionId"] for item in first.json["items"]] == ids[::-1][:2]
+    assert first.json["nextToken"]
+    second = list_page({"limit": "2", "nextToken": first.json["nextToken"]})
+    assert [item["connectionId"] for item in second.json["items"]] == ids[:1]
+    assert second.json["nextToken"] is None
+    assert all("connectionToken" not in item for item in first.json["items"] + second.json["items"])
+
+
+def test_list_filters_by_status(seeded: dict[str, Any]) -> None:
+    ids = seed_connections(2)
+    assert cancel(ids[0]).status == 200
+    cancelled = list_page({"status": "CANCELLED"})
+    pending = list_page({"status": "PENDING_APPROVAL"})
+    assert [item["connectionId"] for item in cancelled.json["items"]] == [ids[0]]
+    assert [item["connectionId"] for item in pending.json["items"]] == [ids[1]]
+
+
+def test_a_next_token_from_another_space_is_refused(seeded: dict[str, Any]) -> None:
+    seed_connections(2)
+    token = list_page({"limit": "1"}).json["nextToken"]
+    event = http_event(
+        "http_list_connections", sub="dave", path={"spaceId": OTHER_SPACE}, query={"nextToken": token}
+    )
+    reply = invoke(FUNCTION, event)
+    assert reply.status == 400
+    assert reply.json["errors"][0]["field"] == "nextToken"
+
+
+def test_every_member_may_read_including_limited_access(seeded: dict[str, Any]) -> None:
+    connection_id = create().json["connectionId"]
+    assert list_page(sub="carol").status == 200
+    assert get(connection_id, sub="carol").json["connectionId"] == connection_id
+
+
+def test_get_of_another_spaces_connection_is_not_found(seeded: dict[str, Any]) -> None:
+    connection_id = create().json["connectionId"]
+    reply = get(connection_id, sub="dave", space=OTHER_SPACE)
+    assert reply.status == 404
+    assert reply.json["detail"] == f"connection {connection_id} does not exist"
+
+
+def test_get_of_an_unknown_connection_is_not_found(seeded: dict[str, Any]) -> None:
+    assert get("00000000-0000-4000-8000-000000000000").status == 404
+
+
+# ---- cancel and disconnect -----------------------------------------------------------------------
+
+
+def test_cancel_of_a_pending_request_cancels_it_with_an_audit_event(seeded: dict[str, Any]) -> None:
+    connection_id = create().json["connectionId"]
+    reply = cancel(connection_id, sub="bob")
+    assert reply.status == 200
+    assert reply.json["status"] == "CANCELLED"
+    history = get(connection_id).json["history"]
+    assert [(event["fromStatus"], event["toStatus"], event["actor"]) for event in history] == [
+        (None, "PENDING_APPROVAL", "alice"),
+        ("PENDING_APPROVAL", "CANCELLED", "bob"),
+    ]
+    # The account is free again in the space.
+    assert create(body={**BODY, "displayName": "Second try"}).status == 201
+
+
+def test_cancel_twice_is_a_conflict_and_changes_nothing(seeded: dict[str, Any]) -> None:
+    connection_id = create().json["connectionId"]
+    assert cancel(connection_id).status == 200
+    before = dump_table(seeded["ddb"])
+    reply = cancel(connection_id)
+    assert reply.status == 409
+    assert "CANCELLED" in reply.json["detail"]
+    assert dump_table(seeded["ddb"]) == before
+
+
+def test_delete_of_a_verified_connection_disconnects_it(seeded: dict[str, Any]) -> None:
+    connection_id = create().json["connectionId"]
+    repo = Repository(seeded["table"], seeded["ddb"])
+    approved = repo.transition(
+        repo.get_connection(connection_id), ConnectionStatus.APPROVED, "admin@example.com"
+    )
+    repo.transition(approved, ConnectionStatus.VERIFIED, "system")
+    reply = cancel(connection_id)
+    assert reply.status == 200
+    assert reply.json["status"] == "DISCONNECTED"
+    assert reply.json["disconnectedAt"]
+    assert get(connection_id).json["history"][-1]["toStatus"] == "DISCONNECTED"
+
+
+@pytest.mark.parametrize("status", [ConnectionStatus.APPROVED, ConnectionStatus.REJECTED])
+def test_delete_in_any_other_status_is_a_conflict(seeded: dict[str, Any], status: ConnectionStatus) -> None:
+    connection_id = create().json["connectionId"]
+    repo = Repository(seeded["table"], seeded["ddb"])
+    repo.transition(repo.get_connection(connection_id), status, "admin@example.com")
+    before = dump_table(seeded["ddb"])
+    assert cancel(connection_id).status == 409
+    assert dump_table(seeded["ddb"]) == before
+
+
+def test_cancel_of_another_spaces_connection_is_not_found_and_changes_nothing(seeded: dict[str, Any]) -> None:
+    connection_id = create().json["connectionId"]
+    before = dump_table(seeded["ddb"])
+    assert cancel(connection_id, sub="dave", space=OTHER_SPACE).status == 404
+    assert dump_table(seeded["ddb"]) == before
