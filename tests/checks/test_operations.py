@@ -4,13 +4,15 @@ the functions, the workflow and the service's own metrics, and logs that hold no
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 from typing import Any
 
 import pytest
 
 from tests.checks.cfn import Resolver, translated
-from tests.support import template
+from tests.support import ROOT, template
 
 CFN = translated()
 RESOLVER = Resolver(CFN)
@@ -19,9 +21,13 @@ GLOBALS = template()["Globals"]["Function"]["Environment"]["Variables"]
 FUNCTIONS = sorted(k for k, v in template()["Resources"].items() if v["Type"] == "AWS::Serverless::Function")
 TOPIC = RESOLVER.ref("OperatorAlarmTopic")
 STATE_MACHINE_ARN = RESOLVER.ref("ApprovalStateMachine")
-# The business metrics (EMF) the issue asks the dashboard to show.
-EMF_METRICS = ["ConnectionsRequested", "DecisionsApproved", "DecisionsRejected", "ConnectionsExpired",
+# The business metrics (EMF) the issue asks the dashboard to show: requests, decisions, expiries,
+# failures, and the time from request to decision.
+EMF_METRICS = ["ConnectionsRequested", "ConnectionsApproved", "ConnectionsRejected", "ConnectionsExpired",
                "ConnectionsFailed", "TimeToDecision"]
+# Shown on the dashboard, not emitted yet by the shared package (approval.py, the decision, is
+# where it belongs). The test below fails once it is emitted: then remove it from here.
+NOT_EMITTED_YET = {"TimeToDecision"}
 
 
 def _of_type(kind: str) -> dict[str, dict[str, Any]]:
@@ -150,3 +156,31 @@ def test_functions_and_the_workflow_are_traced() -> None:
     assert functions and all(f["TracingConfig"] == {"Mode": "Active"} for f in functions.values())
     (machine,) = _of_type("AWS::StepFunctions::StateMachine").values()
     assert machine["TracingConfiguration"] == {"Enabled": True}
+
+
+def _name_pattern(node: ast.expr) -> re.Pattern[str] | None:
+    if isinstance(node, ast.JoinedStr):
+        parts = [re.escape(v.value) if isinstance(v, ast.Constant) else r"\w+" for v in node.values]
+        return re.compile("".join(parts))
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return re.compile(re.escape(node.value))
+    return None
+
+
+def _emitted_metric_names() -> list[re.Pattern[str]]:
+    """Every metric name the shared package passes to ``add_metric``: literals (both sides of a
+    conditional too), and f-strings as patterns (``f"Connections{s.title()}"``: ``Connections\\w+``)."""
+    names = []
+    for path in (ROOT / "layers" / "shared" / "account_connections").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_metric":
+                for keyword in (k for k in node.keywords if k.arg == "name"):
+                    names += [p for part in ast.walk(keyword.value) if (p := _name_pattern(part))]
+    return names
+
+
+def test_dashboard_metrics_are_ones_the_code_emits() -> None:
+    emitted = _emitted_metric_names()
+    shown = {row[1] for row in _dashboard_metrics() if row[0] == GLOBALS["POWERTOOLS_METRICS_NAMESPACE"]}
+    never = {name for name in shown if not any(p.fullmatch(name) for p in emitted)}
+    assert never == NOT_EMITTED_YET, "dashboard metrics no code emits (or NOT_EMITTED_YET is out of date)"
