@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import re
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.dynamodb.models import DynamoDBBackend
 from moto.iam.models import iam_backends
 from moto.sts.exceptions import STSClientError
 from moto.sts.models import STSBackend
@@ -267,6 +269,18 @@ def _strict_assume_role(original: Callable[..., Any]) -> Callable[..., Any]:
     return assume_role
 
 
+def _serialized(original: Callable[..., Any]) -> Callable[..., Any]:
+    """DynamoDB runs a transaction atomically; moto checks its conditions and then writes without
+    a lock, so two threads can both pass. One lock restores what the concurrency tests rely on."""
+    lock = threading.Lock()
+
+    def transact_write_items(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(self, *args, **kwargs)
+
+    return transact_write_items
+
+
 def _route_invocations(stack: Stack, function_names: dict[str, str]) -> Callable[..., Any]:
     """``LambdaSimpleBackend.invoke`` replaced: run our handler for the function's name; a raised
     exception becomes Lambda's function error payload, so the ASL's Catch sees its class name."""
@@ -367,6 +381,9 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         monkeypatch.setattr(LambdaSimpleBackend, "invoke", _route_invocations(stack, {
             logical_id: folder for logical_id, folder in STEP_FUNCTIONS.items()}))  # fmt: skip
         monkeypatch.setattr(STSBackend, "assume_role", _strict_assume_role(STSBackend.assume_role))
+        monkeypatch.setattr(
+            DynamoDBBackend, "transact_write_items", _serialized(DynamoDBBackend.transact_write_items)
+        )
         try:
             yield stack
         finally:
