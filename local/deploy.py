@@ -5,8 +5,8 @@ resolved) and permissions, and reports ``CREATE_COMPLETE`` for the rest. What it
 wrong (see ../shared/LOCAL_STACK_NOTES.md) is created here through moto's own APIs, still read
 from the translated template:
 
-- HTTP APIs: the translated OpenAPI ``Body`` is imported; its JWT authorizers are created and
-  set on the routes that use them (moto's import ignores ``security``); stages are created.
+- Types it has no model for (the HTTP API and its stage, alarms, subscriptions): placed before
+  the deploy and created after it by ``local.emulated``.
 - State machines: created again in the backend that executes, with ``DefinitionSubstitutions``
   applied (moto ignores them), under the name and ARN CloudFormation gave them, so the
   functions' ``STATE_MACHINE_ARN`` points at the one that runs.
@@ -14,8 +14,8 @@ from the translated template:
 - DynamoDB time to live and point-in-time recovery.
 
 Every intrinsic function that this module needs the value of (in the API body, in definition
-substitutions, conditions) is resolved by moto itself: it is added to the stack as an output and
-read back, so there is no second intrinsic resolver here.
+substitutions, in the properties of what ``local.emulated`` creates) is resolved by moto itself:
+it is added to the stack as an output and read back, so there is no second intrinsic resolver.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from local.emulated import EMULATIONS, EmulationError, evaluate_conditions, moto_creates, replace_references
 from local.moto_server import ACCOUNT_ID, DUMMY_CREDENTIALS
 from local.template import ARTIFACT_BUCKET, REGION, TranslatedTemplate
 
@@ -208,16 +209,19 @@ def deploy(template: TranslatedTemplate, parameters: dict[str, str], endpoint: s
     """Deploy ``template`` with ``parameters`` into the moto at ``endpoint``; raises DeployError."""
     _quiet_moto()
     stack = DeployedStack(template=template, endpoint=endpoint, parameters=dict(parameters))
-    cfn = json.loads(json.dumps(template.cfn))  # a copy we may add outputs to
+    cfn = json.loads(json.dumps(template.cfn))  # a copy to adapt for moto
+    try:
+        stack.conditions = evaluate_conditions(cfn, parameters)
+        emulated = _place_emulated(stack, cfn)
+    except EmulationError as exc:
+        raise DeployError(str(exc)) from exc
     resolver = OutputResolver()
-    for condition in cfn.get("Conditions", {}):
-        resolver.defer({"Fn::If": [condition, "true", "false"]})
-    condition_keys = list(resolver.expressions)
-    deferred = {
-        logical_id: resolver.defer(resource.get("Properties", {}))
+    deferred = {logical_id: resolver.defer(props) for logical_id, props in emulated.items()}
+    deferred.update(
+        (logical_id, resolver.defer(resource.get("Properties", {})))
         for logical_id, resource in cfn["Resources"].items()
-        if resource["Type"] in _COMPLETED_HERE
-    }
+        if resource["Type"] in _COMPLETED_HERE and stack.declared(logical_id)
+    )
     resolver.add_outputs(cfn)
 
     _upload_artifacts(stack)
@@ -237,10 +241,6 @@ def deploy(template: TranslatedTemplate, parameters: dict[str, str], endpoint: s
     outputs = {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
     resolver.read_outputs(outputs)
     stack.outputs = {key: value for key, value in outputs.items() if key not in resolver.expressions}
-    stack.conditions = {
-        condition: resolver.values[key] == "true"
-        for condition, key in zip(cfn.get("Conditions", {}), condition_keys, strict=True)
-    }
     for resource in cloudformation.describe_stack_resources(StackName=STACK_NAME)["StackResources"]:
         if resource.get("LogicalResourceId") and resource.get("PhysicalResourceId"):
             stack.physical_ids[resource["LogicalResourceId"]] = resource["PhysicalResourceId"]
@@ -249,10 +249,57 @@ def deploy(template: TranslatedTemplate, parameters: dict[str, str], endpoint: s
     _complete_tables(stack, resolved)
     _publish_layers(stack, resolved)
     _create_state_machines(stack, resolved)
-    _create_http_apis(stack, resolved)
+    resource_types = stack.template.cfn["Resources"]
+    for logical_id in sorted(emulated, key=lambda name: EMULATIONS[resource_types[name]["Type"]].order):
+        try:
+            EMULATIONS[resource_types[logical_id]["Type"]].create(stack, logical_id, resolved[logical_id])
+        except Exception as exc:
+            raise DeployError(f"{logical_id}: could not be created: {exc}") from exc
     stack.functions = _function_specs(stack)
     stack.routes = _read_routes(stack)
     return stack
+
+
+def _place_emulated(stack: DeployedStack, cfn: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Take out of ``cfn`` the declared resources moto's CloudFormation cannot create, place
+    them (physical ids, attributes), and put their values where the template refers to them.
+    Returns their properties, references replaced, to create after the deploy."""
+    emulated = {
+        logical_id: resource
+        for logical_id, resource in cfn["Resources"].items()
+        if stack.declared(logical_id) and not moto_creates(resource["Type"])
+    }
+    unknown = sorted({resource["Type"] for resource in emulated.values()} - set(EMULATIONS))
+    if unknown:
+        raise EmulationError(
+            f"template.yaml declares {', '.join(unknown)}, which moto's CloudFormation cannot create "
+            "and the local stack does not emulate yet: add it to local/emulated.py"
+        )
+    placed = {}
+    for logical_id, resource in emulated.items():
+        placed[logical_id] = EMULATIONS[resource["Type"]].place(
+            stack, logical_id, resource.get("Properties", {})
+        )
+        stack.physical_ids[logical_id] = placed[logical_id].physical_id
+    for logical_id in emulated:
+        del cfn["Resources"][logical_id]
+    for logical_id, resource in cfn["Resources"].items():
+        cfn["Resources"][logical_id] = replace_references(resource, placed)
+        depends = resource.get("DependsOn")
+        if depends:
+            depends = [depends] if isinstance(depends, str) else depends
+            kept = [name for name in depends if name not in emulated]
+            if kept:
+                cfn["Resources"][logical_id]["DependsOn"] = kept
+            else:
+                cfn["Resources"][logical_id].pop("DependsOn")
+    cfn["Outputs"] = {
+        name: replace_references(output, placed) for name, output in cfn.get("Outputs", {}).items()
+    }
+    return {
+        logical_id: replace_references(resource.get("Properties", {}), placed)
+        for logical_id, resource in emulated.items()
+    }
 
 
 # Resource types whose properties this module reads after the deploy (resolved by moto).
@@ -260,7 +307,6 @@ _COMPLETED_HERE = {
     "AWS::DynamoDB::Table",
     "AWS::Lambda::LayerVersion",
     "AWS::StepFunctions::StateMachine",
-    "AWS::ApiGatewayV2::Api",
 }
 
 
@@ -349,58 +395,6 @@ def _create_state_machines(stack: DeployedStack, resolved: dict[str, Any]) -> No
             ) from exc
         if created["stateMachineArn"] != arn:
             raise DeployError(f"{logical_id}: created as {created['stateMachineArn']}, expected {arn}")
-
-
-def _create_http_apis(stack: DeployedStack, resolved: dict[str, Any]) -> None:
-    apigw = stack.client("apigatewayv2")
-    for logical_id, props in _resources_of(stack, resolved, "AWS::ApiGatewayV2::Api").items():
-        body = props.get("Body")
-        if body is None:
-            raise DeployError(f"{logical_id}: only HTTP APIs defined by an OpenAPI Body are supported")
-        api_id = apigw.create_api(Name=logical_id, ProtocolType="HTTP")["ApiId"]
-        apigw.reimport_api(ApiId=api_id, Body=json.dumps(body))
-        stack.api_ids[logical_id] = api_id
-        stack.physical_ids[logical_id] = api_id
-        schemes = body.get("components", {}).get("securitySchemes", {})
-        authorizer_ids = {}
-        for name, scheme in schemes.items():
-            config = scheme.get("x-amazon-apigateway-authorizer", {})
-            if config.get("type") != "jwt":
-                raise DeployError(f"{logical_id}: authorizer {name} is not a JWT authorizer")
-            jwt = config["jwtConfiguration"]
-            authorizer_ids[name] = apigw.create_authorizer(
-                ApiId=api_id,
-                Name=name,
-                AuthorizerType="JWT",
-                IdentitySource=[config["identitySource"]],
-                JwtConfiguration={"Issuer": jwt["issuer"], "Audience": list(jwt["audience"])},
-            )["AuthorizerId"]
-        routes = {route["RouteKey"]: route["RouteId"] for route in apigw.get_routes(ApiId=api_id)["Items"]}
-        for path, methods in body.get("paths", {}).items():
-            for method, operation in methods.items():
-                names = [name for requirement in operation.get("security", []) for name in requirement]
-                guarded = [name for name in names if name in authorizer_ids]
-                if guarded:
-                    apigw.update_route(
-                        ApiId=api_id,
-                        RouteId=routes[f"{method.upper()} {path}"],
-                        AuthorizationType="JWT",
-                        AuthorizerId=authorizer_ids[guarded[0]],
-                    )
-    # A stage names its API by Ref, which moto cannot resolve (it skipped the API): map it here.
-    for logical_id in stack.template.resources("AWS::ApiGatewayV2::Stage"):
-        if not stack.declared(logical_id):
-            continue
-        props = stack.template.cfn["Resources"][logical_id]["Properties"]
-        api = props["ApiId"].get("Ref") if isinstance(props["ApiId"], dict) else None
-        if api not in stack.api_ids:
-            raise DeployError(
-                f"{logical_id}: a stage of {props['ApiId']}, which is not an HTTP API of the template"
-            )
-        apigw.create_stage(
-            ApiId=stack.api_ids[api], StageName=props["StageName"], AutoDeploy=bool(props.get("AutoDeploy"))
-        )
-        stack.physical_ids[logical_id] = props["StageName"]
 
 
 def _function_specs(stack: DeployedStack) -> dict[str, FunctionSpec]:

@@ -218,8 +218,11 @@ class FunctionPool:
             self._closed = True
             idle, self._idle = self._idle, []
             self._available.notify_all()
-        for worker in idle:
-            worker.stop()
+        stopping = [threading.Thread(target=worker.stop) for worker in idle]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
         self._log.close()
 
 
@@ -288,8 +291,12 @@ class LambdaRuntime:
         thread.start()
 
     def close(self) -> None:
-        for pool in self.pools.values():
-            pool.close()
+        """Stop every worker, all functions at once (each worker takes a moment to exit)."""
+        closing = [threading.Thread(target=pool.close) for pool in self.pools.values()]
+        for thread in closing:
+            thread.start()
+        for thread in closing:
+            thread.join()
 
 
 def install_moto_hook(runtime: LambdaRuntime) -> Callable[[], None]:

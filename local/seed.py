@@ -3,9 +3,9 @@
 - IAM, in account 111122223333, as that account's administrator would set it up: the verifier
   role (the template's ``VerifierRoleName``) that the service assumes, ``BuildRole`` that trusts
   the runner principal (``RunnerPrincipalArn``), ``UntrustedRole`` that does not.
-- The space, its members and the account's administrator, through the operator API over the
-  front with an operator's token: the same route, validation and SNS email subscription (with
-  its filter policy) as in AWS.
+- The space, its members and the account's administrator, through the operator API's routes on
+  the front with an operator's token: the same authorizer, validation and SNS email subscription
+  (with its filter policy) as in AWS.
 
 The users are the local stack's user pool: who exists and which groups they are in.
 """
@@ -13,14 +13,13 @@ The users are the local stack's user pool: who exists and which groups they are 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 
 from local.deploy import DeployedStack
+from local.front import Front, IncomingRequest
 from local.identity import TokenIssuer
 from local.moto_server import ACCOUNT_ID
 from local.template import REGION
@@ -106,33 +105,35 @@ def seed_iam(stack: DeployedStack) -> None:
     )
 
 
-def _call(base_url: str, token: str, method: str, path: str, body: dict[str, Any]) -> None:
-    request = urllib.request.Request(
-        f"{base_url}{path}",
-        data=json.dumps(body).encode(),
+def _call(front: Front, token: str, method: str, path: str, body: dict[str, Any]) -> None:
+    request = IncomingRequest(
         method=method,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        path=path,
+        query="",
+        headers=[
+            ("Host", f"127.0.0.1:{front.port}"),
+            ("X-Forwarded-Proto", "http"),
+            ("Authorization", f"Bearer {token}"),
+            ("Content-Type", "application/json"),
+        ],
+        body=json.dumps(body).encode(),
+        source_ip="127.0.0.1",
+        protocol="HTTP/1.1",
     )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            response.read()
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")[:500]
-        raise SeedError(f"{method} {path} answered {exc.code}: {detail}") from exc
+    reply = front.handle(request)
+    if not 200 <= reply.status < 300:
+        detail = reply.body.decode(errors="replace")[:500]
+        raise SeedError(f"{method} {path} answered {reply.status}: {detail}")
 
 
-def seed_api(base_url: str, issuer: TokenIssuer) -> None:
-    """The space, its members and the administrator, through the operator API."""
+def seed_api(front: Front, issuer: TokenIssuer) -> None:
+    """The space, its members and the administrator, through the operator API's routes (the
+    front's routing, authorizer and function, before it opens its port to anyone else)."""
     operator = USERS[OPERATOR]
     token = issuer.issue(operator.user_id, list(operator.groups))
-    _call(base_url, token, "PUT", f"/spaces/{SPACE_ID}", {"name": SPACE_NAME})
+    _call(front, token, "PUT", f"/spaces/{SPACE_ID}", {"name": SPACE_NAME})
     for user in USERS.values():
         if user.space_role:
-            _call(
-                base_url,
-                token,
-                "PUT",
-                f"/spaces/{SPACE_ID}/members/{user.user_id}",
-                {"role": user.space_role},
-            )
-    _call(base_url, token, "PUT", f"/approvers/{ADMIN_ACCOUNT}", {"email": ADMIN_EMAIL})
+            path = f"/spaces/{SPACE_ID}/members/{user.user_id}"
+            _call(front, token, "PUT", path, {"role": user.space_role})
+    _call(front, token, "PUT", f"/approvers/{ADMIN_ACCOUNT}", {"email": ADMIN_EMAIL})

@@ -121,11 +121,12 @@ class LocalStack:
 
         self.issuer = TokenIssuer(issuer_url, LOCAL_AUDIENCE, self.deployed.parameter("GroupsClaim"))
         self.front.configure(self.deployed.routes, self.runtime, self.issuer, self._local_routes())
-        self.front.start()
 
         self.progress("Seeding: IAM roles in 111122223333, space demo, members, administrator")
         seed_iam(self.deployed)
-        seed_api(self.url, self.issuer)
+        seed_api(self.front, self.issuer)
+        # Only now does the port answer: once /health does, the stack is seeded and ready.
+        self.front.start()
         self.progress(f"Up in {time.monotonic() - started:.1f} s")
 
     def stop(self) -> None:

@@ -148,6 +148,29 @@ def _stage(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> list
     return []
 
 
+def _alarm(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> list[str]:
+    found = stack.client("cloudwatch").describe_alarms(AlarmNames=[stack.physical_ids[logical_id]])
+    alarms = found["MetricAlarms"] + found.get("CompositeAlarms", [])
+    if not alarms:
+        return ["missing"]
+    metric = props.get("MetricName")
+    return (
+        []
+        if metric is None or alarms[0].get("MetricName") == metric
+        else [f"metric {alarms[0].get('MetricName')}"]
+    )
+
+
+def _subscription(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> list[str]:
+    arn = stack.physical_ids[logical_id]
+    attributes = stack.client("sns").get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+    return (
+        []
+        if attributes.get("Protocol") == props.get("Protocol")
+        else [f"protocol {attributes.get('Protocol')}"]
+    )
+
+
 Check = Callable[[DeployedStack, str, dict[str, Any]], list[str]]
 
 CHECKS: dict[str, Check] = {
@@ -159,6 +182,8 @@ CHECKS: dict[str, Check] = {
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::ApiGatewayV2::Api": _http_api,
     "AWS::ApiGatewayV2::Stage": _stage,
+    "AWS::CloudWatch::Alarm": _alarm,
+    "AWS::SNS::Subscription": _subscription,
 }
 # Checked as a whole by _permissions (moto gives permissions no physical id).
 _CHECKED_TOGETHER = {"AWS::Lambda::Permission"}
