@@ -51,8 +51,9 @@ def _pins() -> dict[str, str]:
     for line in (LAYER_SOURCE / "requirements.txt").read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
-            name, version = re.fullmatch(r"([\w.-]+)(?:\[[\w,]+\])?==([\w.]+)", line).groups()  # type: ignore[union-attr]
-            pins[re.sub(r"[-_.]+", "_", name).lower()] = version
+            pin = re.fullmatch(r"([\w.-]+)(?:\[[\w,]+\])?==([\w.]+)", line)
+            assert pin, f"layers/shared/requirements.txt: not an exact pin: {line}"
+            pins[re.sub(r"[-_.]+", "_", pin.group(1)).lower()] = pin.group(2)
     return pins
 
 
