@@ -159,6 +159,12 @@ def _unsupported_content_type() -> Response:
     )
 
 
+def _content_type(event: dict[str, Any]) -> str:
+    """The media type of the body, lower case, without parameters."""
+    headers = {key.lower(): value for key, value in (event.get("headers") or {}).items()}
+    return str(headers.get("content-type", "")).split(";")[0].strip().lower()
+
+
 def _check_body(event: dict[str, Any]) -> Response | None:
     """Refuse what validation would read wrongly: bodies over 64 KiB, non-JSON content types."""
     body = event.get("body")
@@ -170,8 +176,7 @@ def _check_body(event: dict[str, Any]) -> Response | None:
         size = len(body.encode("utf-8", "surrogatepass"))
     if size > MAX_BODY_BYTES:
         return problem(413, "Payload too large", f"the body must be at most {MAX_BODY_BYTES} bytes")
-    headers = {key.lower(): value for key, value in (event.get("headers") or {}).items()}
-    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = _content_type(event)
     # Exactly application/json: the validation middleware reads no other type.
     if content_type != "application/json":
         return _unsupported_content_type()
@@ -181,11 +186,26 @@ def _check_body(event: dict[str, Any]) -> Response | None:
     return None
 
 
+def _unreadable_json(event: dict[str, Any]) -> Response | None:
+    """A JSON body that Python cannot read at all (a number past its integer digit limit raises a
+    plain ValueError the validation middleware does not expect) is a 400 here, not a 500 there."""
+    body = event.get("body")
+    content_type = _content_type(event)
+    if not body or event.get("isBase64Encoded") or content_type != "application/json":
+        return None
+    try:
+        json.loads(body)
+    except ValueError:
+        return problem(400, "Invalid request", "the body is not valid JSON",
+                       [{"field": "body", "message": "the body is not valid JSON"}])  # fmt: skip
+    return None
+
+
 def handle(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext,
            *, check_body: bool = True) -> dict[str, Any]:
     """Resolve one HTTP API event; every response carries the request id header."""
     request_id = str((event.get("requestContext") or {}).get("requestId") or "")
-    refused = _check_body(event) if check_body else None
+    refused = (_check_body(event) if check_body else None) or _unreadable_json(event)
     if refused is not None:
         result = _plain(refused)
     else:
