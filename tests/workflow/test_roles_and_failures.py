@@ -149,3 +149,23 @@ def test_a_transient_error_is_retried(stack: Stack, monkeypatch: Any) -> None:
     assert execution["status"] == "SUCCEEDED"
     assert len(calls) == 2
     assert stack.repo.get_connection(connection_id).status == ConnectionStatus.VERIFIED
+
+
+def test_another_live_connection_of_the_account_fails_verification(stack: Stack) -> None:
+    def another_connection_holds_the_account(_: dict[str, Any]) -> None:
+        stack.ddb.put_item(
+            TableName="connections-workflow-test",
+            Item={
+                "pk": {"S": f"LIVE#demo#{ADMIN_ACCOUNT}"},
+                "sk": {"S": "LIVE"},
+                "connectionId": {"S": "other"},
+            },
+        )
+
+    stack.before_step["VerifyConnectionFunction"] = another_connection_holds_the_account
+    connection_id, _ = stack.request()
+    stack.approve(stack.wait_for_email().token)
+    assert stack.wait_for_end(connection_id)["status"] == "FAILED"
+    assert stack.entered_states(connection_id) == FAILED_AT_VERIFY
+    reason = stack.repo.get_connection(connection_id).reason
+    assert reason == f"VerificationFailed: account {ADMIN_ACCOUNT} has another live connection in space demo"

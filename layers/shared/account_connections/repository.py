@@ -129,6 +129,9 @@ class Transition:
     remove_fields: list[str] = field(default_factory=list)
     detail: str | None = None
     extra_items: list[dict[str, Any]] = field(default_factory=list)
+    # Leaving the live statuses frees the account's lock, unless the lock is not this connection's
+    # (a verification that found another live connection must still be able to record FAILED).
+    release_live: bool = True
 
 
 class Repository:
@@ -304,7 +307,7 @@ class Repository:
             {"Put": {"TableName": self.table, "Item": serialize(self.event_item(event)),
                      "ConditionExpression": "attribute_not_exists(pk)"}},
         ]  # fmt: skip
-        if source in LIVE_STATUSES and target not in LIVE_STATUSES:
+        if change.release_live and source in LIVE_STATUSES and target not in LIVE_STATUSES:
             items.append({"Delete": {
                 "TableName": self.table,
                 "Key": serialize(_live_key(connection.spaceId, connection.accountId)),

@@ -89,7 +89,7 @@ def attach_role(
     attached = roles.attach_role(
         repository(), verifier, config.runner_principal_arn, principal, spaceId, connectionId, body.roleArn
     )
-    return Response(status_code=201, content_type="application/json", body=attached.model_dump(mode="json"))
+    return Response(status_code=201, content_type="application/json", body=attached)
 
 
 @router.delete(

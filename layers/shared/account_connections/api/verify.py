@@ -38,13 +38,24 @@ router = APIGatewayHttpRouter()
 
 PATH = "/verify"
 FORM_FIELDS = frozenset({"token", "decision", "authorizePaidTiers", "reason", "csrf"})
-HTML_CONTENT = {"content": {"text/html": {}}}
-EITHER = {"content": {"text/html": {}, PROBLEM_JSON: {}}}
+HTML_CONTENT: dict[str, Any] = {"content": {"text/html": {}}}
+EITHER: dict[str, Any] = {"content": {"text/html": {}, PROBLEM_JSON: {}}}
 PAGE_RESPONSES: dict[int, Any] = {
     200: {"description": "The confirmation page, or the page to paste a token.", **HTML_CONTENT},
     404: {"description": "Unknown token: a page that says so.", **HTML_CONTENT},
     410: {"description": "Used, expired, cancelled or replaced: a page that says which.", **HTML_CONTENT},
 }
+
+DECISION_RESPONSES: dict[int, Any] = {
+    200: {"description": "Recorded.", "content": {"text/html": {}, "application/json": {}}},
+    **{code: {"description": text, **EITHER} for code, text in {
+        400: "A field is missing or not valid.",
+        404: "Unknown token.",
+        409: "Already decided, the window closed, or the form is out of date.",
+        410: "Used, expired, cancelled or replaced.",
+        413: "Body over 64 KiB.",
+    }.items()},
+}  # fmt: skip
 
 
 def repository() -> Repository:
@@ -136,16 +147,7 @@ def _validated(build: Any) -> DecisionRequest:
     "page; a JSON body with the same names (no `csrf`) answers JSON. Exactly one decision per request: "
     "a second one, concurrent or later, gets 409.",
     tags=["Administrators"],
-    responses={
-        200: {"description": "Recorded.", "content": {"text/html": {}, "application/json": {}}},
-        **{code: {"description": text, **EITHER} for code, text in {
-            400: "A field is missing or not valid.",
-            404: "Unknown token.",
-            409: "Already decided, the window closed, or the form is out of date.",
-            410: "Used, expired, cancelled or replaced.",
-            413: "Body over 64 KiB.",
-        }.items()},
-    },
+    responses=DECISION_RESPONSES,
 )  # fmt: skip
 def decide() -> Response[Any]:
     raw = router.current_event.body or ""

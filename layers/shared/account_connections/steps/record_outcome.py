@@ -22,9 +22,9 @@ NO_DECISION = "no decision before the approval window closed"
 
 
 def _failed(repo: Repository, connection: Connection, reason: str) -> Connection:
-    return repo.transition(
-        connection, S.FAILED, "system", Transition(set_fields={"reason": reason}, detail=reason)
-    )
+    holds_lock = repo.live_holder(connection.spaceId, connection.accountId) == connection.connectionId
+    change = Transition(set_fields={"reason": reason}, detail=reason, release_live=holds_lock)
+    return repo.transition(connection, S.FAILED, "system", change)
 
 
 def _apply(repo: Repository, connection: Connection, request: RecordOutcomeInput) -> Connection:
