@@ -6,7 +6,7 @@ PUT answers 200 with the object as stored; DELETE answers 204 with no body.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
@@ -46,7 +46,7 @@ COMMON = problem_responses({
     401: "No valid bearer token.",
     403: "Not in the operators group.",
 })  # fmt: skip
-DELETED = {204: {"description": "Removed; no body."}}
+DELETED: dict[int, Any] = {204: {"description": "Removed; no body."}}
 
 
 def settings() -> OperatorApiSettings:

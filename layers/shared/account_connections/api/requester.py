@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from pydantic import BaseModel
 
 from account_connections import connections
-from account_connections.api.app import current_principal, header
+from account_connections.api.app import current_principal, header, problem_responses
 from account_connections.authz import Principal, require_space_role
 from account_connections.clients import client
 from account_connections.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidRequest
@@ -43,12 +43,11 @@ SpaceIdPath = Annotated[str, Path(pattern=SPACE_ID_PATTERN, description="The spa
 ConnectionIdPath = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="The connection's id.")]
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
-PROBLEM = {"content": {"application/problem+json": {}}}
-COMMON = {
-    400: {"description": "Invalid input; `errors` names each field.", **PROBLEM},
-    401: {"description": "No valid bearer token.", **PROBLEM},
-    403: {"description": "Not a member of the space, or a role that may not do this.", **PROBLEM},
-}
+COMMON = problem_responses({
+    400: "Invalid input; `errors` names each field.",
+    401: "No valid bearer token.",
+    403: "Not a member of the space, or a role that may not do this.",
+})  # fmt: skip
 
 
 def settings() -> RequesterApiSettings:
@@ -145,11 +144,10 @@ def _create(body: CreateConnectionRequest) -> CreateConnectionResponse:
     responses={
         201: {"description": "Requested; awaiting the administrator."},
         **COMMON,
-        409: {
-            "description": "The account has a live connection in the space, or the key was reused.",
-            **PROBLEM,
-        },
-        422: {"description": "No administrator is registered for the account.", **PROBLEM},
+        **problem_responses({
+            409: "The account has a live connection in the space, or the key was reused.",
+            422: "No administrator is registered for the account.",
+        }),
     },
 )
 def create_connection(
@@ -176,7 +174,7 @@ def create_connection(
             raise IdempotencyKeyReused("this Idempotency-Key was used with a different body") from exc
         except IdempotencyAlreadyInProgressError as exc:
             raise IdempotencyInProgress("a request with this Idempotency-Key is still in progress") from exc
-    return Response(status_code=201, content_type="application/json", body=created.model_dump(mode="json"))
+    return Response(status_code=201, content_type="application/json", body=created)
 
 
 @router.get(
@@ -202,7 +200,7 @@ def list_connections(
     responses={
         200: {"description": "The connection."},
         **COMMON,
-        404: {"description": "No such connection.", **PROBLEM},
+        **problem_responses({404: "No such connection."}),
     },
 )
 def get_connection(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> ConnectionDetail:
@@ -217,8 +215,7 @@ def get_connection(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> Conn
     responses={
         200: {"description": "The connection as it now is."},
         **COMMON,
-        404: {"description": "No such connection.", **PROBLEM},
-        409: {"description": "Neither pending nor verified.", **PROBLEM},
+        **problem_responses({404: "No such connection.", 409: "Neither pending nor verified."}),
     },
 )
 def cancel_connection(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> Connection:
