@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import json
+import re
 import threading
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 
 from account_connections.pages import SECURITY_HEADERS
 from account_connections.statuses import ConnectionStatus
+from tests.support import load_event
 from tests.workflow.conftest import ADMIN_EMAIL, OTHER_ACCOUNT, Stack
 
 MARKUP = '<script>alert("x")</script><b>Prod</b>'
@@ -121,8 +124,6 @@ def test_a_tampered_or_forged_form_is_refused_and_changes_nothing(stack: Stack) 
 
 
 def _form_event(body: str) -> dict[str, Any]:
-    from tests.support import load_event
-
     return load_event("http_verify_decide_form", body=body)
 
 
@@ -227,3 +228,33 @@ def test_the_task_token_appears_in_no_email_page_url_or_log_line(stack: Stack) -
 def test_page_headers_are_the_documented_set() -> None:
     assert set(SECURITY_HEADERS) >= {"Cache-Control", "Referrer-Policy", "Content-Security-Policy",
                                      "X-Content-Type-Options"}  # fmt: skip
+
+
+def test_a_base64_encoded_form_is_read_and_odd_bodies_are_refused_without_a_5xx(stack: Stack) -> None:
+    connection_id, _ = stack.request()
+    token = stack.wait_for_email().token
+    before = stack.dump()
+    odd = [
+        load_event("http_verify_decide_form", body="%%% not base64", isBase64Encoded=True),
+        load_event(
+            "http_verify_decide_form", body=base64.b64encode(b"\xff\xfe").decode(), isBase64Encoded=True
+        ),
+        load_event("http_verify_decide_form", body="token=" + "a" * 70_000),
+        load_event("http_verify_decide_json", body='{"token": 1e999999, "decision": "approve"}'),
+        load_event(
+            "http_verify_decide_json", body='{"token": "' + token + '", "decision": "approve", "x": 1}'
+        ),
+        load_event("http_verify_decide_json", body="[]"),
+        load_event("http_verify_decide_json", body="{"),
+    ]
+    codes = [stack.verify_http(event)["statusCode"] for event in odd]
+    assert codes == [400, 400, 413, 400, 400, 400, 400]
+    assert stack.dump() == before
+    csrf = re.search(r'name="csrf" value="([^"]+)"', stack.page(token)["body"])
+    assert csrf
+    form = f"token={token}&csrf={csrf.group(1)}&decision=approve"
+    encoded = load_event(
+        "http_verify_decide_form", body=base64.b64encode(form.encode()).decode(), isBase64Encoded=True
+    )
+    assert stack.verify_http(encoded)["statusCode"] == 200
+    assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"

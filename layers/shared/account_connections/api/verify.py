@@ -8,6 +8,7 @@ RFC 7807 problem.
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Annotated, Any
 from urllib.parse import parse_qs
@@ -140,6 +141,23 @@ def _validated(build: Any) -> DecisionRequest:
         ) from exc
 
 
+def _body() -> str:
+    """The request body as text. Raises ``PayloadTooLarge`` and ``InvalidRequest``."""
+    event = router.current_event
+    raw = event.body or ""
+    text = raw
+    # The encoded size bounds the decoded one: refuse before decoding anything large.
+    if event.is_base64_encoded and len(raw) <= MAX_BODY_BYTES * 4 // 3 + 4:
+        try:
+            text = base64.b64decode(raw, validate=True).decode("utf-8")
+        except ValueError as exc:  # binascii.Error and UnicodeDecodeError are ValueErrors
+            problem = [{"field": "body", "message": "must be UTF-8 text"}]
+            raise errors.InvalidRequest("the body must be UTF-8 text", errors=problem) from exc
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+        raise errors.PayloadTooLarge(f"the body must be at most {MAX_BODY_BYTES} bytes")
+    return text
+
+
 @router.post(
     PATH,
     summary="Approve or reject a request",
@@ -150,13 +168,7 @@ def _validated(build: Any) -> DecisionRequest:
     responses=DECISION_RESPONSES,
 )  # fmt: skip
 def decide() -> Response[Any]:
-    raw = router.current_event.body or ""
-    if (
-        len(raw) > MAX_BODY_BYTES * 4 // 3 + 4
-        or len(router.current_event.decoded_body or "") > MAX_BODY_BYTES
-    ):
-        raise errors.PayloadTooLarge(f"the body must be at most {MAX_BODY_BYTES} bytes")
-    body = router.current_event.decoded_body or ""
+    body = _body()
     if _is_json_request():
         request = _validated(lambda: DecisionRequest.model_validate_json(body or "null"))
         outcome = approval.decide(repository(), workflow(), request, csrf=None, form=False)
