@@ -201,6 +201,8 @@ def decide(
     metrics.add_metric(
         name="ConnectionsApproved" if approve else "ConnectionsRejected", unit="Count", value=1
     )
+    waited = datetime.fromisoformat(decided_at) - datetime.fromisoformat(connection.createdAt)
+    metrics.add_metric(name="TimeToDecision", unit="Seconds", value=round(waited.total_seconds(), 3))
     try:
         if approve:
             workflow.succeed(str(task_token), {
