@@ -89,6 +89,7 @@ def test_a_request_nobody_decides_expires_and_its_link_dies(stack: Stack) -> Non
     assert page["statusCode"] == 410
     assert "expired" in page["body"]
     assert stack.drain_notices()[-1]["status"] == "EXPIRED"
+    assert stack.requester_http("http_resend_connection", connection_id)["statusCode"] == 409
 
 
 def test_cancel_while_waiting_ends_the_workflow_and_kills_the_links(stack: Stack) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from account_connections import settings as settings_module
-from tests.support import ROOT, resource, template
+from account_connections.steps import contract
+from tests.support import ROOT, load_event, resource, template
 
 DEFINITION: dict[str, Any] = json.loads((ROOT / "statemachine" / "connection_approval.asl.json").read_text())
 STATES: dict[str, Any] = DEFINITION["States"]
@@ -93,3 +94,34 @@ def test_each_function_gets_the_environment_its_settings_need(logical_id: str, m
     }
     required = {info.alias for info in model.model_fields.values() if info.is_required()}
     assert required <= set(environment), required - set(environment)
+
+
+STEP_MODELS = {
+    "${NotifyApproverFunctionArn}": contract.NotifyApproverInput,
+    "${VerifyConnectionFunctionArn}": contract.VerifyConnectionInput,
+    "${AttachRolesFunctionArn}": contract.AttachRolesInput,
+    "${RecordOutcomeFunctionArn}": contract.RecordOutcomeInput,
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAMBDA_TASKS))
+def test_each_step_payload_is_what_its_model_takes(name: str) -> None:
+    parameters = LAMBDA_TASKS[name]["Parameters"]
+    model = STEP_MODELS[parameters["FunctionName"]]
+    sent = {key.removesuffix(".$") for key in parameters["Payload"]}
+    required = {field for field, info in model.model_fields.items() if info.is_required()}
+    assert required <= sent <= set(model.model_fields)
+
+
+@pytest.mark.parametrize(
+    ("event", "model"),
+    [
+        ("sfn_notify_approver", contract.NotifyApproverInput),
+        ("sfn_verify_connection", contract.VerifyConnectionInput),
+        ("sfn_attach_roles", contract.AttachRolesInput),
+        ("sfn_record_outcome_verified", contract.RecordOutcomeInput),
+        ("sfn_record_outcome_failed", contract.RecordOutcomeInput),
+    ],
+)
+def test_the_sample_step_events_are_valid_payloads(event: str, model: type[Any]) -> None:
+    model.model_validate(load_event(event))

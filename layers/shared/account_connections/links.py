@@ -125,7 +125,8 @@ def resend_link(
 ) -> LinkSent:
     """A new link for a pending request; the old one answers 410 ("replaced") from now on.
 
-    Raises ``ConnectionNotFound``, ``ConnectionAlreadyDecided`` (not pending), ``DecisionNotReady``
+    Raises ``ConnectionNotFound``, ``ConnectionAlreadyDecided`` (not pending, or the window has
+    closed), ``DecisionNotReady``
     (the workflow has not sent the first link yet).
     """
     stored = repo.get_connection_item(connection_id)
@@ -134,6 +135,8 @@ def resend_link(
         raise ConnectionNotFound(f"connection {connection_id} does not exist")
     if connection.status != ConnectionStatus.PENDING_APPROVAL:
         raise ConnectionAlreadyDecided(f"a {connection.status} connection has no link to resend")
+    if utcnow() >= datetime.fromisoformat(connection.expiresAt):
+        raise ConnectionAlreadyDecided("the approval window has closed: a new link would not work")
     if not stored.get("taskToken") or not stored.get("verifyBaseUrl"):
         raise DecisionNotReady("the first link is still being sent; try again in a moment")
     sent_at = issue_link(
