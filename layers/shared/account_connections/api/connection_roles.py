@@ -12,32 +12,18 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from account_connections import connections, links, roles
+from account_connections.api import requester
 from account_connections.api.app import current_principal, problem_responses
-from account_connections.api.requester import ConnectionIdPath, SpaceIdPath
+from account_connections.api.requester import ConnectionIdPath, SpaceIdPath, repository, settings
 from account_connections.authz import Principal, require_space_role
 from account_connections.clients import client
 from account_connections.models import ROLE_NAME_PATTERN, AttachRoleRequest, ConnectionDetail, RoleAttachment
 from account_connections.notifier import ApprovalMailer
-from account_connections.repository import Repository
-from account_connections.settings import RequesterApiSettings, load_settings
 
 router = APIGatewayHttpRouter()
 
 RoleNamePath = Annotated[str, Path(pattern=ROLE_NAME_PATTERN, description="The role's name.")]
-COMMON = problem_responses({
-    400: "Invalid input; `errors` names each field.",
-    401: "No valid bearer token.",
-    403: "Not a member of the space, or a role that may not do this.",
-    404: "No such connection.",
-})  # fmt: skip
-
-
-def settings() -> RequesterApiSettings:
-    return load_settings(RequesterApiSettings)
-
-
-def repository() -> Repository:
-    return Repository(settings().table_name, client("dynamodb"))
+COMMON = {**requester.COMMON, **problem_responses({404: "No such connection."})}
 
 
 def _mutator(space_id: str) -> Principal:
