@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from moto.iam.models import iam_backends
 
+from account_connections.errors import InvalidRequest
 from account_connections.statuses import ConnectionStatus
 from account_connections.steps import attach_roles
 from tests.workflow.conftest import ADMIN_ACCOUNT, OTHER_ACCOUNT, RUNNER, VERIFIER_ROLE, Stack, role_arn
@@ -54,6 +56,11 @@ def test_when_the_verifier_role_cannot_be_assumed_no_role_is_attached_and_the_re
 
 
 def test_a_role_in_another_account_is_refused_at_request_and_at_attach(stack: Stack) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        stack.request([role_arn("BuildRole", OTHER_ACCOUNT)])
+    assert refused.value.errors == [
+        {"field": "roleArns[0]", "message": f"must be a role in account {ADMIN_ACCOUNT}"}
+    ]
     connection_id, _ = _verified(stack, [])
     answer = stack.requester_http(
         "http_attach_role", connection_id, body={"roleArn": role_arn("BuildRole", OTHER_ACCOUNT)}

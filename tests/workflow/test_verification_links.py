@@ -221,8 +221,10 @@ def test_the_task_token_appears_in_no_email_page_url_or_log_line(stack: Stack) -
     for line in stack.logs:
         assert task_token not in line and email.token not in line and connection_token not in line
     # The correlation id of the creating request tags the steps' log lines.
-    step_lines = [json.loads(line) for line in stack.logs if '"outcome recorded"' in line]
-    assert step_lines and all(line["correlation_id"] == "corr-Producti" for line in step_lines)
+    step_messages = {"approval link sent", "connection verified", "roles checked", "outcome recorded"}
+    step_lines = [entry for entry in map(json.loads, stack.logs) if entry["message"] in step_messages]
+    assert {entry["message"] for entry in step_lines} == step_messages
+    assert {entry["correlation_id"] for entry in step_lines} == {"corr-Producti"}
 
 
 def test_page_headers_are_the_documented_set() -> None:
