@@ -189,3 +189,31 @@ def test_a_next_token_only_serves_the_query_that_issued_it(seeded: dict[str, Any
     assert foreign.status == 400
     assert foreign.json["errors"][0]["field"] == "nextToken"
     assert call("http_list_approvers", query={"nextToken": token[:-2]}).status == 400
+
+
+# ---- every change is recorded ---------------------------------------------------------------------
+
+
+def test_every_registry_change_is_an_audit_event_and_a_refused_one_is_not(aws: dict[str, Any]) -> None:
+    assert call("http_put_space").status == 200
+    assert call("http_put_member").status == 200
+    assert call("http_put_approver").status == 200
+    assert call("http_delete_member").status == 204
+    assert call("http_delete_member").status == 404  # refused: nothing recorded
+    assert call("http_delete_approver").status == 204
+    reply = invoke("query_audit", http_event("http_audit_events", query={"actor": "oscar"}))
+    assert reply.status == 200
+    # Changes within one millisecond have no order between them: compare as a set.
+    recorded = {
+        (event["type"], event["spaceId"], event["accountId"], event["connectionId"], event["detail"])
+        for event in reply.json["items"]
+    }
+    assert recorded == {
+        ("SPACE_CHANGED", "demo", None, None, "named Demo space"),
+        ("MEMBER_CHANGED", "demo", None, None, "bob is POWER_USER"),
+        ("APPROVER_CHANGED", None, APPROVED_ACCOUNT, None, "administrator admin@example.com"),
+        ("MEMBER_REMOVED", "demo", None, None, "bob removed"),
+        ("APPROVER_REMOVED", None, APPROVED_ACCOUNT, None, "administrator admin@example.com removed"),
+    }
+    everything = invoke("query_audit", http_event("http_audit_events", query={}))
+    assert len(everything.json["items"]) == 5

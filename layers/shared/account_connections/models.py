@@ -112,6 +112,12 @@ class EventType(StrEnum):
     ROLE_ATTACHED = "ROLE_ATTACHED"
     ROLE_REJECTED = "ROLE_REJECTED"
     ROLE_DETACHED = "ROLE_DETACHED"
+    # Operators' changes to the registry: they belong to no connection.
+    SPACE_CHANGED = "SPACE_CHANGED"
+    MEMBER_CHANGED = "MEMBER_CHANGED"
+    MEMBER_REMOVED = "MEMBER_REMOVED"
+    APPROVER_CHANGED = "APPROVER_CHANGED"
+    APPROVER_REMOVED = "APPROVER_REMOVED"
 
 
 # ---- requests -------------------------------------------------------------------------------
@@ -193,10 +199,13 @@ class Connection(BaseModel):
 
 
 class AuditEvent(BaseModel):
+    """One recorded change: of a connection, or (``connectionId`` None) of the registry of spaces,
+    members and administrators, which names its space or its account."""
+
     eventId: str
-    connectionId: str
-    spaceId: str
-    accountId: str
+    connectionId: str | None = None
+    spaceId: str | None = None
+    accountId: str | None = None
     type: EventType
     actor: str
     at: str

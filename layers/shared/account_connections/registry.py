@@ -1,10 +1,13 @@
 """Operators' logic: spaces, their members, and the registry of account administrators.
 
-Takes and returns models; receives its ports (repository, subscriptions) as arguments.
+Every change is stored with its audit event in one transaction (a registry event: it names the
+space or the account, no connection). Takes and returns models; receives its ports (repository,
+subscriptions) as arguments.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Protocol
 
 from account_connections.authz import Principal
@@ -12,6 +15,8 @@ from account_connections.errors import ApproverNotFound, MemberNotFound, SpaceNo
 from account_connections.models import (
     Approver,
     ApproverPage,
+    AuditEvent,
+    EventType,
     Member,
     PutApproverRequest,
     PutMemberRequest,
@@ -32,10 +37,18 @@ class Subscriptions(Protocol):
     def unsubscribe(self, subscription_arn: str | None) -> bool: ...
 
 
+def _event(principal: Principal, event_type: EventType, at: str, detail: str, *, space_id: str | None = None,
+           account_id: str | None = None) -> AuditEvent:  # fmt: skip
+    return AuditEvent(eventId=uuid.uuid4().hex, type=event_type, actor=principal.sub, at=at, detail=detail,
+                      spaceId=space_id, accountId=account_id)  # fmt: skip
+
+
 def put_space(repo: Repository, principal: Principal, space_id: str, request: PutSpaceRequest) -> Space:
     """Create the space or rename it."""
-    space = Space(spaceId=space_id, name=request.name, updatedAt=isoformat(utcnow()), updatedBy=principal.sub)
-    repo.put_space(space)
+    now = isoformat(utcnow())
+    space = Space(spaceId=space_id, name=request.name, updatedAt=now, updatedBy=principal.sub)
+    event = _event(principal, EventType.SPACE_CHANGED, now, f"named {request.name}", space_id=space_id)
+    repo.put_space(space, event)
     logger.info("space stored", extra={"space_id": space_id, "operator": principal.sub})
     return space
 
@@ -44,14 +57,12 @@ def put_member(
     repo: Repository, principal: Principal, space_id: str, user_id: str, request: PutMemberRequest
 ) -> Member:
     """Add the user to the space or change their role. Raises ``SpaceNotFound``."""
-    member = Member(
-        spaceId=space_id,
-        userId=user_id,
-        role=request.role,
-        updatedAt=isoformat(utcnow()),
-        updatedBy=principal.sub,
-    )
-    repo.put_member(member)
+    now = isoformat(utcnow())
+    member = Member(spaceId=space_id, userId=user_id, role=request.role, updatedAt=now,
+                    updatedBy=principal.sub)  # fmt: skip
+    detail = f"{user_id} is {request.role}"
+    event = _event(principal, EventType.MEMBER_CHANGED, now, detail, space_id=space_id)
+    repo.put_member(member, event)
     logger.info("member stored", extra={"space_id": space_id, "user_id": user_id, "role": str(request.role),
                                         "operator": principal.sub})  # fmt: skip
     return member
@@ -61,7 +72,9 @@ def delete_member(repo: Repository, principal: Principal, space_id: str, user_id
     """Remove the user from the space. Raises ``SpaceNotFound``, ``MemberNotFound``."""
     if repo.get_space(space_id) is None:
         raise SpaceNotFound(f"space {space_id} does not exist")
-    if not repo.delete_member(space_id, user_id):
+    now = isoformat(utcnow())
+    event = _event(principal, EventType.MEMBER_REMOVED, now, f"{user_id} removed", space_id=space_id)
+    if not repo.delete_member(space_id, user_id, event):
         raise MemberNotFound(f"user {user_id} is not a member of space {space_id}")
     logger.info("member removed", extra={"space_id": space_id, "user_id": user_id, "operator": principal.sub})
 
@@ -89,14 +102,17 @@ def put_approver(
             subscription_arn = subscriptions.subscribe(request.email, accounts)
         else:
             subscriptions.set_accounts(subscription_arn, accounts)
+    now = isoformat(utcnow())
     approver = Approver(
         accountId=account_id,
         email=request.email,
         subscriptionArn=subscription_arn,
-        updatedAt=isoformat(utcnow()),
+        updatedAt=now,
         updatedBy=principal.sub,
     )
-    repo.put_approver(approver)
+    detail = f"administrator {request.email}"
+    event = _event(principal, EventType.APPROVER_CHANGED, now, detail, account_id=account_id)
+    repo.put_approver(approver, event)
     metrics.add_metric(name="ApproversRegistered", unit="Count", value=1)
     # The address is personal data: the log names the account, not the email.
     logger.info(
@@ -117,7 +133,9 @@ def delete_approver(
     if current is None:
         raise ApproverNotFound(f"no administrator is registered for account {account_id}")
     _release(repo, subscriptions, current)
-    repo.delete_approver(account_id)
+    detail = f"administrator {current.email} removed"
+    event = _event(principal, EventType.APPROVER_REMOVED, isoformat(utcnow()), detail, account_id=account_id)
+    repo.delete_approver(account_id, event)
     logger.info("approver removed", extra={"account_id": account_id, "operator": principal.sub})
 
 

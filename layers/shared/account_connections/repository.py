@@ -92,6 +92,11 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _delete_existing(table: str, key: dict[str, str]) -> dict[str, Any]:
+    condition = "attribute_exists(pk)"
+    return {"Delete": {"TableName": table, "Key": serialize(key), "ConditionExpression": condition}}
+
+
 def _cancellation_codes(exc: ClientError) -> list[str]:
     return [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
 
@@ -163,9 +168,15 @@ class Repository:
 
     def event_item(self, event: AuditEvent) -> dict[str, Any]:
         item = event.model_dump(exclude_none=True)
-        sort = f"{event.at}#{event.connectionId}#{event.eventId}"
+        if event.connectionId is None:
+            # A change of the registry: kept apart from every connection's history.
+            subject = f"SPACE#{event.spaceId}" if event.spaceId else f"ACCOUNT#{event.accountId}"
+            pk = f"REGISTRY#{subject}"
+        else:
+            subject, pk = event.connectionId, _conn_pk(event.connectionId)
+        sort = f"{event.at}#{subject}#{event.eventId}"
         item.update(
-            pk=_conn_pk(event.connectionId),
+            pk=pk,
             sk=f"EVENT#{event.at}#{event.eventId}",
             gsi1pk=f"ACTOR#{event.actor}",
             gsi1sk=sort,
@@ -524,72 +535,53 @@ class Repository:
 
     # ---- spaces, members, approvers --------------------------------------------------------
 
-    def put_space(self, space: Space) -> None:
-        self.ddb.put_item(
-            TableName=self.table,
-            Item=serialize({"pk": f"SPACE#{space.spaceId}", "sk": "SPACE", **space.model_dump()}),
-        )
+    def put_space(self, space: Space, event: AuditEvent | None = None) -> None:
+        """Store the space, with its audit event in the same transaction."""
+        item = {"pk": f"SPACE#{space.spaceId}", "sk": "SPACE", **space.model_dump()}
+        self._write([{"Put": {"TableName": self.table, "Item": serialize(item)}}], event)
 
     def get_space(self, space_id: str) -> Space | None:
         item = self._get({"pk": f"SPACE#{space_id}", "sk": "SPACE"})
         return Space.model_validate(_public(item)) if item else None
 
-    def put_member(self, member: Member) -> None:
-        """Store the member, in one transaction with a check that the space exists.
-
-        Raises ``SpaceNotFound``.
-        """
+    def put_member(self, member: Member, event: AuditEvent | None = None) -> None:
+        """Store the member, in one transaction with a check that the space exists and with its
+        audit event. Raises ``SpaceNotFound``."""
         space_key = {"pk": f"SPACE#{member.spaceId}", "sk": "SPACE"}
+        item = {"pk": f"SPACE#{member.spaceId}", "sk": f"MEMBER#{member.userId}", **member.model_dump()}
         items = [
             {"ConditionCheck": {"TableName": self.table, "Key": serialize(space_key),
                                 "ConditionExpression": "attribute_exists(pk)"}},
-            {"Put": {"TableName": self.table, "Item": serialize(
-                {"pk": f"SPACE#{member.spaceId}", "sk": f"MEMBER#{member.userId}", **member.model_dump()})}},
+            {"Put": {"TableName": self.table, "Item": serialize(item)}},
         ]  # fmt: skip
-        try:
-            self.ddb.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if _cancellation_codes(exc)[:1] == ["ConditionalCheckFailed"]:
-                raise SpaceNotFound(f"space {member.spaceId} does not exist") from exc
-            raise
+        if not self._write(items, event):
+            raise SpaceNotFound(f"space {member.spaceId} does not exist")
 
-    def delete_member(self, space_id: str, user_id: str) -> bool:
-        response = self.ddb.delete_item(
-            TableName=self.table,
-            Key=serialize({"pk": f"SPACE#{space_id}", "sk": f"MEMBER#{user_id}"}),
-            ReturnValues="ALL_OLD",
-        )
-        return "Attributes" in response
+    def delete_member(self, space_id: str, user_id: str, event: AuditEvent | None = None) -> bool:
+        """Remove the member with its audit event; False when there was no such member."""
+        key = {"pk": f"SPACE#{space_id}", "sk": f"MEMBER#{user_id}"}
+        return self._write([_delete_existing(self.table, key)], event)
 
     def get_member_role(self, space_id: str, user_id: str) -> SpaceRole | None:
         item = self._get({"pk": f"SPACE#{space_id}", "sk": f"MEMBER#{user_id}"})
         return SpaceRole(item["role"]) if item else None
 
-    def put_approver(self, approver: Approver) -> Approver | None:
-        """Store the approver; returns the one it replaced, if any."""
-        response = self.ddb.put_item(
-            TableName=self.table,
-            Item=serialize({
-                "pk": f"APPROVER#{approver.accountId}", "sk": "APPROVER",
-                "gsi4pk": ALL_APPROVERS, "gsi4sk": approver.accountId, **approver.model_dump(),
-            }),
-            ReturnValues="ALL_OLD",
-        )  # fmt: skip
-        old = response.get("Attributes")
-        return Approver.model_validate(_public(deserialize(old))) if old else None
+    def put_approver(self, approver: Approver, event: AuditEvent | None = None) -> None:
+        """Store the account's administrator, with its audit event in the same transaction."""
+        item = {
+            "pk": f"APPROVER#{approver.accountId}", "sk": "APPROVER",
+            "gsi4pk": ALL_APPROVERS, "gsi4sk": approver.accountId, **approver.model_dump(),
+        }  # fmt: skip
+        self._write([{"Put": {"TableName": self.table, "Item": serialize(item)}}], event)
 
     def get_approver(self, account_id: str) -> Approver | None:
         item = self._get({"pk": f"APPROVER#{account_id}", "sk": "APPROVER"})
         return Approver.model_validate(_public(item)) if item else None
 
-    def delete_approver(self, account_id: str) -> Approver | None:
-        response = self.ddb.delete_item(
-            TableName=self.table,
-            Key=serialize({"pk": f"APPROVER#{account_id}", "sk": "APPROVER"}),
-            ReturnValues="ALL_OLD",
-        )
-        old = response.get("Attributes")
-        return Approver.model_validate(_public(deserialize(old))) if old else None
+    def delete_approver(self, account_id: str, event: AuditEvent | None = None) -> bool:
+        """Remove the account's administrator with its audit event; False when there was none."""
+        key = {"pk": f"APPROVER#{account_id}", "sk": "APPROVER"}
+        return self._write([_delete_existing(self.table, key)], event)
 
     def list_approvers(self, limit: int, next_token: str | None) -> Page:
         kwargs: dict[str, Any] = {
@@ -611,6 +603,20 @@ class Repository:
         return [Approver.model_validate(_public(item)) for item in items]
 
     # ---- helpers ---------------------------------------------------------------------------
+
+    def _write(self, items: list[dict[str, Any]], event: AuditEvent | None) -> bool:
+        """Write ``items`` and the audit event of the change in one transaction. Returns False
+        when the first item's condition failed (nothing is written then)."""
+        if event is not None:
+            items = [*items, {"Put": {"TableName": self.table, "Item": serialize(self.event_item(event)),
+                                      "ConditionExpression": "attribute_not_exists(pk)"}}]  # fmt: skip
+        try:
+            self.ddb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if _cancellation_codes(exc)[:1] == ["ConditionalCheckFailed"]:
+                return False
+            raise
+        return True
 
     def _get(self, key: dict[str, str]) -> dict[str, Any] | None:
         response = self.ddb.get_item(TableName=self.table, Key=serialize(key), ConsistentRead=True)
