@@ -45,8 +45,16 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        yield {"table": TABLE, "topic": topic, "events_topic": events_topic, "state_machine": machine,
-               "ddb": ddb, "sns": sns, "sfn": sfn, "json": json}
+        yield {
+            "table": TABLE,
+            "topic": topic,
+            "events_topic": events_topic,
+            "state_machine": machine,
+            "ddb": ddb,
+            "sns": sns,
+            "sfn": sfn,
+            "json": json,
+        }
 
 
 # ---- seeded state and observation helpers ------------------------------------------------------
