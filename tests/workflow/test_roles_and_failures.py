@@ -176,3 +176,22 @@ def test_another_live_connection_of_the_account_fails_verification(stack: Stack)
     assert stack.entered_states(connection_id) == FAILED_AT_VERIFY
     reason = stack.repo.get_connection(connection_id).reason
     assert reason == f"VerificationFailed: account {ADMIN_ACCOUNT} has another live connection in space demo"
+
+
+def test_a_request_whose_administrator_was_removed_fails_with_why(stack: Stack) -> None:
+    stack.before_step["NotifyApproverFunction"] = lambda _: stack.repo.delete_approver(ADMIN_ACCOUNT)
+    connection_id, _ = stack.request()
+    assert stack.wait_for_end(connection_id)["status"] == "FAILED"
+    assert stack.entered_states(connection_id) == [
+        "NotifyApprover",
+        "RecordFailure",
+        "NotifyRequesterFailed",
+        "Failed",
+    ]
+    connection = stack.repo.get_connection(connection_id)
+    assert connection.status == ConnectionStatus.FAILED
+    assert (
+        connection.reason
+        == f"ApproverNotRegistered: no administrator is registered for account {ADMIN_ACCOUNT}"
+    )
+    assert stack.emails == [] and stack.repo.live_holder("demo", ADMIN_ACCOUNT) is None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from account_connections.clients import client
-from account_connections.errors import ConnectionAlreadyDecided, ConnectionNotPending
+from account_connections.errors import ApproverNotRegistered, ConnectionAlreadyDecided, ConnectionNotPending
 from account_connections.links import issue_link
 from account_connections.notifier import ApprovalMailer
 from account_connections.repository import Repository
@@ -21,7 +21,8 @@ def notify_approver(
     repo: Repository, mailer: ApprovalMailer, request: NotifyApproverInput
 ) -> NotifyApproverOutput:
     """Raises ``ConnectionNotPending`` when the request was cancelled before the workflow got here
-    (the state machine then ends cleanly), ``ConnectionNotFound``, ``DependencyUnavailable``."""
+    (the state machine then ends cleanly), ``ApproverNotRegistered`` (the request fails),
+    ``ConnectionNotFound``, ``DependencyUnavailable``."""
     connection = repo.get_connection(request.connectionId)
     stored = repo.get_connection_item(request.connectionId) or {}
     not_pending = ConnectionNotPending(
@@ -29,6 +30,9 @@ def notify_approver(
     )
     if connection.status != ConnectionStatus.PENDING_APPROVAL:
         raise not_pending
+    if repo.get_approver(connection.accountId) is None:
+        # The registry lost the administrator since the request: nobody would get the email.
+        raise ApproverNotRegistered(f"no administrator is registered for account {connection.accountId}")
     try:
         sent_at = issue_link(
             repo,
