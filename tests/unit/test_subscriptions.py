@@ -93,3 +93,26 @@ def test_set_accounts_rewrites_the_filter_policy(stubbed: tuple[ApproverSubscrip
         },
     )
     adapter.set_accounts(ARN, ["111122223333"])
+
+
+def test_a_pending_subscription_that_sns_will_not_remove_is_left_to_lapse(
+    stubbed: tuple[ApproverSubscriptions, Stubber],
+) -> None:
+    adapter, stubber = stubbed
+    stubber.add_client_error("unsubscribe", service_error_code="InvalidParameter", http_status_code=400)
+    stubber.add_response(
+        "get_subscription_attributes",
+        {"Attributes": {"PendingConfirmation": "true"}},
+        {"SubscriptionArn": ARN},
+    )
+    assert adapter.unsubscribe(ARN) is False
+
+
+def test_an_invalid_parameter_for_a_confirmed_subscription_propagates(
+    stubbed: tuple[ApproverSubscriptions, Stubber],
+) -> None:
+    adapter, stubber = stubbed
+    stubber.add_client_error("unsubscribe", service_error_code="InvalidParameter", http_status_code=400)
+    stubber.add_response("get_subscription_attributes", {"Attributes": {"PendingConfirmation": "false"}})
+    with pytest.raises(ClientError):
+        adapter.unsubscribe(ARN)

@@ -58,17 +58,30 @@ class ApproverSubscriptions:
 
     def unsubscribe(self, subscription_arn: str | None) -> bool:
         """Remove the subscription. Returns False when there was nothing SNS could remove: no ARN
-        was ever known, or the subscription is already gone. Other SNS errors propagate."""
+        was ever known, the subscription is already gone, or SNS refuses to remove one still
+        pending confirmation. Other SNS errors propagate."""
         if not subscription_arn or subscription_arn.lower() in _PENDING:
             logger.warning("approver subscription has no ARN; it lapses unconfirmed after three days")
             return False
         try:
             self.sns.unsubscribe(SubscriptionArn=subscription_arn)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("NotFound", "NotFoundException"):
+            code = exc.response["Error"]["Code"]
+            if code in ("NotFound", "NotFoundException"):
                 logger.info(
                     "approver subscription already gone", extra={"subscription_arn": subscription_arn}
                 )
                 return False
+            if code in ("InvalidParameter", "InvalidParameterException") and self._pending(subscription_arn):
+                # SNS may refuse to remove a subscription nobody confirmed; unconfirmed, it lapses.
+                logger.warning("approver subscription still pending; it lapses unconfirmed after three days")
+                return False
             raise
         return True
+
+    def _pending(self, subscription_arn: str) -> bool:
+        try:
+            attributes = self.sns.get_subscription_attributes(SubscriptionArn=subscription_arn)["Attributes"]
+        except ClientError:
+            return False
+        return str(attributes.get("PendingConfirmation", "false")).lower() == "true"
