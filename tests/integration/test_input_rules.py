@@ -34,6 +34,7 @@ def refused(seeded: dict[str, Any], call: Any) -> Reply:
     assert 400 <= reply.status < 500, reply.text
     assert reply.headers["Content-Type"] == "application/problem+json"
     assert reply.json["status"] == reply.status
+    assert reply.headers["X-Request-Id"] == "JKJaXmPLvHcESHA="
     assert dump_table(seeded["ddb"]) == before
     return reply
 

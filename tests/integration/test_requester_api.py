@@ -238,6 +238,18 @@ def test_cancel_of_a_pending_request_cancels_it_with_an_audit_event(seeded: dict
     assert create(body={**BODY, "displayName": "Second try"}).status == 201
 
 
+def test_cancel_while_the_workflow_waits_still_cancels(seeded: dict[str, Any]) -> None:
+    # The workflow's wait for a decision holds a task token; one Step Functions no longer knows
+    # (timed out, or the execution ended) must not stop the cancel.
+    connection_id = create().json["connectionId"]
+    repo = Repository(seeded["table"], seeded["ddb"])
+    assert repo.set_connection_fields(connection_id, ConnectionStatus.PENDING_APPROVAL, taskToken="AAAA" * 20)
+    reply = cancel(connection_id)
+    assert reply.status == 200
+    assert reply.json["status"] == "CANCELLED"
+    assert "taskToken" not in reply.text
+
+
 def test_cancel_twice_is_a_conflict_and_changes_nothing(seeded: dict[str, Any]) -> None:
     connection_id = create().json["connectionId"]
     assert cancel(connection_id).status == 200
