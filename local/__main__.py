@@ -1,7 +1,8 @@
 """``python -m local`` (``make run``): the whole service at http://127.0.0.1:3000.
 
 Environment: ``PORT`` (default 3000), ``APPROVAL_TIMEOUT_SECONDS`` (the template's
-``ApprovalTimeoutSeconds``), ``LOCAL_LOG_LEVEL`` (INFO; DEBUG shows more).
+``ApprovalTimeoutSeconds``), ``LOCAL_LAMBDA_CONCURRENCY`` (execution environments per function,
+default 4), ``LOCAL_LOG_LEVEL`` (INFO; DEBUG shows more).
 """
 
 from __future__ import annotations
@@ -63,21 +64,25 @@ def main() -> int:
     for noisy in ("werkzeug", "botocore", "urllib3", "moto"):
         logging.getLogger(noisy).setLevel(logging.WARNING if level != "DEBUG" else logging.INFO)
     port = _int_env("PORT", 3000)
-    assert port is not None
-    stop = threading.Event()
+    concurrency = _int_env("LOCAL_LAMBDA_CONCURRENCY", 4)
+    assert port is not None and concurrency is not None
 
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+    def _interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    # Until the stack is up, Ctrl-C or SIGTERM interrupts the start-up (which stops what started).
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
 
     def progress(message: str) -> None:
         print(f"  {message}", flush=True)
 
     print(f"Starting the local stack on port {port}", flush=True)
     stack = LocalStack(
-        port, approval_timeout_seconds=_int_env("APPROVAL_TIMEOUT_SECONDS", None), progress=progress
+        port,
+        approval_timeout_seconds=_int_env("APPROVAL_TIMEOUT_SECONDS", None),
+        max_workers_per_function=concurrency,
+        progress=progress,
     )
     try:
         stack.start()
@@ -88,7 +93,16 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        print("Interrupted; stopped.", flush=True)
         return 130
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
     print(banner(stack), flush=True)
     try:
         while not stop.wait(0.5):

@@ -42,9 +42,12 @@ _PLACEHOLDER = "__local_stack_value_{}__"
 log = logging.getLogger(__name__)
 
 
+_boto3_client: Any = boto3.client  # typed per service name; ours come as plain strings
+
+
 def aws_client(service: str, endpoint: str) -> Any:
     """A boto3 client for moto with the local stack's dummy credentials."""
-    return boto3.client(
+    return _boto3_client(
         service,
         endpoint_url=endpoint,
         region_name=REGION,

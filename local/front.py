@@ -33,6 +33,11 @@ _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/java
                "application/x-www-form-urlencoded", "+json", "+xml")  # fmt: skip
 
 
+def new_request_id() -> str:
+    """An id shaped like API Gateway's (``JKJaXmPLvHcESHA=``)."""
+    return base64.b64encode(uuid.uuid4().bytes[:10]).decode()
+
+
 class PortInUse(RuntimeError):
     """The front's port is taken by another process."""
 
@@ -42,6 +47,7 @@ class Reply:
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    request_id: str = field(default_factory=lambda: new_request_id())
 
     @classmethod
     def json(cls, status: int, value: Any) -> Reply:
@@ -176,11 +182,13 @@ class Front:
                 reply.headers.append(("WWW-Authenticate", "Bearer"))
                 return reply
         event = build_event(request, matched, claims)
-        result = self.runtime.invoke(matched.route.function_arn, event, event["requestContext"]["requestId"])
+        request_id = event["requestContext"]["requestId"]
+        result = self.runtime.invoke(matched.route.function_arn, event, request_id)
         if result.function_error:
             reply = Reply.json(500, {"message": "Internal Server Error"})
         else:
             reply = map_response(result.json())
+        reply.request_id = request_id
         pool = self.runtime.pool(matched.route.function_arn)
         log.info(
             "%s %s -> %s%s (%s%s, %.0f ms)",
@@ -227,7 +235,7 @@ def build_event(
         query[key] = f"{query[key]},{value}" if key in query else value
     now = datetime.now(UTC)
     host = headers.get("host", "")
-    request_id = base64.b64encode(uuid.uuid4().bytes[:10]).decode()
+    request_id = new_request_id()
     route = matched.route
     event: dict[str, Any] = {
         "version": "2.0",
@@ -319,7 +327,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not any(key.lower() == "x-forwarded-proto" for key, _ in headers):
             headers.append(("X-Forwarded-Proto", "http"))
         if not any(key.lower() == "host" for key, _ in headers):
-            headers.append(("Host", f"{self.server.server_address[0]}:{self.server.server_address[1]}"))
+            headers.append(("Host", f"127.0.0.1:{self.server.server_port}"))
         request = IncomingRequest(
             method=self.command,
             path=split.path or "/",
@@ -339,7 +347,7 @@ class _Handler(BaseHTTPRequestHandler):
             if key.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(key, value)
         self.send_header("Content-Length", str(len(reply.body)))
-        self.send_header("Apigw-Requestid", uuid.uuid4().hex[:16])
+        self.send_header("Apigw-Requestid", reply.request_id)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(reply.body)

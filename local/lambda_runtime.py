@@ -325,7 +325,7 @@ def install_moto_hook(runtime: LambdaRuntime) -> Callable[[], None]:
             response_headers["x-amz-function-error"] = "Unhandled"
         return result.payload
 
-    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign,assignment]
 
     def uninstall() -> None:
         LambdaSimpleBackend.invoke = original  # type: ignore[method-assign]

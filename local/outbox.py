@@ -97,7 +97,7 @@ class Outbox:
                 outbox._deliver(subscription, message, *args, **kwargs)
             original(subscription, message, message_id, *args, **kwargs)
 
-        Subscription.publish = publish  # type: ignore[method-assign]
+        Subscription.publish = publish  # type: ignore[method-assign,assignment]
 
         def uninstall() -> None:
             Subscription.publish = original  # type: ignore[method-assign]

@@ -71,7 +71,8 @@ def _account_client(stack: DeployedStack, service: str, account_id: str) -> Any:
         RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
         RoleSessionName="local-stack-seed",
     )["Credentials"]
-    return boto3.client(
+    make_client: Any = boto3.client  # typed per service name; ours come as plain strings
+    return make_client(
         service,
         endpoint_url=stack.endpoint,
         region_name=REGION,

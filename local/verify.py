@@ -171,6 +171,23 @@ def _subscription(stack: DeployedStack, logical_id: str, props: dict[str, Any]) 
     )
 
 
+def _log_group(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> list[str]:
+    name = stack.physical_ids[logical_id]
+    groups = stack.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    group = next((group for group in groups if group["logGroupName"] == name), None)
+    if group is None:
+        return ["missing"]
+    return []
+
+
+def _dashboard(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> list[str]:
+    body = stack.client("cloudwatch").get_dashboard(DashboardName=stack.physical_ids[logical_id])[
+        "DashboardBody"
+    ]
+    json.loads(body)
+    return []
+
+
 Check = Callable[[DeployedStack, str, dict[str, Any]], list[str]]
 
 CHECKS: dict[str, Check] = {
@@ -184,6 +201,8 @@ CHECKS: dict[str, Check] = {
     "AWS::ApiGatewayV2::Stage": _stage,
     "AWS::CloudWatch::Alarm": _alarm,
     "AWS::SNS::Subscription": _subscription,
+    "AWS::Logs::LogGroup": _log_group,
+    "AWS::CloudWatch::Dashboard": _dashboard,
 }
 # Checked as a whole by _permissions (moto gives permissions no physical id).
 _CHECKED_TOGETHER = {"AWS::Lambda::Permission"}

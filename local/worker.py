@@ -93,10 +93,14 @@ def main() -> None:
         context = Context(request["requestId"], request["deadlineMs"])
         try:
             result = handler(request["event"], context)
-            payload = json.dumps(result)
         except Exception as exc:
             traceback.print_exc()
             _write_frame(protocol_out, {"error": _error(exc)})
+            continue
+        try:
+            payload = json.dumps(result)
+        except (TypeError, ValueError) as exc:
+            _write_frame(protocol_out, {"error": _error(exc, "Runtime.MarshalError")})
             continue
         _write_frame(protocol_out, {"payload": payload})
 
