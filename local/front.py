@@ -323,9 +323,17 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        headers = list(self.headers.items())
-        if not any(key.lower() == "x-forwarded-proto" for key, _ in headers):
-            headers.append(("X-Forwarded-Proto", "http"))
+        # What API Gateway adds to every request it forwards.
+        headers = [
+            (key, value)
+            for key, value in self.headers.items()
+            if key.lower() not in ("x-forwarded-proto", "x-forwarded-port", "x-forwarded-for")
+        ]
+        headers += [
+            ("X-Forwarded-Proto", "http"),
+            ("X-Forwarded-Port", str(self.server.server_port)),
+            ("X-Forwarded-For", self.client_address[0]),
+        ]
         if not any(key.lower() == "host" for key, _ in headers):
             headers.append(("Host", f"127.0.0.1:{self.server.server_port}"))
         request = IncomingRequest(

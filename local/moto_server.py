@@ -8,6 +8,7 @@ their own processes) and the state machine engine reach AWS over HTTP, as in AWS
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import urllib.request
@@ -53,6 +54,8 @@ class MotoServer(ThreadedMotoServer):
         self._server.serve_forever()
 
     def start(self) -> None:
+        # One line per AWS call would drown the stack's own output.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._thread = threading.Thread(target=self._server_entry, name="moto-server", daemon=True)
         self._thread.start()
         self._server_ready_event.wait()

@@ -38,12 +38,12 @@ def _write_frame(stream: BinaryIO, message: dict[str, Any]) -> None:
     stream.flush()
 
 
-def _error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
+def _error(exc: BaseException, error_type: str | None = None, request_id: str = "") -> dict[str, Any]:
     """The error object the Python runtime returns for an unhandled exception."""
     return {
         "errorMessage": str(exc),
         "errorType": error_type or type(exc).__name__,
-        "requestId": "",
+        "requestId": request_id,
         "stackTrace": traceback.format_list(traceback.extract_tb(exc.__traceback__)),
     }
 
@@ -95,12 +95,12 @@ def main() -> None:
             result = handler(request["event"], context)
         except Exception as exc:
             traceback.print_exc()
-            _write_frame(protocol_out, {"error": _error(exc)})
+            _write_frame(protocol_out, {"error": _error(exc, request_id=request["requestId"])})
             continue
         try:
             payload = json.dumps(result)
         except (TypeError, ValueError) as exc:
-            _write_frame(protocol_out, {"error": _error(exc, "Runtime.MarshalError")})
+            _write_frame(protocol_out, {"error": _error(exc, "Runtime.MarshalError", request["requestId"])})
             continue
         _write_frame(protocol_out, {"payload": payload})
 
