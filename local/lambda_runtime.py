@@ -78,7 +78,12 @@ class Worker:
             stderr=log_file,
             start_new_session=True,  # Ctrl-C reaches the stack, which stops its workers itself
         )
-        self._read(time.monotonic() + INIT_TIMEOUT_SECONDS)  # the "ready" frame: init done
+        try:
+            self._read(time.monotonic() + INIT_TIMEOUT_SECONDS)  # the "ready" frame: init done
+        except (TimeoutError, WorkerDied):
+            self.process.kill()
+            self.stop()
+            raise
         self.init_ms = (time.monotonic() - started) * 1000
 
     def invoke(self, event: Any, request_id: str) -> Invocation:

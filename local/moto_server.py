@@ -74,10 +74,16 @@ class MotoServer(ThreadedMotoServer):
         return f"http://127.0.0.1:{self.port}"
 
     def _configure(self) -> None:
-        """Turn on state machine execution and Lambda without Docker (off by default)."""
+        """Start from empty backends (moto's state is process-wide: a stack started before in
+        this process leaves its own), then turn on state machine execution and Lambda without
+        Docker (both off by default)."""
+        self._post("/moto-api/reset", None)
+        self._post("/moto-api/config", MOTO_CONFIG)
+
+    def _post(self, path: str, body: object) -> None:
         request = urllib.request.Request(
-            f"{self.endpoint}/moto-api/config",
-            data=json.dumps(MOTO_CONFIG).encode(),
+            f"{self.endpoint}{path}",
+            data=json.dumps(body).encode() if body is not None else b"",
             headers={"Content-Type": "application/json"},
             method="POST",
         )

@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 from samcli.yamlhelper import yaml_parse
 from samtranslator.internal.managed_policies import get_bundled_managed_policy_map
+from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
@@ -131,6 +132,12 @@ def translate(parameters: dict[str, str], path: Path = TEMPLATE) -> TranslatedTe
     packaged, artifacts = package(sam, path.parent)
     # The session only names the region (pseudo parameters); the translator makes no AWS call.
     session = boto3.session.Session(region_name=REGION)
-    translator = Translator(get_bundled_managed_policy_map("aws"), Parser(), boto_session=session)
+    # The translator records usage metrics; publishing them to the dummy publisher drops them
+    # (otherwise it warns about them when it is garbage collected).
+    metrics = Metrics("ServerlessTransform", DummyMetricsPublisher())
+    translator = Translator(
+        get_bundled_managed_policy_map("aws"), Parser(), boto_session=session, metrics=metrics
+    )
     cfn = translator.translate(packaged, parameter_values=dict(parameters))
+    metrics.publish()
     return TranslatedTemplate(sam=sam, cfn=cfn, artifacts=artifacts)
