@@ -2,7 +2,8 @@
 
 Environment: ``PORT`` (default 3000), ``APPROVAL_TIMEOUT_SECONDS`` (the template's
 ``ApprovalTimeoutSeconds``), ``LOCAL_LAMBDA_CONCURRENCY`` (execution environments per function,
-default 4), ``LOCAL_LOG_LEVEL`` (INFO; DEBUG shows more).
+default 4), ``LOCAL_STATE_DIR`` (where function logs go, default .local-stack), ``LOCAL_LOG_LEVEL``
+(INFO; DEBUG shows more).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from types import FrameType
 
 from local.deploy import DeployError
 from local.front import PortInUse
 from local.seed import ADMIN_ACCOUNT, ADMIN_EMAIL, SPACE_ID, UNREGISTERED_ACCOUNT, USERS, SeedError
-from local.stack import LocalStack
+from local.stack import STATE_DIR, LocalStack
 from local.template import ParameterError
 from local.verify import StackMismatch
 
@@ -82,6 +84,7 @@ def main() -> int:
         port,
         approval_timeout_seconds=_int_env("APPROVAL_TIMEOUT_SECONDS", None),
         max_workers_per_function=concurrency,
+        state_dir=Path(os.environ.get("LOCAL_STATE_DIR") or STATE_DIR),
         progress=progress,
     )
     try:

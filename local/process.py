@@ -43,8 +43,16 @@ class StackProcess:
 
     def __init__(self, port: int | None = None, env: dict[str, str] | None = None) -> None:
         self.port = port or free_port()
-        self.env = {**os.environ, **(env or {}), "PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
-        self.output_path = Path(tempfile.mkstemp(prefix=f"local-stack-{self.port}-", suffix=".log")[1])
+        # Its output and its functions' logs stay in a folder of its own after it stops.
+        self.state_dir = Path(tempfile.mkdtemp(prefix=f"local-stack-{self.port}-"))
+        self.output_path = self.state_dir / "output.log"
+        self.env = {
+            **os.environ,
+            "LOCAL_STATE_DIR": str(self.state_dir),
+            **(env or {}),
+            "PORT": str(self.port),
+            "PYTHONUNBUFFERED": "1",
+        }
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -67,7 +75,10 @@ class StackProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise StackFailed(f"the local stack exited with {self.process.returncode}:\n{self.output()}")
+                raise StackFailed(
+                    f"the local stack exited with {self.process.returncode} (logs in {self.state_dir}):\n"
+                    f"{self.output()}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=5) as response:
                     if response.status == 200:
@@ -76,7 +87,10 @@ class StackProcess:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise StackFailed(f"the local stack was not ready within {timeout:.0f} s:\n{self.output()}")
+        raise StackFailed(
+            f"the local stack was not ready within {timeout:.0f} s (logs in {self.state_dir}):\n"
+            f"{self.output()}"
+        )
 
     def stop(self, timeout: float = 30) -> int | None:
         """SIGTERM, as Ctrl-C or a process manager would; returns the exit code."""

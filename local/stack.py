@@ -44,11 +44,13 @@ class LocalStack:
         *,
         approval_timeout_seconds: int | None = None,
         max_workers_per_function: int = 4,
+        state_dir: Path = STATE_DIR,
         progress: Progress | None = None,
     ) -> None:
         self.requested_port = port
         self.approval_timeout_seconds = approval_timeout_seconds
         self.max_workers_per_function = max_workers_per_function
+        self.state_dir = state_dir
         self.progress: Progress = progress or (lambda message: log.info("%s", message))
         self.outbox = Outbox()
         self.front: Front | None = None
@@ -71,7 +73,7 @@ class LocalStack:
 
     @property
     def log_dir(self) -> Path:
-        return STATE_DIR / str(self.port) / "logs"
+        return self.state_dir / str(self.port) / "logs"
 
     def token(self, user_id: str) -> str:
         """A JWT for a seeded user; raises KeyError for anyone else."""
