@@ -105,7 +105,7 @@ def pytest_collection_modifyitems(
 ) -> None:
     global _background
     expiring = [item for item in items if EXPIRING_FIXTURE in getattr(item, "fixturenames", ())]
-    if not expiring:
+    if not expiring or config.option.collectonly:
         return
     items[:] = [item for item in items if item not in expiring] + expiring
     _background = _Background()
