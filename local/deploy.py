@@ -33,7 +33,7 @@ import boto3
 from botocore.config import Config
 
 from local.emulated import EMULATIONS, EmulationError, evaluate_conditions, moto_creates, replace_references
-from local.moto_server import ACCOUNT_ID, DUMMY_CREDENTIALS
+from local.moto_server import DUMMY_CREDENTIALS
 from local.template import ARTIFACT_BUCKET, REGION, TranslatedTemplate
 
 STACK_NAME = "account-connections"
@@ -458,16 +458,3 @@ def _read_routes(stack: DeployedStack) -> list[Route]:
                 )
             )
     return routes
-
-
-__all__ = [
-    "ACCOUNT_ID",
-    "DeployError",
-    "DeployedStack",
-    "FunctionSpec",
-    "JwtAuthorizerConfig",
-    "Route",
-    "STACK_NAME",
-    "aws_client",
-    "deploy",
-]

@@ -22,9 +22,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from local.deploy import ACCOUNT_ID, Route
+from local.deploy import Route
 from local.identity import TokenIssuer, render_claims
 from local.lambda_runtime import LambdaRuntime
+from local.moto_server import ACCOUNT_ID
 
 log = logging.getLogger(__name__)
 

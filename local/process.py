@@ -22,8 +22,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from local.template import ROOT
-
+ROOT = Path(__file__).resolve().parent.parent  # not from local.template: keep this import light
 START_TIMEOUT_SECONDS = 120
 
 

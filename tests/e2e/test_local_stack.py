@@ -9,8 +9,7 @@ import sys
 
 import pytest
 
-from local.process import StackProcess
-from local.template import ROOT
+from local.process import ROOT, StackProcess
 from tests.e2e.client import StackClient
 
 pytestmark = pytest.mark.e2e
