@@ -171,6 +171,7 @@ class Front:
             return local(dict(parse_qsl(request.query, keep_blank_values=True)))
         matched = self.table.match(request.method, request.path)
         if matched is None:
+            log.info("%s %s -> 404 (no route)", request.method, request.path)
             return Reply.json(404, {"message": "Not Found"})
         assert self.runtime is not None and self.issuer is not None, "configure() first"
         claims = None
@@ -179,6 +180,7 @@ class Front:
             header_name = authorizer.identity_source.removeprefix("$request.header.").lower()
             claims = self.issuer.verify(request.header(header_name), authorizer)
             if claims is None:
+                log.info("%s %s -> 401 (JWT authorizer)", request.method, request.path)
                 reply = Reply.json(401, {"message": "Unauthorized"})
                 reply.headers.append(("WWW-Authenticate", "Bearer"))
                 return reply
@@ -360,9 +362,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(reply.body)
-        log.debug(
-            "%s %s %s in %.0f ms", self.command, self.path, reply.status, (time.monotonic() - started) * 1000
-        )
+        elapsed = (time.monotonic() - started) * 1000
+        log.debug("%s %s %s in %.0f ms", self.command, self.path, reply.status, elapsed)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
 
