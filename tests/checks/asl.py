@@ -113,13 +113,17 @@ def _task_problems(where: str, name: str, state: dict[str, Any], defined: dict[s
     parameter = KNOWN[integration]
     value = state.get("Parameters", {}).get(parameter)
     names = SUBSTITUTION.fullmatch(value) if isinstance(value, str) else None
-    expected_type = {"FunctionName": "AWS::Serverless::Function", "TopicArn": "AWS::SNS::Topic",
-                     "TableName": "AWS::DynamoDB::Table"}[parameter]
+    expected_type = {
+        "FunctionName": "AWS::Serverless::Function",
+        "TopicArn": "AWS::SNS::Topic",
+        "TableName": "AWS::DynamoDB::Table",
+    }[parameter]
     if not names:
         found.append(f"{here}: Parameters.{parameter} must be a DefinitionSubstitution, not {value!r}")
     elif defined.get(names.group(1)) != expected_type:
-        found.append(f"{here}: ${{{names.group(1)}}} must refer to an {expected_type} "
-                     "in DefinitionSubstitutions")
+        found.append(
+            f"{here}: ${{{names.group(1)}}} must refer to an {expected_type} in DefinitionSubstitutions"
+        )
     if integration in LAMBDA:
         retriers, catchers = state.get("Retry", []), state.get("Catch", [])
         covered = _covered(retriers)

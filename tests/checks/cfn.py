@@ -120,7 +120,7 @@ class Resolver:
             return value
         if len(value) != 1 or not next(iter(value)).startswith(("Fn::", "Ref", "Condition")):
             return {k: self.resolve(v) for k, v in value.items()}
-        (fn, arg), = value.items()
+        ((fn, arg),) = value.items()
         if fn == "Ref":
             return self.ref(arg)
         if fn == "Fn::GetAtt":

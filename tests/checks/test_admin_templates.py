@@ -42,27 +42,35 @@ def test_there_is_only_the_verifier_role() -> None:
     assert {k: v["Type"] for k, v in VERIFIER["Resources"].items()} == {"VerifierRole": "AWS::IAM::Role"}
 
 
-@pytest.mark.parametrize(("roles", "principal"), [
-    ([""], f"arn:aws:iam::{SERVICE_ACCOUNT}:root"),
-    ([f"arn:aws:iam::{SERVICE_ACCOUNT}:role/a", f"arn:aws:iam::{SERVICE_ACCOUNT}:role/b"],
-     [f"arn:aws:iam::{SERVICE_ACCOUNT}:role/a", f"arn:aws:iam::{SERVICE_ACCOUNT}:role/b"]),
-])
+@pytest.mark.parametrize(
+    ("roles", "principal"),
+    [
+        ([""], f"arn:aws:iam::{SERVICE_ACCOUNT}:root"),
+        (
+            [f"arn:aws:iam::{SERVICE_ACCOUNT}:role/a", f"arn:aws:iam::{SERVICE_ACCOUNT}:role/b"],
+            [f"arn:aws:iam::{SERVICE_ACCOUNT}:role/a", f"arn:aws:iam::{SERVICE_ACCOUNT}:role/b"],
+        ),
+    ],
+)
 def test_verifier_role_trusts_only_the_service_with_the_external_id(roles: list[str], principal: Any) -> None:
     props = _resolved(VERIFIER, "VerifierRole", **(VERIFIER_ARGS | {"ServiceRoleArns": roles}))
-    assert props["AssumeRolePolicyDocument"]["Statement"] == [{
-        "Effect": "Allow",
-        "Principal": {"AWS": principal},
-        "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"sts:ExternalId": "ext-1234"}},
-    }]
+    assert props["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": principal},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": "ext-1234"}},
+        }
+    ]
 
 
 def test_verifier_role_can_only_read_roles() -> None:
     props = _resolved(VERIFIER, "VerifierRole", **VERIFIER_ARGS)
     assert "ManagedPolicyArns" not in props
     statements = [s for policy in props["Policies"] for s in policy["PolicyDocument"]["Statement"]]
-    assert statements == [{"Effect": "Allow", "Action": "iam:GetRole",
-                           "Resource": "arn:aws:iam::123456789012:role/*"}]
+    assert statements == [
+        {"Effect": "Allow", "Action": "iam:GetRole", "Resource": "arn:aws:iam::123456789012:role/*"}
+    ]
 
 
 def test_external_id_is_required_and_hidden() -> None:
@@ -76,5 +84,6 @@ def test_example_build_role_trusts_the_runner_principal() -> None:
     assert pattern == SERVICE["RunnerPrincipalArn"]["AllowedPattern"]
     props = _resolved(BUILD, "BuildRole", RunnerPrincipalArn=runner, ManagedPolicyArns=[""])
     assert props["AssumeRolePolicyDocument"]["Statement"] == [
-        {"Effect": "Allow", "Principal": {"AWS": runner}, "Action": "sts:AssumeRole"}]
+        {"Effect": "Allow", "Principal": {"AWS": runner}, "Action": "sts:AssumeRole"}
+    ]
     assert props["ManagedPolicyArns"] is None  # AWS::NoValue: no permissions unless given

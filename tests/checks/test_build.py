@@ -29,8 +29,10 @@ ARCHITECTURE = {"arm64": "aarch64", "x86_64": "x86_64"}[template()["Globals"]["F
 def build_dir() -> Iterator[Path]:
     python = lambda_python()
     if python is None:
-        pytest.fail("sam build needs Python 3.12 (the Lambda runtime) on PATH or under `pyenv root`/versions/"
-                    "3.12*; install it (e.g. `pyenv install 3.12`) and run again")
+        pytest.fail(
+            "sam build needs Python 3.12 (the Lambda runtime) on PATH or under `pyenv root`/versions/"
+            "3.12*; install it (e.g. `pyenv install 3.12`) and run again"
+        )
     # Not .aws-sam/build (what `make build` and `sam deploy` use). sam keeps its build graph beside
     # the build folder and cached dependencies in ./.aws-sam/deps of its working folder, so both
     # live in `work` and a second run downloads nothing.
@@ -39,9 +41,23 @@ def build_dir() -> Iterator[Path]:
     env = offline_env(PATH=f"{python.parent}{os.pathsep}{os.environ['PATH']}")
     with (work / "lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs at once would build into the same folder
-        result = run(["sam", "build", "--template-file", str(ROOT / "template.yaml"),
-                      "--build-dir", str(work / "build"), "--cached", "--cache-dir", str(work / "cache"),
-                      "--parallel"], cwd=work, env=env, timeout=600)
+        result = run(
+            [
+                "sam",
+                "build",
+                "--template-file",
+                str(ROOT / "template.yaml"),
+                "--build-dir",
+                str(work / "build"),
+                "--cached",
+                "--cache-dir",
+                str(work / "cache"),
+                "--parallel",
+            ],
+            cwd=work,
+            env=env,
+            timeout=600,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         yield work / "build"
 

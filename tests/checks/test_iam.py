@@ -59,8 +59,12 @@ READ = {"dynamodb:getitem", "dynamodb:query", "dynamodb:batchgetitem", "dynamodb
 # SAM's DynamoDBCrudPolicy. Scan is in it; only the audit function, which the spec says never
 # scans, is held to fewer.
 CRUD = READ | {
-    "dynamodb:putitem", "dynamodb:updateitem", "dynamodb:deleteitem", "dynamodb:batchwriteitem",
-    "dynamodb:conditioncheckitem", "dynamodb:scan",
+    "dynamodb:putitem",
+    "dynamodb:updateitem",
+    "dynamodb:deleteitem",
+    "dynamodb:batchwriteitem",
+    "dynamodb:conditioncheckitem",
+    "dynamodb:scan",
 }
 TABLE_CRUD = {TABLE: CRUD, INDEXES: CRUD}
 
@@ -68,19 +72,30 @@ TABLE_CRUD = {TABLE: CRUD, INDEXES: CRUD}
 ALLOWED: dict[str, dict[str, set[str]]] = {
     # Create (transaction), list, read, cancel/disconnect (SendTaskFailure if the workflow waits),
     # resend (emails the new link), attach a role (reads it through the verifier role).
-    "RequesterApiFunction": TABLE_CRUD | {
+    "RequesterApiFunction": TABLE_CRUD
+    | {
         MACHINE: {"states:startexecution", "states:sendtaskfailure"},
         APPROVALS: {"sns:publish"},
         VERIFIERS: {"sts:assumerole"},
     },
     # Spaces, members, and the approver registry as email subscriptions with a filter policy.
-    "OperatorApiFunction": TABLE_CRUD | {
-        APPROVALS: {"sns:subscribe", "sns:unsubscribe", "sns:setsubscriptionattributes",
-                    "sns:getsubscriptionattributes", "sns:listsubscriptionsbytopic"},
+    "OperatorApiFunction": TABLE_CRUD
+    | {
+        APPROVALS: {
+            "sns:subscribe",
+            "sns:unsubscribe",
+            "sns:setsubscriptionattributes",
+            "sns:getsubscriptionattributes",
+            "sns:listsubscriptionsbytopic",
+        },
         # The same statement names the topic and its subscriptions; Subscribe on a subscription
         # ARN is meaningless but harmless.
-        SUBSCRIPTIONS: {"sns:subscribe", "sns:unsubscribe", "sns:setsubscriptionattributes",
-                        "sns:getsubscriptionattributes"},
+        SUBSCRIPTIONS: {
+            "sns:subscribe",
+            "sns:unsubscribe",
+            "sns:setsubscriptionattributes",
+            "sns:getsubscriptionattributes",
+        },
     },
     # Auditors only read, by Query on the table and its indexes.
     "AuditApiFunction": {TABLE: READ, INDEXES: READ},
@@ -97,15 +112,21 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
 
 # What each function cannot work without: a check that the policies above are not just empty.
 NEEDED: dict[str, dict[str, set[str]]] = {
-    "RequesterApiFunction": {TABLE: {"dynamodb:putitem", "dynamodb:updateitem", "dynamodb:getitem"},
-                             INDEXES: {"dynamodb:query"},
-                             MACHINE: {"states:startexecution", "states:sendtaskfailure"},
-                             VERIFIERS: {"sts:assumerole"}},
-    "OperatorApiFunction": {TABLE: {"dynamodb:putitem", "dynamodb:deleteitem"},
-                            APPROVALS: {"sns:subscribe", "sns:setsubscriptionattributes"}},
+    "RequesterApiFunction": {
+        TABLE: {"dynamodb:putitem", "dynamodb:updateitem", "dynamodb:getitem"},
+        INDEXES: {"dynamodb:query"},
+        MACHINE: {"states:startexecution", "states:sendtaskfailure"},
+        VERIFIERS: {"sts:assumerole"},
+    },
+    "OperatorApiFunction": {
+        TABLE: {"dynamodb:putitem", "dynamodb:deleteitem"},
+        APPROVALS: {"sns:subscribe", "sns:setsubscriptionattributes"},
+    },
     "AuditApiFunction": {TABLE: {"dynamodb:query"}, INDEXES: {"dynamodb:query"}},
-    "DecideConnectionFunction": {TABLE: {"dynamodb:updateitem", "dynamodb:getitem"},
-                                 MACHINE: {"states:sendtasksuccess", "states:sendtaskfailure"}},
+    "DecideConnectionFunction": {
+        TABLE: {"dynamodb:updateitem", "dynamodb:getitem"},
+        MACHINE: {"states:sendtasksuccess", "states:sendtaskfailure"},
+    },
     "ApiDocsFunction": {},
     "NotifyApproverFunction": {TABLE: {"dynamodb:updateitem"}, APPROVALS: {"sns:publish"}},
     "VerifyConnectionFunction": {TABLE: {"dynamodb:getitem"}},
@@ -172,7 +193,8 @@ def _grants(role_id: str) -> dict[str, set[str]]:
     for statement in _statements(role_id):
         assert statement["Effect"] == "Allow", f"{role_id}: only Allow statements are expected: {statement}"
         assert "NotAction" not in statement and "NotResource" not in statement, (
-            f"{role_id}: NotAction/NotResource grant everything else: {statement}")
+            f"{role_id}: NotAction/NotResource grant everything else: {statement}"
+        )
         for resource in _listed(statement["Resource"]):
             for action in _listed(statement["Action"]):
                 grants[_target(resource)].add(action.lower())
@@ -217,11 +239,18 @@ def test_roles_trust_only_their_service(role_id: str) -> None:
 def test_task_tokens_can_be_answered_only_for_this_state_machine(role_id: str) -> None:
     for statement in _statements(role_id):
         actions = [a.lower() for a in _listed(statement["Action"])]
-        answering = [a for a in actions if any(fnmatch.fnmatchcase(f"states:sendtask{kind}", a)
-                                               for kind in ("success", "failure", "heartbeat"))]
+        answering = [
+            a
+            for a in actions
+            if any(
+                fnmatch.fnmatchcase(f"states:sendtask{kind}", a)
+                for kind in ("success", "failure", "heartbeat")
+            )
+        ]
         if answering:
             assert _listed(statement["Resource"]) == [STATE_MACHINE_ARN], (
-                f"{role_id} may call {answering} on {statement['Resource']}, not only {STATE_MACHINE_ARN}")
+                f"{role_id} may call {answering} on {statement['Resource']}, not only {STATE_MACHINE_ARN}"
+            )
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -229,11 +258,17 @@ def test_each_function_holds_only_what_its_routes_or_steps_need(function: str) -
     role_id = next(role for role, (owner, _) in OWNERS.items() if owner == function)
     grants = _grants(role_id)
     allowed = ALLOWED[function]
-    excess = {target: sorted(actions - allowed.get(target, set()))
-              for target, actions in grants.items() if actions - allowed.get(target, set())}
+    excess = {
+        target: sorted(actions - allowed.get(target, set()))
+        for target, actions in grants.items()
+        if actions - allowed.get(target, set())
+    }
     assert not excess, f"{function} can do more than it needs: {excess}"
-    missing = {target: sorted(actions - grants.get(target, set()))
-               for target, actions in NEEDED[function].items() if actions - grants.get(target, set())}
+    missing = {
+        target: sorted(actions - grants.get(target, set()))
+        for target, actions in NEEDED[function].items()
+        if actions - grants.get(target, set())
+    }
     assert not missing, f"{function} lacks permissions it needs: {missing}"
 
 
@@ -275,8 +310,14 @@ def test_the_checks_see_a_broad_grant() -> None:
     """The analysis itself: a statement on '*' and a SendTaskSuccess on every state machine are
     caught (so the tests above cannot pass by reading nothing)."""
     role_id = next(role for role, (owner, _) in OWNERS.items() if owner == "AuditApiFunction")
-    bad = {"PolicyName": "Broad", "PolicyDocument": {"Statement": [
-        {"Effect": "Allow", "Action": ["dynamodb:Query", "states:SendTaskSuccess"], "Resource": "*"}]}}
+    bad = {
+        "PolicyName": "Broad",
+        "PolicyDocument": {
+            "Statement": [
+                {"Effect": "Allow", "Action": ["dynamodb:Query", "states:SendTaskSuccess"], "Resource": "*"}
+            ]
+        },
+    }
     RESOURCES[role_id]["Properties"].setdefault("Policies", []).append(bad)
     try:
         with pytest.raises(AssertionError, match="dynamodb:query"):

@@ -23,8 +23,14 @@ TOPIC = RESOLVER.ref("OperatorAlarmTopic")
 STATE_MACHINE_ARN = RESOLVER.ref("ApprovalStateMachine")
 # The business metrics (EMF) the issue asks the dashboard to show: requests, decisions, expiries,
 # failures, and the time from request to decision.
-EMF_METRICS = ["ConnectionsRequested", "ConnectionsApproved", "ConnectionsRejected", "ConnectionsExpired",
-               "ConnectionsFailed", "TimeToDecision"]
+EMF_METRICS = [
+    "ConnectionsRequested",
+    "ConnectionsApproved",
+    "ConnectionsRejected",
+    "ConnectionsExpired",
+    "ConnectionsFailed",
+    "TimeToDecision",
+]
 # Shown on the dashboard, not emitted yet by the shared package (approval.py, the decision, is
 # where it belongs). The test below fails once it is emitted: then remove it from here.
 NOT_EMITTED_YET: set[str] = set()
@@ -40,8 +46,13 @@ ALARMS = _of_type("AWS::CloudWatch::Alarm")
 
 
 def _alarms_on(namespace: str, metric: str, dimension: str, value: str) -> list[dict[str, Any]]:
-    return [a for a in ALARMS.values() if a["Namespace"] == namespace and a["MetricName"] == metric
-            and a["Dimensions"] == [{"Name": dimension, "Value": value}]]
+    return [
+        a
+        for a in ALARMS.values()
+        if a["Namespace"] == namespace
+        and a["MetricName"] == metric
+        and a["Dimensions"] == [{"Name": dimension, "Value": value}]
+    ]
 
 
 def _log_group_arn(name: str) -> str:
@@ -80,7 +91,10 @@ def test_every_alarm_notifies_the_operator_topic_on_the_first_occurrence(alarm: 
     props = ALARMS[alarm]
     assert props["AlarmActions"] == [TOPIC] and props["OKActions"] == [TOPIC]
     assert (props["ComparisonOperator"], props["Threshold"], props["Statistic"]) == (
-        "GreaterThanOrEqualToThreshold", 1, "Sum")
+        "GreaterThanOrEqualToThreshold",
+        1,
+        "Sum",
+    )
     # No traffic is not an incident: a quiet service must not sit in ALARM or INSUFFICIENT_DATA.
     assert props["TreatMissingData"] == "notBreaching"
 
@@ -89,13 +103,19 @@ def test_every_alarm_notifies_the_operator_topic_on_the_first_occurrence(alarm: 
 def test_the_operator_email_is_subscribed_only_when_given(email: str, subscribed: bool) -> None:
     resolver = Resolver(CFN)
     resolver.parameters["OperatorEmail"] = email
-    subscriptions = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::SNS::Subscription"
-                     and RESOLVER.resolve(v["Properties"]["TopicArn"]) == TOPIC}
+    subscriptions = {
+        k: v
+        for k, v in RESOURCES.items()
+        if v["Type"] == "AWS::SNS::Subscription" and RESOLVER.resolve(v["Properties"]["TopicArn"]) == TOPIC
+    }
     assert len(subscriptions) == 1
     (subscription,) = subscriptions.values()
     assert resolver.condition(subscription["Condition"]) is subscribed
-    assert resolver.resolve(subscription["Properties"]) == {"TopicArn": TOPIC, "Protocol": "email",
-                                                            "Endpoint": email}
+    assert resolver.resolve(subscription["Properties"]) == {
+        "TopicArn": TOPIC,
+        "Protocol": "email",
+        "Endpoint": email,
+    }
 
 
 def _dashboard() -> dict[str, Any]:

@@ -38,8 +38,9 @@ def _refusal(spec: dict[str, Any], value: str) -> str | None:
         return f"does not match {spec['AllowedPattern']}"
     if not spec.get("MinLength", 0) <= len(value) <= spec.get("MaxLength", 4096):
         return "wrong length"
-    if spec["Type"] == "Number" and not (float(spec.get("MinValue", "-inf")) <= float(value)
-                                         <= float(spec.get("MaxValue", "inf"))):
+    if spec["Type"] == "Number" and not (
+        float(spec.get("MinValue", "-inf")) <= float(value) <= float(spec.get("MaxValue", "inf"))
+    ):
         return f"outside {spec.get('MinValue')}..{spec.get('MaxValue')}"
     return None
 
@@ -59,8 +60,11 @@ def test_each_environment_has_what_sam_deploy_needs(env: str) -> None:
     assert isinstance(deploy.get("confirm_changeset"), bool)
     capabilities = deploy.get("capabilities", "").split()
     assert "CAPABILITY_IAM" in capabilities
-    named_roles = [k for k, v in translated()["Resources"].items()
-                   if v["Type"] == "AWS::IAM::Role" and "RoleName" in v["Properties"]]
+    named_roles = [
+        k
+        for k, v in translated()["Resources"].items()
+        if v["Type"] == "AWS::IAM::Role" and "RoleName" in v["Properties"]
+    ]
     assert not named_roles or "CAPABILITY_NAMED_IAM" in capabilities, named_roles
 
 

@@ -74,7 +74,8 @@ def test_step_functions_accepts_the_definition() -> None:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         role = boto3.client("iam").create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         created = boto3.client("stepfunctions").create_state_machine(
-            name="approval", definition=text, roleArn=role, type="STANDARD")
+            name="approval", definition=text, roleArn=role, type="STANDARD"
+        )
     assert created["stateMachineArn"].endswith(":approval")
 
 
@@ -86,8 +87,11 @@ def _first_lambda_step(parsed: dict[str, Any]) -> dict[str, Any]:
 
 
 def _callback_step(parsed: dict[str, Any]) -> dict[str, Any]:
-    return next(s for s in parsed["States"].values()
-                if s.get("Resource") == "arn:aws:states:::lambda:invoke.waitForTaskToken")
+    return next(
+        s
+        for s in parsed["States"].values()
+        if s.get("Resource") == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    )
 
 
 def _broken(change: str) -> dict[str, Any]:
@@ -120,19 +124,22 @@ def _broken(change: str) -> dict[str, Any]:
     return parsed
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ("dangling next", "Next 'Nowhere' names no state"),
-    ("dangling catch", "Catch[].Next 'Nowhere' names no state"),
-    ("unreachable", "Orphan cannot be reached"),
-    ("no retry", "needs Retry"),
-    ("narrow retry", "Retry must cover the transient Lambda errors"),
-    ("no catch", "needs a Catch for States.ALL"),
-    ("unknown integration", "is not a known integration"),
-    ("literal function", "must be a DefinitionSubstitution"),
-    ("callback retries all", "must not retry ['States.ALL']"),
-    ("callback without timeout", "needs TimeoutSeconds"),
-    ("token leaks", "the task token may go only to the step that waits for it"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("dangling next", "Next 'Nowhere' names no state"),
+        ("dangling catch", "Catch[].Next 'Nowhere' names no state"),
+        ("unreachable", "Orphan cannot be reached"),
+        ("no retry", "needs Retry"),
+        ("narrow retry", "Retry must cover the transient Lambda errors"),
+        ("no catch", "needs a Catch for States.ALL"),
+        ("unknown integration", "is not a known integration"),
+        ("literal function", "must be a DefinitionSubstitution"),
+        ("callback retries all", "must not retry ['States.ALL']"),
+        ("callback without timeout", "needs TimeoutSeconds"),
+        ("token leaks", "the task token may go only to the step that waits for it"),
+    ],
+)
 def test_the_checker_reports_each_mistake(change: str, message: str) -> None:
     found = problems(_broken(change), DEFINED)
     assert any(message in problem for problem in found), found

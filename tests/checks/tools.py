@@ -25,19 +25,32 @@ def offline_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run(args: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None,
-        timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run one of the venv's tools; the output is kept for the assertion message."""
     tool = BIN / args[0]
     assert tool.exists(), f"{tool} is missing: run `make venv`"
-    return subprocess.run([str(tool), *args[1:]], cwd=cwd, env=env or offline_env(), capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [str(tool), *args[1:]],
+        cwd=cwd,
+        env=env or offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def _version(python: str) -> tuple[int, int] | None:
     try:
-        out = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True,
-                             text=True, timeout=30, check=False)
+        out = subprocess.run(
+            [python, "-c", "import sys; print(*sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
     except OSError:
         return None
     if out.returncode != 0:  # e.g. a pyenv shim whose version is not selected
@@ -64,7 +77,12 @@ def lambda_python() -> Path | None:
         candidates += [str(p) for p in sorted((root / "versions").glob("3.12*/bin/python3.12"), reverse=True)]
     for candidate in candidates:
         if _version(candidate) == LAMBDA_PYTHON:
-            resolved = subprocess.run([candidate, "-c", "import sys; print(sys.executable)"],
-                                      capture_output=True, text=True, timeout=30, check=True)
+            resolved = subprocess.run(
+                [candidate, "-c", "import sys; print(sys.executable)"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            )
             return Path(resolved.stdout.strip())
     return None

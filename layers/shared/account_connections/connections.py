@@ -62,8 +62,9 @@ def check_role_arns(account_id: str, role_arns: list[str], field: str = "roleArn
     return parsed
 
 
-def token_item(token_hash: str, connection_id: str, kind: str, created_at: str, expires_at: str,
-               ttl: int, **extra: Any) -> dict[str, Any]:
+def token_item(
+    token_hash: str, connection_id: str, kind: str, created_at: str, expires_at: str, ttl: int, **extra: Any
+) -> dict[str, Any]:
     return {
         "pk": f"TOKEN#{token_hash}", "sk": "TOKEN", "connectionId": connection_id, "kind": kind,
         "state": "ACTIVE", "createdAt": created_at, "expiresAt": expires_at, "ttl": ttl, **extra,
@@ -123,8 +124,14 @@ def create_connection(
         connection,
         event,
         connection_token_hash=token_hash,
-        token_item=token_item(token_hash, connection.connectionId, CONNECTION_TOKEN,
-                              connection.createdAt, connection.expiresAt, ttl),
+        token_item=token_item(
+            token_hash,
+            connection.connectionId,
+            CONNECTION_TOKEN,
+            connection.createdAt,
+            connection.expiresAt,
+            ttl,
+        ),
     )
     try:
         workflow.start(

@@ -343,9 +343,15 @@ class Repository:
             updated.pop(name, None)
         return Connection.model_validate(updated)
 
-    def record_event(self, connection: Connection, event_type: EventType, actor: str, detail: str,
-                     extra_items: list[dict[str, Any]] | None = None,
-                     set_fields: dict[str, Any] | None = None) -> AuditEvent:
+    def record_event(
+        self,
+        connection: Connection,
+        event_type: EventType,
+        actor: str,
+        detail: str,
+        extra_items: list[dict[str, Any]] | None = None,
+        set_fields: dict[str, Any] | None = None,
+    ) -> AuditEvent:
         """Append an event that changes no status (a link sent, a role attached or detached),
         together with ``extra_items``, in one transaction conditional on the connection's status.
         ``set_fields`` also sets internal fields of the connection (a link's hash, the task token)
@@ -623,7 +629,13 @@ class Repository:
         return deserialize(response["Item"]) if "Item" in response else None
 
     def _range_query(
-        self, index: str, pk_name: str, sk_name: str, pk: str, low: str | None, high: str | None,
+        self,
+        index: str,
+        pk_name: str,
+        sk_name: str,
+        pk: str,
+        low: str | None,
+        high: str | None,
         filters: dict[str, Any],
     ) -> dict[str, Any]:
         values: dict[str, Any] = {":pk": pk}

@@ -201,8 +201,9 @@ def _unreadable_json(event: dict[str, Any]) -> Response | None:
     return None
 
 
-def handle(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext,
-           *, check_body: bool = True) -> dict[str, Any]:
+def handle(
+    app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext, *, check_body: bool = True
+) -> dict[str, Any]:
     """Resolve one HTTP API event; every response carries the request id header."""
     request_id = str((event.get("requestContext") or {}).get("requestId") or "")
     refused = (_check_body(event) if check_body else None) or _unreadable_json(event)
@@ -237,4 +238,3 @@ def header(app: APIGatewayHttpResolver, name: str) -> str | None:
     headers = app.current_event.headers or {}
     lowered = name.lower()
     return next((value for key, value in headers.items() if key.lower() == lowered), None)
-

@@ -144,10 +144,12 @@ def _create(body: CreateConnectionRequest) -> CreateConnectionResponse:
     responses={
         201: {"description": "Requested; awaiting the administrator."},
         **COMMON,
-        **problem_responses({
-            409: "The account has a live connection in the space, or the key was reused.",
-            422: "No administrator is registered for the account.",
-        }),
+        **problem_responses(
+            {
+                409: "The account has a live connection in the space, or the key was reused.",
+                422: "No administrator is registered for the account.",
+            }
+        ),
     },
 )
 def create_connection(
