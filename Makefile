@@ -22,10 +22,11 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m local
 
-# ruff, then every test: unit, integration, e2e, and tests/checks (sam validate --lint, cfn-lint,
+# ruff, mypy, then every test: unit, integration, e2e, and tests/checks (sam validate --lint, cfn-lint,
 # sam build with Python 3.12, the state machine's graph, least-privilege IAM, samconfig.toml).
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest tests
 
 lint: $(STAMP)

@@ -17,12 +17,13 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeou
 
 @cache
 def client(service: str) -> Any:
-    return boto3.client(service, config=_CONFIG)
+    # The service is a plain string here, so boto3-stubs cannot pick an overload.
+    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
 
 
 def session_client(service: str, credentials: dict[str, str]) -> Any:
     """A client acting with temporary credentials (an assumed role): never cached."""
-    return boto3.client(
+    return boto3.client(  # type: ignore[call-overload]
         service,
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
