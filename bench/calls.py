@@ -1,0 +1,204 @@
+"""AWS calls per operation, counted at the botocore level against moto in this process.
+
+Each operation runs its real handler on a real event from events/; a ``before-call`` hook on the
+default boto3 session (which the handlers' clients inherit) records service.operation for the
+calling thread only, so the workflow's own steps (moto runs them on other threads) are not
+counted against the HTTP operation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+from bench.inprocess import CallLog, workflow_stack
+from bench.report import Section, Table, Target
+
+KEYED_ACCOUNT = "210987654321"
+# The fewest calls each operation can need under SPEC.md (space roles in the table, 422 without an
+# administrator, the task token kept server-side), and what they are.
+FEWEST = {
+    "create": (
+        2,
+        "TransactWriteItems (connection, live lock, token, REQUESTED event, with the member's role "
+        "and the registered administrator as ConditionChecks) + StartExecution",
+    ),
+    "decide (POST /verify JSON)": (
+        3,
+        "GetItem of the token item (had it carried the connection's version and "
+        "task token) + TransactWriteItems (token used, status, event) + "
+        "SendTaskSuccess",
+    ),
+    "list a page": (
+        2,
+        "GetItem of the caller's membership (space roles live in the table) + one Query on GSI1",
+    ),
+    "audit a page": (1, "one Query on the most selective index (the auditors group comes from the JWT)"),
+    "create with Idempotency-Key": (3, "create's 2 + one conditional PutItem of the idempotency record"),
+    "create, same key replayed": (1, "one read of the idempotency record (the stored response)"),
+}
+# Why a call above the floor is made: facts read from the code (layers/shared/account_connections).
+REASONS = [
+    (
+        "dynamodb.GetItem(SPACE) = the MEMBER# item",
+        "create, list",
+        "authz.py reads the caller's space role before the route runs; for create it could be a "
+        "ConditionCheck in the transaction instead (403 read from CancellationReasons)",
+    ),
+    (
+        "dynamodb.GetItem(APPROVER)",
+        "create",
+        "connections.py checks that an administrator is registered, to answer 422 before writing; could be a "
+        "ConditionCheck in the transaction",
+    ),
+    (
+        "dynamodb.GetItem(CONNECTION) twice",
+        "decide",
+        "approval._open reads the connection item twice: repo.get_connection_item (internals: task "
+        "token, CSRF secret) then repo.get_connection (the model) - the same item; one read would do",
+    ),
+    (
+        "dynamodb.GetItem(APPROVER)",
+        "decide",
+        "approval.decide reads the administrator to record `decidedBy` (the email); create already "
+        "read it and could store it on the connection",
+    ),
+    (
+        "dynamodb.GetItem(CONNECTION)",
+        "decide",
+        "the token item holds only the connection id, so the connection (status, version, task token) is a "
+        "second read",
+    ),
+    (
+        "dynamodb.*(IDEMPOTENCY)",
+        "create with key",
+        "powertools idempotency: conditional PutItem of an INPROGRESS record, then UpdateItem with "
+        "the response",
+    ),
+]
+AUDIT_TARGET = ["dynamodb.Query"]
+DECIDE_MAX = 3
+
+
+def _wait(predicate: Any, timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise TimeoutError("the workflow did not get there in time")
+
+
+def measure(stack: Any, log: CallLog) -> dict[str, list[str]]:
+    """service.operation calls of each operation, in order (the stack of ``bench.inprocess``)."""
+    from account_connections.models import Approver
+    from tests.support import http_event, invoke
+
+    observed: dict[str, list[str]] = {}
+    # Warm-up: import the handlers and create their clients (not counted).
+    invoke("manage_connections", http_event("http_list_connections"))
+    invoke("query_audit", http_event("http_audit_connections", sub="audrey", groups=["auditors"]))
+
+    with log.record() as calls:
+        created = invoke(
+            "manage_connections", http_event("http_create_connection", headers={"Idempotency-Key": None})
+        )
+    assert created.status == 201, created.text
+    observed["create"] = calls
+    connection_id, token = created.json["connectionId"], created.json["connectionToken"]
+
+    _wait(lambda: stack.item(connection_id).get("taskToken"))  # the workflow waits for the decision
+    with log.record() as calls:
+        decided = stack.decide_json(token, "approve")
+    assert decided["statusCode"] == 200, decided
+    observed["decide (POST /verify JSON)"] = calls
+    _wait(lambda: stack.wait_for_end(connection_id)["status"] != "RUNNING")
+
+    with log.record() as calls:
+        listed = invoke("manage_connections", http_event("http_list_connections", query={"limit": "25"}))
+    assert listed.status == 200, listed.text
+    observed["list a page"] = calls
+
+    audit_event = http_event(
+        "http_audit_connections",
+        sub="audrey",
+        groups=["auditors"],
+        query={"status": "VERIFIED", "limit": "25"},
+    )
+    with log.record() as calls:
+        audited = invoke("query_audit", audit_event)
+    assert audited.status == 200, audited.text
+    observed["audit a page"] = calls
+
+    # With an Idempotency-Key, first and replayed, for another account (the first one is live now).
+    stack.repo.put_approver(
+        Approver(
+            accountId=KEYED_ACCOUNT,
+            email="other-admin@example.com",
+            updatedAt="2026-11-01T00:00:00.000Z",
+            updatedBy="oscar",
+        )
+    )
+    keyed = http_event(
+        "http_create_connection",
+        body={"accountId": KEYED_ACCOUNT, "displayName": "Keyed"},
+        headers={"Idempotency-Key": "bench-key-1"},
+    )
+    for name, status in (("create with Idempotency-Key", 201), ("create, same key replayed", 201)):
+        with log.record() as calls:
+            answer = invoke("manage_connections", keyed)
+        assert answer.status == status, answer.text
+        observed[name] = calls
+    return observed
+
+
+def run() -> Section:
+    with workflow_stack() as (stack, log):
+        observed = measure(stack, log)
+    section = Section(
+        "2. AWS calls per operation",
+        "the real handler on a real event from events/, against moto in this process (the workflow "
+        "fixture of tests/workflow: real ASL, handlers as Lambda steps, seed); a botocore `before-call` hook "
+        "on the default boto3 session counts service.operation made by the handling thread. Handlers were "
+        "warmed first, so the counts are per request, not per cold start. One run: the counts are "
+        "deterministic.",
+    )
+    table = Table("Calls per operation", ["operation", "calls", "fewest possible", "extra", "observed calls"])
+    for name, calls in observed.items():
+        fewest, _why = FEWEST[name]
+        counted = Counter(calls)
+        table.rows.append(
+            [
+                name,
+                len(calls),
+                fewest,
+                len(calls) - fewest,
+                ", ".join(f"{op} x{n}" if n > 1 else op for op, n in counted.items()),
+            ]
+        )
+    section.tables.append(table)
+    section.tables.append(
+        Table(
+            "The fewest calls, and why",
+            ["operation", "fewest", "what they are"],
+            [[name, n, why] for name, (n, why) in FEWEST.items() if name in observed],
+        )
+    )
+    section.tables.append(
+        Table("Why the extra calls (facts from the code)", ["call", "in", "reason"], REASONS)
+    )
+    audit = observed.get("audit a page", [])
+    section.targets.append(
+        Target("an audit page is one Query", audit == AUDIT_TARGET, ", ".join(audit) or "none")
+    )
+    decide = observed.get("decide (POST /verify JSON)", [])
+    section.targets.append(
+        Target(
+            f"a decision is at most {DECIDE_MAX} calls",
+            len(decide) <= DECIDE_MAX,
+            f"{len(decide)}: " + ", ".join(decide),
+        )
+    )
+    return section

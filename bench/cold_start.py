@@ -1,0 +1,288 @@
+"""Cold start: a fresh process to a handled first event, per function of template.yaml.
+
+The stack (``local.stack.LocalStack``) runs in this process only to give each function what the
+local stack gives its workers: its environment as deployed from the template
+(``local.lambda_runtime.function_environment``), AWS pointed at the stack's moto server, the
+seed, and one pending connection for the events to name. Each measured process is started the
+way a worker is (``python -c``, the function's folder as working directory, the layer on
+``PYTHONPATH``), imports the handler, handles one event from events/, and reports the moment it
+is done on the machine's monotonic clock; the baseline process imports boto3 and creates one
+client in the same environment. Rounds are interleaved (baseline, then every function in a
+shuffled order) so that noise hits all of them alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.http import Client
+from bench.report import Section, Table, Target, median
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+RUNS = int(os.environ.get("BENCH_COLD_RUNS", "5"))
+TARGET_RATIO = 1.25
+SPAWN_TIMEOUT_S = 60
+# The connection id the events in events/ name, replaced by the probe connection's.
+EVENT_CONNECTION_ID = "7b0a6f43-1c6e-4f4a-9f0e-2b7f1d6f9a51"
+# Which event each function handles first (a route it serves, or its workflow step).
+FIRST_EVENT = {
+    "RequesterApiFunction": "http_list_connections",
+    "OperatorApiFunction": "http_list_approvers",
+    "AuditApiFunction": "http_audit_connections",
+    "DecideConnectionFunction": "http_verify_page",
+    "ApiDocsFunction": "http_openapi",
+    "NotifyApproverFunction": "sfn_notify_approver",
+    "VerifyConnectionFunction": "sfn_verify_connection",
+    "AttachRolesFunction": "sfn_attach_roles",
+    "RecordOutcomeFunction": "sfn_record_outcome_verified",
+}
+
+# Run in the measured process. argv: mode ("handler" or "baseline"), event file, result file.
+_CHILD = r"""
+import json, os, sys, time
+mode, event_path, result_path = sys.argv[1:4]
+outcome = "ok"
+if mode == "baseline":
+    import boto3
+    boto3.client("dynamodb")
+    imported = time.monotonic()
+else:
+    import importlib
+    sys.path.insert(0, os.getcwd())
+    module_name, _, function_name = os.environ["_HANDLER"].rpartition(".")
+    handler = getattr(importlib.import_module(module_name), function_name)
+    imported = time.monotonic()
+    with open(event_path) as f:
+        event = json.load(f)
+    class Context:
+        function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+        function_version = "$LATEST"
+        invoked_function_arn = os.environ["LOCAL_FUNCTION_ARN"]
+        memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
+        aws_request_id = "cold-start-bench"
+        log_group_name = log_stream_name = ""
+        identity = client_context = None
+        def get_remaining_time_in_millis(self):
+            return 30000
+    try:
+        result = handler(event, Context())
+        if isinstance(result, dict) and "statusCode" in result:
+            outcome = "HTTP " + str(result["statusCode"])
+    except Exception as exc:
+        outcome = type(exc).__name__
+done = time.monotonic()
+with open(result_path, "w") as f:
+    json.dump({"imported": imported, "done": done, "outcome": outcome}, f)
+"""
+
+
+@dataclass
+class Runs:
+    name: str
+    total_ms: list[float] = field(default_factory=list)
+    init_ms: list[float] = field(default_factory=list)
+    outcomes: set[str] = field(default_factory=set)
+
+
+def template_functions() -> list[str]:
+    """The logical ids of template.yaml's functions, in template order."""
+    from samcli.yamlhelper import yaml_parse
+
+    resources = yaml_parse((ROOT / "template.yaml").read_text())["Resources"]
+    return [name for name, res in resources.items() if res["Type"] == "AWS::Serverless::Function"]
+
+
+def _spawn(mode: str, cwd: Path, env: dict[str, str], event: Path, extra: list[str] | None = None) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as result_file:
+        result_path = result_file.name
+    try:
+        started = time.monotonic()
+        completed = subprocess.run(
+            [sys.executable, *(extra or []), "-c", _CHILD, mode, str(event), result_path],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=SPAWN_TIMEOUT_S,
+        )
+        text = Path(result_path).read_text()
+        if completed.returncode != 0 or not text:
+            raise RuntimeError(
+                f"{mode} process failed ({completed.returncode}): {completed.stderr[-2000:]!r}"
+            )
+        result = json.loads(text)
+        result["total_ms"] = (result["done"] - started) * 1000
+        result["init_ms"] = (result["imported"] - started) * 1000
+        result["stderr"] = completed.stderr.decode(errors="replace")
+        return result
+    finally:
+        os.unlink(result_path)
+
+
+def _probe_connection(stack: Any) -> tuple[str, str]:
+    """A pending request in space demo whose approval email was sent (its workflow waits)."""
+    client = Client(stack.url)
+    created = client.call(
+        "POST",
+        "/spaces/demo/connections",
+        {
+            "accountId": "111122223333",
+            "displayName": "Cold start probe",
+            "roleArns": ["arn:aws:iam::111122223333:role/BuildRole"],
+        },
+        token=stack.token("alice"),
+    )
+    if created.status != 201:
+        raise RuntimeError(f"probe connection: {created.status} {created.body}")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not stack.outbox.as_json():
+        time.sleep(0.1)
+    return created.body["connectionId"], created.body["connectionToken"]
+
+
+def _events(folder: Path, connection_id: str, connection_token: str) -> dict[str, Path]:
+    paths = {}
+    for function, name in FIRST_EVENT.items():
+        event = json.loads((EVENTS / f"{name}.json").read_text().replace(EVENT_CONNECTION_ID, connection_id))
+        if name == "http_verify_page":
+            event["rawQueryString"] = f"token={connection_token}"
+            event["queryStringParameters"] = {"token": connection_token}
+        path = folder / f"{function}.json"
+        path.write_text(json.dumps(event))
+        paths[function] = path
+    return paths
+
+
+def _importtime(stderr: str, top: int = 12) -> tuple[list[tuple[str, float, float]], list[tuple[str, float]]]:
+    """``-X importtime`` output: the top-level imports by cumulative ms, and any module by self ms."""
+    top_level: list[tuple[str, float, float]] = []
+    by_self: list[tuple[str, float]] = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "[us]" in line:
+            continue
+        self_us, cumulative_us, raw_name = line.split(":", 1)[1].split("|", 2)
+        name = raw_name.rstrip()
+        depth = (len(name) - len(name.lstrip()) - 1) // 2  # one space after "|", two per level
+        by_self.append((name.strip(), int(self_us) / 1000))
+        if depth == 0:
+            top_level.append((name.strip(), int(cumulative_us) / 1000, int(self_us) / 1000))
+    top_level.sort(key=lambda row: -row[1])
+    by_self.sort(key=lambda row: -row[1])
+    return top_level[:top], by_self[:top]
+
+
+def run() -> Section:
+    from local.lambda_runtime import function_environment
+    from local.stack import LocalStack
+
+    functions = template_functions()
+    section = Section(
+        "1. Cold start",
+        "each figure is a fresh `python` process (subprocess spawn, the worker's way: function folder as "
+        "working directory, the layer on PYTHONPATH, the function's environment as the local stack resolves "
+        "it from template.yaml, AWS at a moto server holding the deployed stack and its seed) until its "
+        "handler returned from one realistic event of events/ (spawn to `handler()` returned, on the "
+        f"monotonic clock); `init` is spawn to handler imported. Median of {RUNS} interleaved runs. The "
+        "baseline process imports boto3 and creates one DynamoDB client in the same environment. "
+        "X-Ray is off locally (`POWERTOOLS_TRACE_DISABLED`), as the local stack runs it.",
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp,
+        LocalStack(port=0, state_dir=Path(tmp) / "state", progress=lambda message: None) as stack,
+    ):
+        assert stack.deployed is not None and stack.moto is not None
+        specs = stack.deployed.functions
+        connection_id, connection_token = _probe_connection(stack)
+        events = _events(Path(tmp), connection_id, connection_token)
+        envs = {
+            name: function_environment(specs[name], stack.moto.endpoint)
+            for name in functions
+            if name in specs
+        }
+        missing = [name for name in functions if name not in specs or name not in FIRST_EVENT]
+        measured = [name for name in functions if name not in missing]
+        baseline_env = envs[measured[0]]
+        runs = {name: Runs(name) for name in ["baseline", *measured]}
+        order = list(measured)
+        for _ in range(RUNS):
+            random.shuffle(order)
+            for name in ["baseline", *order]:
+                if name == "baseline":
+                    result = _spawn("baseline", Path(tmp), baseline_env, events[measured[0]])
+                else:
+                    result = _spawn("handler", specs[name].code_dir, envs[name], events[name])
+                runs[name].total_ms.append(result["total_ms"])
+                runs[name].init_ms.append(result["init_ms"])
+                runs[name].outcomes.add(result["outcome"])
+        base = median(runs["baseline"].total_ms)
+        table = Table(
+            "Spawn to first event handled (ms, median)",
+            ["function", "first event", "outcome", "init ms", "total ms", "x baseline", "target <= 1.25x"],
+        )
+        table.rows.append(
+            ["baseline: import boto3 + 1 client", "-", "-", median(runs["baseline"].init_ms), base, 1.0, "-"]
+        )
+        worst = ("", 0.0)
+        for name in measured:
+            total = median(runs[name].total_ms)
+            ratio = total / base
+            worst = max(worst, (name, ratio), key=lambda row: row[1])
+            table.rows.append(
+                [
+                    name,
+                    FIRST_EVENT[name],
+                    ", ".join(sorted(runs[name].outcomes)),
+                    median(runs[name].init_ms),
+                    total,
+                    f"{ratio:.2f}x",
+                    "MET" if ratio <= TARGET_RATIO else "MISSED",
+                ]
+            )
+        section.tables.append(table)
+        above = [row[0] for row in table.rows[1:] if row[-1] == "MISSED"]
+        section.targets.append(
+            Target(
+                f"no function above {TARGET_RATIO}x the baseline",
+                not above,
+                f"worst {worst[0]} at {worst[1]:.2f}x of {base:.0f} ms"
+                + (f"; above: {', '.join(above)}" if above else ""),
+            )
+        )
+
+        # Where the slowest one's time goes.
+        slowest = worst[0]
+        traced = _spawn(
+            "handler", specs[slowest].code_dir, envs[slowest], events[slowest], ["-X", "importtime"]
+        )
+        top_level, by_self = _importtime(traced["stderr"])
+        section.tables.append(
+            Table(
+                f"{slowest}: top-level imports by cumulative time (python -X importtime, one run)",
+                ["module", "cumulative ms", "self ms"],
+                [list(row) for row in top_level],
+            )
+        )
+        section.tables.append(
+            Table(
+                f"{slowest}: modules by self time (the same run)",
+                ["module", "self ms"],
+                [list(r) for r in by_self],
+            )
+        )
+        section.notes.append(
+            f"{slowest} under -X importtime: init {traced['init_ms']:.0f} ms, "
+            f"total {traced['total_ms']:.0f} ms (importtime itself adds overhead)."
+        )
+        for name in missing:
+            section.notes.append(f"{name}: not measured (no first event mapped in bench/cold_start.py)")
+    return section
