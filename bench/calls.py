@@ -42,7 +42,7 @@ FEWEST = {
 REASONS = [
     (
         "dynamodb.GetItem(SPACE) = the MEMBER# item",
-        "create, list",
+        "create (each kind), list",
         "authz.py reads the caller's space role before the route runs; for create it could be a "
         "ConditionCheck in the transaction instead (403 read from CancellationReasons)",
     ),

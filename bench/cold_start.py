@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.http import Client
+from bench.client import Client
 from bench.report import Section, Table, Target, median
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,10 +47,12 @@ FIRST_EVENT = {
     "RecordOutcomeFunction": "sfn_record_outcome_verified",
 }
 
-# Run in the measured process. argv: mode ("handler" or "baseline"), event file, result file.
+# Run in the measured process. argv: mode ("handler" or "baseline"), event file, result file, and
+# "profile" to profile the handling of the first event (cProfile: the top functions by cumulative time).
 _CHILD = r"""
 import json, os, sys, time
 mode, event_path, result_path = sys.argv[1:4]
+profiling = sys.argv[4:5] == ["profile"]
 outcome = "ok"
 if mode == "baseline":
     import boto3
@@ -74,6 +76,10 @@ else:
         identity = client_context = None
         def get_remaining_time_in_millis(self):
             return 30000
+    if profiling:
+        import cProfile
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         result = handler(event, Context())
         if isinstance(result, dict) and "statusCode" in result:
@@ -81,8 +87,18 @@ else:
     except Exception as exc:
         outcome = type(exc).__name__
 done = time.monotonic()
+profile = []
+if profiling:
+    import pstats
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    for (file, line, name), (_cc, _nc, own, cumulative, _callers) in stats.stats.items():
+        where = f"{os.path.basename(os.path.dirname(file))}/{os.path.basename(file)}:{line}" if line else file
+        profile.append((own * 1000, cumulative * 1000, f"{where}({name})"))
+    profile.sort(reverse=True)
+    profile = profile[:15]
 with open(result_path, "w") as f:
-    json.dump({"imported": imported, "done": done, "outcome": outcome}, f)
+    json.dump({"imported": imported, "done": done, "outcome": outcome, "profile": profile}, f)
 """
 
 
@@ -102,13 +118,22 @@ def template_functions() -> list[str]:
     return [name for name, res in resources.items() if res["Type"] == "AWS::Serverless::Function"]
 
 
-def _spawn(mode: str, cwd: Path, env: dict[str, str], event: Path, extra: list[str] | None = None) -> dict:
+def _spawn(
+    mode: str,
+    cwd: Path,
+    env: dict[str, str],
+    event: Path,
+    extra: list[str] | None = None,
+    *,
+    profile: bool = False,
+) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as result_file:
         result_path = result_file.name
     try:
         started = time.monotonic()
         completed = subprocess.run(
-            [sys.executable, *(extra or []), "-c", _CHILD, mode, str(event), result_path],
+            [sys.executable, *(extra or []), "-c", _CHILD, mode, str(event), result_path]
+            + (["profile"] if profile else []),
             cwd=cwd,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -164,21 +189,22 @@ def _events(folder: Path, connection_id: str, connection_token: str) -> dict[str
 
 
 def _importtime(stderr: str, top: int = 12) -> tuple[list[tuple[str, float, float]], list[tuple[str, float]]]:
-    """``-X importtime`` output: the top-level imports by cumulative ms, and any module by self ms."""
-    top_level: list[tuple[str, float, float]] = []
+    """``-X importtime`` output: each top-level package's costliest import (cumulative ms, which
+    includes what it imports), and any module by its own (self) ms."""
+    packages: dict[str, tuple[str, float, float]] = {}
     by_self: list[tuple[str, float]] = []
     for line in stderr.splitlines():
         if not line.startswith("import time:") or "[us]" in line:
             continue
         self_us, cumulative_us, raw_name = line.split(":", 1)[1].split("|", 2)
-        name = raw_name.rstrip()
-        depth = (len(name) - len(name.lstrip()) - 1) // 2  # one space after "|", two per level
-        by_self.append((name.strip(), int(self_us) / 1000))
-        if depth == 0:
-            top_level.append((name.strip(), int(cumulative_us) / 1000, int(self_us) / 1000))
-    top_level.sort(key=lambda row: -row[1])
+        name = raw_name.strip()
+        by_self.append((name, int(self_us) / 1000))
+        package = name.split(".")[0]
+        if package not in packages or int(cumulative_us) / 1000 > packages[package][1]:
+            packages[package] = (name, int(cumulative_us) / 1000, int(self_us) / 1000)
+    by_cumulative = sorted(packages.values(), key=lambda row: -row[1])
     by_self.sort(key=lambda row: -row[1])
-    return top_level[:top], by_self[:top]
+    return by_cumulative[:top], by_self[:top]
 
 
 def run() -> Section:
@@ -227,10 +253,28 @@ def run() -> Section:
         base = median(runs["baseline"].total_ms)
         table = Table(
             "Spawn to first event handled (ms, median)",
-            ["function", "first event", "outcome", "init ms", "total ms", "x baseline", "target <= 1.25x"],
+            [
+                "function",
+                "first event",
+                "outcome",
+                "init ms",
+                "first event ms",
+                "total ms",
+                "x baseline",
+                "target <= 1.25x",
+            ],
         )
         table.rows.append(
-            ["baseline: import boto3 + 1 client", "-", "-", median(runs["baseline"].init_ms), base, 1.0, "-"]
+            [
+                "baseline: import boto3 + 1 client",
+                "-",
+                "-",
+                median(runs["baseline"].init_ms),
+                "-",
+                base,
+                1.0,
+                "-",
+            ]
         )
         worst = ("", 0.0)
         for name in measured:
@@ -243,6 +287,7 @@ def run() -> Section:
                     FIRST_EVENT[name],
                     ", ".join(sorted(runs[name].outcomes)),
                     median(runs[name].init_ms),
+                    median([t - i for t, i in zip(runs[name].total_ms, runs[name].init_ms, strict=True)]),
                     total,
                     f"{ratio:.2f}x",
                     "MET" if ratio <= TARGET_RATIO else "MISSED",
@@ -261,13 +306,44 @@ def run() -> Section:
 
         # Where the slowest one's time goes.
         slowest = worst[0]
+        # As deployed, X-Ray is on: the powertools Tracer then loads and uses aws-xray-sdk.
+        traced_env = {
+            key: value for key, value in envs[slowest].items() if key != "POWERTOOLS_TRACE_DISABLED"
+        }
+        xray = Runs(slowest)
+        for _ in range(RUNS):
+            result = _spawn("handler", specs[slowest].code_dir, traced_env, events[slowest])
+            xray.total_ms.append(result["total_ms"])
+            xray.init_ms.append(result["init_ms"])
+            xray.outcomes.add(result["outcome"])
+        total = median(xray.total_ms)
+        table.rows.append(
+            [
+                f"{slowest} with X-Ray on (as deployed; not the target's row)",
+                FIRST_EVENT[slowest],
+                ", ".join(sorted(xray.outcomes)),
+                median(xray.init_ms),
+                median([t - i for t, i in zip(xray.total_ms, xray.init_ms, strict=True)]),
+                total,
+                f"{total / base:.2f}x",
+                "-",
+            ]
+        )
+        profiled = _spawn("handler", specs[slowest].code_dir, envs[slowest], events[slowest], profile=True)
+        section.tables.append(
+            Table(
+                f"{slowest}: handling its first event, top functions by own time (cProfile, one run)",
+                ["function", "own ms", "cumulative ms"],
+                [[name, own, cumulative] for own, cumulative, name in profiled["profile"]],
+            )
+        )
         traced = _spawn(
             "handler", specs[slowest].code_dir, envs[slowest], events[slowest], ["-X", "importtime"]
         )
         top_level, by_self = _importtime(traced["stderr"])
         section.tables.append(
             Table(
-                f"{slowest}: top-level imports by cumulative time (python -X importtime, one run)",
+                f"{slowest}: packages by their costliest import, cumulative (python -X importtime, one run)",
                 ["module", "cumulative ms", "self ms"],
                 [list(row) for row in top_level],
             )

@@ -29,7 +29,7 @@ def test_importtime_keeps_top_level_by_cumulative_and_any_by_self() -> None:
         "something else on stderr",
     ])  # fmt: skip
     top_level, by_self = _importtime(stderr)
-    assert top_level == [("top_a", 1.4, 1.0), ("top_b", 0.05, 0.05)]
+    assert top_level == [("top_a", 1.4, 1.0), ("child", 0.4, 0.3), ("_leaf", 0.1, 0.1), ("top_b", 0.05, 0.05)]
     assert by_self[0] == ("top_a", 1.0) and ("child", 0.3) in by_self
 
 

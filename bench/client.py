@@ -9,6 +9,8 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
+NO_ANSWER = 0  # the status of a request that got no HTTP answer (timeout, connection lost)
+
 
 @dataclass
 class Answer:
@@ -20,7 +22,7 @@ class Answer:
 class Client:
     """One keep-alive connection to ``base_url`` (one per thread: http.client is not thread-safe)."""
 
-    def __init__(self, base_url: str, timeout: float = 60) -> None:
+    def __init__(self, base_url: str, timeout: float = 120) -> None:
         parsed = urllib.parse.urlsplit(base_url)
         if parsed.hostname != "127.0.0.1":
             raise ValueError(f"the bench only talks to 127.0.0.1, not {base_url}")
@@ -44,11 +46,13 @@ class Client:
                 response = self._conn.getresponse()
                 raw = response.read()
                 break
-            except (http.client.HTTPException, ConnectionError):
-                self._conn.close()
-                self._conn = None
+            except TimeoutError:  # no answer within the timeout: status 0, not retried
+                self.close()
+                return Answer(NO_ANSWER, "timeout", time.perf_counter() - started)
+            except (http.client.HTTPException, ConnectionError) as exc:
+                self.close()
                 if attempt == 2:
-                    raise
+                    return Answer(NO_ANSWER, f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
         seconds = time.perf_counter() - started
         if response.getheader("Connection", "").lower() == "close":
             self._conn.close()
