@@ -175,6 +175,19 @@ def _probe_connection(stack: Any) -> tuple[str, str]:
     return created.body["connectionId"], created.body["connectionToken"]
 
 
+def _stop_executions(stack: Any) -> None:
+    """End the probe's workflow: moto's execution threads would outlive the stack in this process."""
+    assert stack.deployed is not None
+    sfn = stack.deployed.client("stepfunctions")
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
+        for execution in running["executions"]:
+            try:
+                sfn.stop_execution(executionArn=execution["executionArn"])
+            except Exception:  # moto cannot stop an execution whose worker has not started yet
+                continue
+
+
 def _events(folder: Path, connection_id: str, connection_token: str) -> dict[str, Path]:
     paths = {}
     for function, name in FIRST_EVENT.items():
@@ -359,6 +372,7 @@ def run() -> Section:
             f"{slowest} under -X importtime: init {traced['init_ms']:.0f} ms, "
             f"total {traced['total_ms']:.0f} ms (importtime itself adds overhead)."
         )
+        _stop_executions(stack)
         for name in missing:
             section.notes.append(f"{name}: not measured (no first event mapped in bench/cold_start.py)")
     return section

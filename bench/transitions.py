@@ -32,14 +32,15 @@ API_INVOCATIONS = {"RequesterApiFunction (create)": 1, "DecideConnectionFunction
 def measure(stack: Any) -> dict[str, Any]:
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
-    invoked: Counter[str] = Counter()
+    invocations: list[tuple[str, str]] = []  # (function name, payload)
     lock = threading.Lock()
     routed = LambdaSimpleBackend.invoke  # the fixture's: runs our handler for the function's name
 
-    def counting(self: Any, function_name: str, *args: Any, **kwargs: Any) -> Any:
+    def counting(self: Any, function_name: str, qualifier: Any, body: Any, *args: Any, **kwargs: Any) -> Any:
+        payload = body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
         with lock:
-            invoked[function_name.split(":function:")[-1].split(":")[0]] += 1
-        return routed(self, function_name, *args, **kwargs)
+            invocations.append((function_name.split(":function:")[-1].split(":")[0], payload))
+        return routed(self, function_name, qualifier, body, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setattr(LambdaSimpleBackend, "invoke", counting)
@@ -50,6 +51,8 @@ def measure(stack: Any) -> dict[str, Any]:
         decided = stack.approve(email.token)
         assert decided["statusCode"] == 200, decided
         execution = stack.wait_for_end(connection_id)
+    # Only this request's: an execution left running by an earlier section of this process may invoke too.
+    invoked = Counter(name for name, payload in invocations if connection_id in payload)
     history = stack.sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)[
         "events"
     ]
