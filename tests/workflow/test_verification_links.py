@@ -13,6 +13,7 @@ import pytest
 
 from account_connections.pages import SECURITY_HEADERS
 from account_connections.statuses import ConnectionStatus
+from account_connections.tokens import hash_token
 from tests.support import load_event
 from tests.workflow.conftest import ADMIN_EMAIL, OTHER_ACCOUNT, Stack
 
@@ -177,10 +178,11 @@ def test_an_approval_after_the_workflow_stopped_waiting_fails_the_request_cleanl
     connection_id, _ = stack.request()
     token = stack.wait_for_email().token
     # The task the link answers has closed (timed out, or its execution stopped): Step Functions
-    # refuses its token. moto cannot stop a waiting execution, so the stored token is made stale.
+    # refuses its token. moto cannot stop a waiting execution, so the stored token is made stale
+    # (the decision reads the copy on the link's own item).
     stack.ddb.update_item(
         TableName="connections-workflow-test",
-        Key={"pk": {"S": f"CONNECTION#{connection_id}"}, "sk": {"S": "CONNECTION"}},
+        Key={"pk": {"S": f"TOKEN#{hash_token(token)}"}, "sk": {"S": "TOKEN"}},
         UpdateExpression="SET taskToken = :closed",
         ExpressionAttributeValues={":closed": {"S": "a-task-that-has-closed"}},
     )

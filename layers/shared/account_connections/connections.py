@@ -27,6 +27,7 @@ from account_connections.models import (
     CreateConnectionResponse,
     EventType,
     RoleArn,
+    ShownRequest,
     isoformat,
     utcnow,
 )
@@ -65,6 +66,9 @@ def check_role_arns(account_id: str, role_arns: list[str], field: str = "roleArn
 def token_item(
     token_hash: str, connection_id: str, kind: str, created_at: str, expires_at: str, ttl: int, **extra: Any
 ) -> dict[str, Any]:
+    """A ``TOKEN#<hash>`` item. ``extra`` carries what a decision reads from it alone: the request as
+    shown (``request``), the administrator's address (``approverEmail``) and, once the workflow
+    waits, ``taskToken`` and ``csrfSecret`` (see links.py)."""
     return {
         "pk": f"TOKEN#{token_hash}", "sk": "TOKEN", "connectionId": connection_id, "kind": kind,
         "state": "ACTIVE", "createdAt": created_at, "expiresAt": expires_at, "ttl": ttl, **extra,
@@ -88,7 +92,8 @@ def create_connection(
     ``ConnectionAlreadyLive``, ``WorkflowUnavailable``.
     """
     check_role_arns(request.accountId, request.roleArns)
-    if repo.get_approver(request.accountId) is None:
+    approver = repo.get_approver(request.accountId)
+    if approver is None:
         raise ApproverNotRegistered(
             f"no administrator is registered for account {request.accountId}: ask an operator to register one"
         )
@@ -131,6 +136,8 @@ def create_connection(
             connection.createdAt,
             connection.expiresAt,
             ttl,
+            request=ShownRequest.of(connection).model_dump(exclude_none=True),
+            approverEmail=approver.email,
         ),
     )
     try:

@@ -1,14 +1,17 @@
 """Approval links: the one-time link the notify step emails, and the requester's resend.
 
 A link is a random token of 256 bits; the table keeps only its SHA-256 (a ``TOKEN#<hash>``
-item of kind ``LINK``). The workflow's task token stays on the connection item: it is never
-part of a link, an email or a log line.
+item of kind ``LINK``). That item also keeps what a decision needs, so that a decision reads
+nothing else: the request as shown, the address the email went to, and copies of the workflow's
+task token and the request's CSRF secret (the connection token's item gets the same copies with
+each link). The task token is never part of a link, an email, a page or a log line.
 """
 
 from __future__ import annotations
 
 import html
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 
 from pydantic import BaseModel
@@ -16,7 +19,7 @@ from pydantic import BaseModel
 from account_connections.authz import Principal
 from account_connections.connections import LINK, TOKEN_RETENTION, token_item
 from account_connections.errors import ConnectionAlreadyDecided, ConnectionNotFound, DecisionNotReady
-from account_connections.models import Connection, EventType, isoformat, utcnow
+from account_connections.models import Connection, EventType, ShownRequest, isoformat, utcnow
 from account_connections.notifier import ApprovalMailer
 from account_connections.observability import logger, metrics
 from account_connections.repository import Repository
@@ -83,32 +86,45 @@ def issue_link(
     repo: Repository,
     mailer: ApprovalMailer,
     connection: Connection,
+    stored: dict[str, Any],
     *,
     actor: str,
     verify_base_url: str,
-    replaces: str | None,
+    approver_email: str | None,
     task_token: str | None = None,
 ) -> str:
-    """Store a new link (retiring ``replaces`` at once) and email it; returns when it was sent.
+    """Store a new link (retiring the previous one at once) and email it; returns when it was sent.
 
-    The writes are one transaction conditional on the connection still being pending; with
-    ``task_token`` they also keep the workflow's task token and a fresh CSRF secret on the
-    connection. Raises ``ConnectionAlreadyDecided`` when the request is no longer pending.
+    ``stored`` is the connection's item as read (its link, connection token, task token and CSRF
+    secret). The writes are one transaction conditional on the connection still being pending;
+    with ``task_token`` (the notify step) they also keep the workflow's task token and a fresh
+    CSRF secret on the connection. The new link's item, and the connection token's, get copies
+    of both and ``approver_email`` (the address the email goes to), so that a decision needs to
+    read nothing but its token. Raises ``ConnectionAlreadyDecided`` when the request is no longer
+    pending.
     """
     token, token_hash = new_token()
     expires = datetime.fromisoformat(connection.expiresAt)
     now = isoformat(utcnow())
     ttl = int((expires + TOKEN_RETENTION).timestamp())
-    extra = [
-        repo.put_token_op(
-            token_item(token_hash, connection.connectionId, LINK, now, connection.expiresAt, ttl)
-        )
-    ]
-    if replaces and replaces != token_hash:
-        extra.append(repo.retire_token_op(replaces, "REPLACED", require_active=False))
     fields: dict[str, str] = {"linkTokenHash": token_hash, "verifyBaseUrl": verify_base_url}
     if task_token is not None:
-        fields.update(taskToken=task_token, csrfSecret=new_secret())
+        copies = {"taskToken": task_token, "csrfSecret": new_secret()}
+        fields.update(copies)
+    else:
+        copies = {"taskToken": str(stored["taskToken"]), "csrfSecret": str(stored["csrfSecret"])}
+    if approver_email:
+        copies["approverEmail"] = approver_email
+    shown = ShownRequest.of(connection).model_dump(exclude_none=True)
+    extra = [repo.put_token_op(
+        token_item(token_hash, connection.connectionId, LINK, now, connection.expiresAt, ttl, request=shown,
+                   **copies)
+    )]  # fmt: skip
+    replaces = stored.get("linkTokenHash")
+    if replaces and replaces != token_hash:
+        extra.append(repo.retire_token_op(str(replaces), "REPLACED", require_active=False))
+    if stored.get("connectionTokenHash"):
+        extra.append(repo.refresh_token_op(str(stored["connectionTokenHash"]), copies))
     detail = "new link emailed; the previous one no longer works" if replaces else "link emailed"
     repo.record_event(connection, EventType.LINK_SENT, actor, detail, extra_items=extra, set_fields=fields)
     email = compose_email(connection, link_url(verify_base_url, token))
@@ -125,13 +141,15 @@ def resend_link(
 ) -> LinkSent:
     """A new link for a pending request; the old one answers 410 ("replaced") from now on.
 
+    The new link records the address of the administrator registered now (the email goes to that
+    subscription); with none registered it records none, and a decision through it is recorded
+    as by the account's administrator.
+
     Raises ``ConnectionNotFound``, ``ConnectionAlreadyDecided`` (not pending, or the window has
-    closed), ``DecisionNotReady``
-    (the workflow has not sent the first link yet).
+    closed), ``DecisionNotReady`` (the workflow has not sent the first link yet).
     """
-    stored = repo.get_connection_item(connection_id)
-    connection = repo.get_connection(connection_id) if stored else None
-    if stored is None or connection is None or connection.spaceId != space_id:
+    connection, stored = repo.read_connection(connection_id)
+    if connection.spaceId != space_id:
         raise ConnectionNotFound(f"connection {connection_id} does not exist")
     if connection.status != ConnectionStatus.PENDING_APPROVAL:
         raise ConnectionAlreadyDecided(f"a {connection.status} connection has no link to resend")
@@ -139,9 +157,10 @@ def resend_link(
         raise ConnectionAlreadyDecided("the approval window has closed: a new link would not work")
     if not stored.get("taskToken") or not stored.get("verifyBaseUrl"):
         raise DecisionNotReady("the first link is still being sent; try again in a moment")
+    approver = repo.get_approver(connection.accountId)
     sent_at = issue_link(
-        repo, mailer, connection, actor=principal.sub, verify_base_url=str(stored["verifyBaseUrl"]),
-        replaces=stored.get("linkTokenHash"),
+        repo, mailer, connection, stored, actor=principal.sub, verify_base_url=str(stored["verifyBaseUrl"]),
+        approver_email=approver.email if approver else None,
     )  # fmt: skip
     return LinkSent(connectionId=connection_id, status=connection.status, sentAt=sent_at,
                     expiresAt=connection.expiresAt)  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import unicodedata
 from datetime import UTC, datetime
@@ -196,6 +198,51 @@ class Connection(BaseModel):
     verifiedAt: str | None = None
     disconnectedAt: str | None = None
     reason: str | None = None
+
+
+class ShownRequest(BaseModel):
+    """What the administrator is asked to approve, as it stood when a token was made for it.
+
+    Kept on each verification token item, so that a decision reads only its token: the decision's
+    transaction then requires the connection to still be pending at this ``version`` with this
+    ``requestDigest``, so a request that changed since cannot be decided on what was shown."""
+
+    connectionId: str
+    spaceId: str
+    accountId: str
+    displayName: str
+    description: str | None = None
+    roleArns: list[str] = Field(default_factory=list)
+    requestedBy: str
+    createdAt: str
+    expiresAt: str
+    version: int = 1
+
+    @classmethod
+    def of(cls, connection: Connection) -> ShownRequest:
+        return cls.model_validate(connection.model_dump(include=set(cls.model_fields)))
+
+    def pending(self) -> Connection:
+        """The pending connection this was taken from (its status changes from here)."""
+        return Connection(**self.model_dump(), status=ConnectionStatus.PENDING_APPROVAL,
+                          updatedAt=self.createdAt)  # fmt: skip
+
+
+def request_digest(request: Connection | ShownRequest) -> str:
+    """SHA-256 over what the administrator is asked to approve. Stored on the connection item
+    (``requestDigest``) and derived from a token's ``ShownRequest``: the decision requires the two
+    to match, and the verification step recomputes it, so a request that changed fails."""
+    shown = {
+        "connectionId": request.connectionId,
+        "spaceId": request.spaceId,
+        "accountId": request.accountId,
+        "displayName": request.displayName,
+        "description": request.description,
+        "roleArns": request.roleArns,
+        "requestedBy": request.requestedBy,
+        "expiresAt": request.expiresAt,
+    }
+    return hashlib.sha256(json.dumps(shown, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 class AuditEvent(BaseModel):

@@ -45,6 +45,7 @@ from account_connections.models import (
     Space,
     SpaceRole,
     isoformat,
+    request_digest,
     utcnow,
 )
 from account_connections.statuses import LIVE_STATUSES, ConnectionStatus, can_transition
@@ -60,8 +61,11 @@ ALL_APPROVERS = "ALL#APPROVER"
 _INTERNAL = {
     "pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "gsi4pk", "gsi4sk",
     "ttl", "taskToken", "linkTokenHash", "connectionTokenHash", "executionArn", "correlationId",
-    "csrfSecret", "verifyBaseUrl",
+    "csrfSecret", "verifyBaseUrl", "requestDigest",
 }  # fmt: skip
+# What a token item keeps that only the server may see: the workflow's task token and the CSRF
+# secret, copied there so that a decision needs no read of the connection item.
+_TOKEN_SECRETS = ("taskToken", "csrfSecret")
 
 
 def _conn_pk(connection_id: str) -> str:
@@ -134,6 +138,9 @@ class Transition:
     remove_fields: list[str] = field(default_factory=list)
     detail: str | None = None
     extra_items: list[dict[str, Any]] = field(default_factory=list)
+    # Further attributes the connection item must hold for the change to happen (a decision
+    # requires the ``requestDigest`` of the request as shown).
+    expect: dict[str, Any] = field(default_factory=dict)
     # Leaving the live statuses frees the account's lock, unless the lock is not this connection's
     # (a verification that found another live connection must still be able to record FAILED).
     release_live: bool = True
@@ -199,7 +206,9 @@ class Repository:
         """
         live_key = _live_key(connection.spaceId, connection.accountId)
         live = {**live_key, "connectionId": connection.connectionId}
-        stored = self.connection_item(connection, connectionTokenHash=connection_token_hash)
+        stored = self.connection_item(
+            connection, connectionTokenHash=connection_token_hash, requestDigest=request_digest(connection)
+        )
         items = [
             {"Put": {"TableName": self.table, "Item": serialize(live),
                      "ConditionExpression": "attribute_not_exists(pk)"}},
@@ -231,10 +240,16 @@ class Repository:
 
     def get_connection(self, connection_id: str) -> Connection:
         """Raises ``ConnectionNotFound``."""
+        return self.read_connection(connection_id)[0]
+
+    def read_connection(self, connection_id: str) -> tuple[Connection, dict[str, Any]]:
+        """The connection and its stored item (with the internal attributes), from one read.
+
+        Raises ``ConnectionNotFound``."""
         item = self.get_connection_item(connection_id)
         if item is None:
             raise ConnectionNotFound(f"connection {connection_id} does not exist")
-        return Connection.model_validate(_public(item))
+        return Connection.model_validate(_public(item)), item
 
     def get_connection_detail(
         self, connection_id: str
@@ -294,6 +309,11 @@ class Repository:
             expression += " REMOVE " + ", ".join(removed)
         names.update({"#status": "status", "#version": "version"})
         values.update({":expected": str(source), ":expectedVersion": connection.version})
+        condition = "#status = :expected AND #version = :expectedVersion"
+        for i, (name, value) in enumerate(change.expect.items()):
+            names[f"#e{i}"] = name
+            values[f":e{i}"] = value
+            condition += f" AND #e{i} = :e{i}"
         event = AuditEvent(
             eventId=f"{version:06d}",
             connectionId=connection.connectionId,
@@ -311,7 +331,7 @@ class Repository:
                 "TableName": self.table,
                 "Key": serialize({"pk": _conn_pk(connection.connectionId), "sk": CONNECTION_SK}),
                 "UpdateExpression": expression,
-                "ConditionExpression": "#status = :expected AND #version = :expectedVersion",
+                "ConditionExpression": condition,
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": serialize(values),
             }},
@@ -523,12 +543,26 @@ class Repository:
         return {"Put": {"TableName": self.table, "Item": serialize(item),
                         "ConditionExpression": "attribute_not_exists(pk)"}}  # fmt: skip
 
+    def refresh_token_op(self, token_hash: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Set attributes of an existing token item (the connection token gets each new link's
+        task token, CSRF secret and administrator's address)."""
+        values = {f":f{i}": value for i, value in enumerate(fields.values())}
+        return {"Update": {
+            "TableName": self.table,
+            "Key": serialize(_token_key(token_hash)),
+            "UpdateExpression": "SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeNames": {f"#f{i}": name for i, name in enumerate(fields)},
+            "ExpressionAttributeValues": serialize(values),
+        }}  # fmt: skip
+
     def retire_token_op(self, token_hash: str, state: str, *, require_active: bool) -> dict[str, Any]:
-        """Mark a link used, replaced or cancelled; ``require_active`` makes it the one-time consume."""
+        """Mark a link used, replaced or cancelled, dropping its copy of the task token and CSRF
+        secret; ``require_active`` makes it the one-time consume."""
         op: dict[str, Any] = {
             "TableName": self.table,
             "Key": serialize(_token_key(token_hash)),
-            "UpdateExpression": "SET #state = :state",
+            "UpdateExpression": "SET #state = :state REMOVE " + ", ".join(_TOKEN_SECRETS),
             "ExpressionAttributeNames": {"#state": "state"},
             "ExpressionAttributeValues": serialize({":state": state}),
         }

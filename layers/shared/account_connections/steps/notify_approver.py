@@ -1,4 +1,5 @@
-"""Step: create the one-time link, keep the task token on the connection, email the administrator.
+"""Step: create the one-time link, keep the task token on the connection (and copies on the link's
+and the connection token's items), email the administrator.
 
 The state machine then waits (``waitForTaskToken``) for the decision page to answer.
 """
@@ -23,14 +24,14 @@ def notify_approver(
     """Raises ``ConnectionNotPending`` when the request was cancelled before the workflow got here
     (the state machine then ends cleanly), ``ApproverNotRegistered`` (the request fails),
     ``ConnectionNotFound``, ``DependencyUnavailable``."""
-    connection = repo.get_connection(request.connectionId)
-    stored = repo.get_connection_item(request.connectionId) or {}
+    connection, stored = repo.read_connection(request.connectionId)
     not_pending = ConnectionNotPending(
         f"connection {request.connectionId} is {connection.status}, not pending"
     )
     if connection.status != ConnectionStatus.PENDING_APPROVAL:
         raise not_pending
-    if repo.get_approver(connection.accountId) is None:
+    approver = repo.get_approver(connection.accountId)
+    if approver is None:
         # The registry lost the administrator since the request: nobody would get the email.
         raise ApproverNotRegistered(f"no administrator is registered for account {connection.accountId}")
     try:
@@ -38,9 +39,10 @@ def notify_approver(
             repo,
             mailer,
             connection,
+            stored,
             actor="system",
             verify_base_url=request.verifyBaseUrl,
-            replaces=stored.get("linkTokenHash"),
+            approver_email=approver.email,
             task_token=request.taskToken.get_secret_value(),
         )
     except ConnectionAlreadyDecided as exc:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from account_connections.approval import request_digest
 from account_connections.clients import client
 from account_connections.errors import VerificationFailed
+from account_connections.models import request_digest
 from account_connections.observability import logger
 from account_connections.repository import Repository
 from account_connections.settings import VerifyConnectionSettings, load_settings
