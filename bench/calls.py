@@ -27,7 +27,7 @@ FEWEST = {
     "decide (POST /verify JSON)": (
         3,
         "GetItem of the token item (it carries the request as shown and the task "
-        "task token) + TransactWriteItems (token used, status, event) + "
+        "token) + TransactWriteItems (token used, status, event) + "
         "SendTaskSuccess",
     ),
     "list a page": (
