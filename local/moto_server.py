@@ -21,6 +21,8 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
+from local import dynamodb_transactions
+
 ACCOUNT_ID = "123456789012"
 # What every AWS client of the local stack signs with: moto accepts anything, AWS nothing.
 DUMMY_CREDENTIALS = {
@@ -54,6 +56,7 @@ class MotoServer(ThreadedMotoServer):
         self._server.serve_forever()
 
     def start(self) -> None:
+        dynamodb_transactions.install()
         # One line per AWS call would drown the stack's own output.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._thread = threading.Thread(target=self._server_entry, name="moto-server", daemon=True)
