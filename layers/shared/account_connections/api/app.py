@@ -8,18 +8,20 @@ with every router, so the OpenAPI document describes the whole API from the same
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from account_connections import errors
 from account_connections.authz import Principal, principal_from_claims
+from account_connections.models import SPACE_ID_PATTERN
 from account_connections.observability import logger
 
 MAX_BODY_BYTES = 64 * 1024
@@ -28,6 +30,10 @@ PROBLEM_JSON = "application/problem+json"
 
 # What a route's `responses=` says about its refusals: every one is an RFC 7807 problem.
 PROBLEM_CONTENT: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
+
+
+# The path parameter every space-scoped route takes (requesters' and operators').
+SpaceIdPath = Annotated[str, Path(pattern=SPACE_ID_PATTERN, description="The space's id.")]
 
 
 def problem_responses(descriptions: dict[int, str]) -> dict[int, Any]:

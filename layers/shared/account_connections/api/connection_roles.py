@@ -13,9 +13,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from account_connections import connections, links, roles
 from account_connections.api import requester
-from account_connections.api.app import current_principal, problem_responses
-from account_connections.api.requester import ConnectionIdPath, SpaceIdPath, repository, settings
-from account_connections.authz import Principal, require_space_role
+from account_connections.api.app import SpaceIdPath, problem_responses
+from account_connections.api.requester import ConnectionIdPath, repository, settings
 from account_connections.clients import client
 from account_connections.models import ROLE_NAME_PATTERN, AttachRoleRequest, ConnectionDetail, RoleAttachment
 from account_connections.notifier import ApprovalMailer
@@ -24,12 +23,6 @@ router = APIGatewayHttpRouter()
 
 RoleNamePath = Annotated[str, Path(pattern=ROLE_NAME_PATTERN, description="The role's name.")]
 COMMON = {**requester.COMMON, **problem_responses({404: "No such connection."})}
-
-
-def _mutator(space_id: str) -> Principal:
-    principal = current_principal(router, settings().groups_claim)  # type: ignore[arg-type]
-    require_space_role(repository(), principal, space_id, mutate=True)
-    return principal
 
 
 @router.post(
@@ -45,7 +38,7 @@ def _mutator(space_id: str) -> Principal:
     },
 )
 def resend_link(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> links.LinkSent:
-    principal = _mutator(spaceId)
+    principal = requester.member(spaceId, mutate=True)
     mailer = ApprovalMailer(client("sns"), settings().approval_topic_arn)
     return links.resend_link(repository(), mailer, principal, spaceId, connectionId)
 
@@ -69,7 +62,7 @@ def resend_link(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> links.L
 def attach_role(
     spaceId: SpaceIdPath, connectionId: ConnectionIdPath, body: AttachRoleRequest
 ) -> Response[RoleAttachment]:
-    principal = _mutator(spaceId)
+    principal = requester.member(spaceId, mutate=True)
     config = settings()
     verifier = roles.IamVerifier(client("sts"), config.verifier_role_name, config.verifier_external_id)
     attached = roles.attach_role(
@@ -88,6 +81,6 @@ def attach_role(
 def detach_role(
     spaceId: SpaceIdPath, connectionId: ConnectionIdPath, roleName: RoleNamePath
 ) -> ConnectionDetail:
-    principal = _mutator(spaceId)
+    principal = requester.member(spaceId, mutate=True)
     roles.detach_role(repository(), principal, spaceId, connectionId, roleName)
     return connections.get_connection(repository(), spaceId, connectionId)

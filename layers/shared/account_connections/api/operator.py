@@ -13,12 +13,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from account_connections import registry
-from account_connections.api.app import current_principal, problem_responses
+from account_connections.api.app import SpaceIdPath, current_principal, problem_responses
 from account_connections.authz import OPERATORS, Principal, require_group
 from account_connections.clients import client
 from account_connections.models import (
     ACCOUNT_ID_PATTERN,
-    SPACE_ID_PATTERN,
     USER_ID_PATTERN,
     Approver,
     ApproverPage,
@@ -34,7 +33,6 @@ from account_connections.subscriptions import ApproverSubscriptions
 
 router = APIGatewayHttpRouter()
 
-SpaceIdPath = Annotated[str, Path(pattern=SPACE_ID_PATTERN, description="The space's id.")]
 UserIdPath = Annotated[str, Path(pattern=USER_ID_PATTERN, description="The user's id (the JWT `sub`).")]
 AccountIdPath = Annotated[
     str, Path(pattern=ACCOUNT_ID_PATTERN, description="The twelve-digit AWS account ID.")

@@ -20,12 +20,11 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from pydantic import BaseModel
 
 from account_connections import connections
-from account_connections.api.app import current_principal, header, problem_responses
+from account_connections.api.app import SpaceIdPath, current_principal, header, problem_responses
 from account_connections.authz import Principal, require_space_role
 from account_connections.clients import client
 from account_connections.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidRequest
 from account_connections.models import (
-    SPACE_ID_PATTERN,
     Connection,
     ConnectionDetail,
     ConnectionPage,
@@ -39,7 +38,6 @@ from account_connections.workflow import ApprovalWorkflow
 
 router = APIGatewayHttpRouter()
 
-SpaceIdPath = Annotated[str, Path(pattern=SPACE_ID_PATTERN, description="The space's id.")]
 ConnectionIdPath = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="The connection's id.")]
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -64,6 +62,14 @@ def workflow() -> ApprovalWorkflow:
 
 def _principal() -> Principal:
     return current_principal(router, settings().groups_claim)  # type: ignore[arg-type]
+
+
+def member(space_id: str, *, mutate: bool) -> Principal:
+    """The caller, checked against the space: any role to read, SPACE_ADMIN or POWER_USER to change.
+    Serves every requester route, those of ``connection_roles`` too."""
+    principal = _principal()
+    require_space_role(repository(), principal, space_id, mutate=mutate)
+    return principal
 
 
 def _verify_base_url() -> str:
@@ -155,8 +161,7 @@ def _create(body: CreateConnectionRequest) -> CreateConnectionResponse:
 def create_connection(
     spaceId: SpaceIdPath, body: CreateConnectionRequest
 ) -> Response[CreateConnectionResponse]:
-    principal = _principal()
-    require_space_role(repository(), principal, spaceId, mutate=True)
+    principal = member(spaceId, mutate=True)
     key = header(router, "Idempotency-Key")  # type: ignore[arg-type]
     if key is None:
         created = _create(body)
@@ -191,7 +196,7 @@ def list_connections(
     limit: Annotated[int, Query(ge=1, le=100, description="Page size, 1-100.")] = 25,
     nextToken: Annotated[str | None, Query(max_length=2048, description="From the previous page.")] = None,
 ) -> ConnectionPage:
-    require_space_role(repository(), _principal(), spaceId, mutate=False)
+    member(spaceId, mutate=False)
     return connections.list_connections(repository(), spaceId, status, limit, nextToken)
 
 
@@ -206,7 +211,7 @@ def list_connections(
     },
 )
 def get_connection(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> ConnectionDetail:
-    require_space_role(repository(), _principal(), spaceId, mutate=False)
+    member(spaceId, mutate=False)
     return connections.get_connection(repository(), spaceId, connectionId)
 
 
@@ -221,6 +226,5 @@ def get_connection(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> Conn
     },
 )
 def cancel_connection(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> Connection:
-    principal = _principal()
-    require_space_role(repository(), principal, spaceId, mutate=True)
+    principal = member(spaceId, mutate=True)
     return connections.cancel_connection(repository(), workflow(), principal, spaceId, connectionId)
