@@ -228,20 +228,18 @@ class ShownRequest(BaseModel):
                           updatedAt=self.createdAt)  # fmt: skip
 
 
+# What the administrator is shown and approves: a change to any of it is a different request.
+_DIGESTED = {
+    "connectionId", "spaceId", "accountId", "displayName",
+    "description", "roleArns", "requestedBy", "expiresAt",
+}  # fmt: skip
+
+
 def request_digest(request: Connection | ShownRequest) -> str:
     """SHA-256 over what the administrator is asked to approve. Stored on the connection item
     (``requestDigest``) and derived from a token's ``ShownRequest``: the decision requires the two
     to match, and the verification step recomputes it, so a request that changed fails."""
-    shown = {
-        "connectionId": request.connectionId,
-        "spaceId": request.spaceId,
-        "accountId": request.accountId,
-        "displayName": request.displayName,
-        "description": request.description,
-        "roleArns": request.roleArns,
-        "requestedBy": request.requestedBy,
-        "expiresAt": request.expiresAt,
-    }
+    shown = request.model_dump(include=_DIGESTED)
     return hashlib.sha256(json.dumps(shown, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
