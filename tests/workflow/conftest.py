@@ -12,7 +12,6 @@ import io
 import json
 import logging
 import re
-import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -24,7 +23,6 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
-from moto.dynamodb.models import DynamoDBBackend
 from moto.iam.models import iam_backends
 from moto.sts.exceptions import STSClientError
 from moto.sts.models import STSBackend
@@ -34,6 +32,7 @@ from account_connections.connections import create_connection
 from account_connections.models import Approver, CreateConnectionRequest, Member, Space, SpaceRole
 from account_connections.repository import Repository
 from account_connections.workflow import ApprovalWorkflow
+from local import dynamodb_transactions
 from tests.support import ROOT, FakeContext, load_event, load_handler, resource, table_definition
 
 TABLE = "connections-workflow-test"
@@ -269,18 +268,6 @@ def _strict_assume_role(original: Callable[..., Any]) -> Callable[..., Any]:
     return assume_role
 
 
-def _serialized(original: Callable[..., Any]) -> Callable[..., Any]:
-    """DynamoDB runs a transaction atomically; moto checks its conditions and then writes without
-    a lock, so two threads can both pass. One lock restores what the concurrency tests rely on."""
-    lock = threading.Lock()
-
-    def transact_write_items(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return original(self, *args, **kwargs)
-
-    return transact_write_items
-
-
 def _route_invocations(stack: Stack, function_names: dict[str, str]) -> Callable[..., Any]:
     """``LambdaSimpleBackend.invoke`` replaced: run our handler for the function's name; a raised
     exception becomes Lambda's function error payload, so the ASL's Catch sees its class name."""
@@ -381,9 +368,8 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         monkeypatch.setattr(LambdaSimpleBackend, "invoke", _route_invocations(stack, {
             logical_id: folder for logical_id, folder in STEP_FUNCTIONS.items()}))  # fmt: skip
         monkeypatch.setattr(STSBackend, "assume_role", _strict_assume_role(STSBackend.assume_role))
-        monkeypatch.setattr(
-            DynamoDBBackend, "transact_write_items", _serialized(DynamoDBBackend.transact_write_items)
-        )
+        # DynamoDB runs a transaction atomically; moto does not: the local stack's fix, here too.
+        dynamodb_transactions.install()
         try:
             yield stack
         finally:
