@@ -100,7 +100,7 @@ def _wait(predicate: Any, timeout: float = 20) -> Any:
 
 def measure(stack: Any, log: CallLog) -> dict[str, list[str]]:
     """service.operation calls of each operation, in order (the stack of ``bench.inprocess``)."""
-    from account_connections.models import Approver
+    from account_connections.domain.registry import Approver
     from tests.support import http_event, invoke
 
     observed: dict[str, list[str]] = {}
@@ -140,7 +140,7 @@ def measure(stack: Any, log: CallLog) -> dict[str, list[str]]:
     observed["audit a page"] = calls
 
     # With an Idempotency-Key, first and replayed, for another account (the first one is live now).
-    stack.repo.put_approver(
+    stack.registry.put_approver(
         Approver(
             accountId=KEYED_ACCOUNT,
             email="other-admin@example.com",

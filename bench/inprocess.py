@@ -96,7 +96,7 @@ def workflow_stack() -> Iterator[tuple[Any, CallLog]]:
 
 @contextmanager
 def _workflow_stack() -> Iterator[tuple[Any, CallLog]]:
-    from account_connections.clients import client
+    from account_connections.adapters.clients import client
     from account_connections.settings import load_settings
     from tests.workflow import conftest
 

@@ -1,5 +1,5 @@
 """Fixtures shared by unit and integration tests: AWS credentials that go nowhere, and the
-settings cache cleared around each test."""
+settings and the composition root's adapters forgotten around each test."""
 
 from __future__ import annotations
 
@@ -26,8 +26,11 @@ os.environ.pop("AWS_PROFILE", None)
 
 @pytest.fixture(autouse=True)
 def _fresh_settings() -> Iterator[None]:
+    from account_connections import wiring
     from account_connections.settings import load_settings
 
     load_settings.cache_clear()
+    wiring.reset()
     yield
     load_settings.cache_clear()
+    wiring.reset()

@@ -158,3 +158,38 @@ class FakeContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 10_000
+
+
+@dataclass(frozen=True)
+class Stores:
+    """The service's stores over one table, as the composition root builds them, for tests that
+    arrange or inspect state directly; ``item``/``token_item`` read raw items (secrets included)."""
+
+    table: Any
+    connections: Any
+    tokens: Any
+    registry: Any
+    audit: Any
+
+    def item(self, connection_id: str) -> dict[str, Any] | None:
+        from account_connections.adapters.dynamodb.keys import connection_key
+
+        return self.table.get(connection_key(connection_id))  # type: ignore[no-any-return]
+
+    def token_item(self, token_hash: str) -> dict[str, Any] | None:
+        from account_connections.adapters.dynamodb.keys import token_key
+
+        return self.table.get(token_key(token_hash))  # type: ignore[no-any-return]
+
+
+def stores(table_name: str, dynamodb: Any) -> Stores:
+    from account_connections.adapters.dynamodb.audit import DynamoAuditLog
+    from account_connections.adapters.dynamodb.connections import DynamoConnections
+    from account_connections.adapters.dynamodb.registry import DynamoRegistry
+    from account_connections.adapters.dynamodb.table import Table
+    from account_connections.adapters.dynamodb.tokens import DynamoTokens
+
+    table = Table(table_name, dynamodb)
+    return Stores(
+        table, DynamoConnections(table), DynamoTokens(table), DynamoRegistry(table), DynamoAuditLog(table)
+    )

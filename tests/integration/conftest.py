@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.support import ROOT, table_definition
+from tests.support import ROOT, stores, table_definition
 
 TABLE = "connections-test"
 ACCOUNT = "123456789012"
@@ -71,10 +71,10 @@ MEMBERS = {"alice": "SPACE_ADMIN", "bob": "POWER_USER", "carol": "LIMITED_ACCESS
 def seeded(aws: dict[str, Any]) -> dict[str, Any]:
     """The seed of SPEC.md's local stack: space demo with alice, bob and carol, an administrator
     for account 111122223333, and a second space whose admin is dave."""
-    from account_connections.models import Approver, Member, Space, SpaceRole
-    from account_connections.repository import Repository
+    from account_connections.domain.registry import Approver, Member, Space, SpaceRole
 
-    repo = Repository(TABLE, aws["ddb"])
+    state = stores(TABLE, aws["ddb"])
+    repo = state.registry
     stamp = {"updatedAt": "2026-11-01T00:00:00.000Z", "updatedBy": "oscar"}
     for space_id, name in ((SPACE, "Demo space"), (OTHER_SPACE, "Other space")):
         repo.put_space(Space(spaceId=space_id, name=name, **stamp))
@@ -82,14 +82,14 @@ def seeded(aws: dict[str, Any]) -> dict[str, Any]:
         repo.put_member(Member(spaceId=SPACE, userId=user_id, role=SpaceRole(role), **stamp))
     repo.put_member(Member(spaceId=OTHER_SPACE, userId="dave", role=SpaceRole.SPACE_ADMIN, **stamp))
     repo.put_approver(Approver(accountId=APPROVED_ACCOUNT, email="admin@example.com", **stamp))
-    return {**aws, "repo": repo}
+    return {**aws, "stores": state}
 
 
 @pytest.fixture
 def ddb_operations(aws: dict[str, Any]) -> Iterator[list[str]]:
     """The names of the DynamoDB operations the handlers call during the test (a botocore hook on
     the client they share), so that a test can prove that nothing scans."""
-    from account_connections.clients import client
+    from account_connections.adapters.clients import client
 
     calls: list[str] = []
 

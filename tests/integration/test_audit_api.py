@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from account_connections import repository as repository_module
-from account_connections.connections import CONNECTION_TOKEN, token_item
-from account_connections.models import AuditEvent, Connection, EventType
-from account_connections.repository import Repository, Transition
-from account_connections.statuses import ConnectionStatus
-from account_connections.tokens import new_token
-from tests.support import Reply, http_event, invoke
+from account_connections.adapters.dynamodb import connections as connections_module
+from account_connections.adapters.dynamodb.connections import DynamoConnections
+from account_connections.domain.audit import AuditEvent
+from account_connections.domain.connection import Connection, StatusChange
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.domain.tokens import LinkToken, TokenKind, new_token
+from tests.support import Reply, http_event, invoke, stores
 
 FUNCTION = "query_audit"
 CSV_HEADERS = {"accept": "text/csv"}
@@ -28,27 +28,26 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def store(repo: Repository, space: str, account: str, created: str, by: str, name: str = "Production",
+def store(repo: DynamoConnections, space: str, account: str, created: str, by: str, name: str = "Production",
           description: str | None = None) -> Connection:  # fmt: skip
     connection = Connection(
         connectionId=str(uuid.uuid4()), spaceId=space, accountId=account, displayName=name,
         description=description, status=ConnectionStatus.PENDING_APPROVAL, requestedBy=by,
         createdAt=created, updatedAt=created, expiresAt="2027-01-01T00:00:00.000Z",
     )  # fmt: skip
-    event = AuditEvent(
-        eventId="000001", connectionId=connection.connectionId, spaceId=space, accountId=account,
-        type=EventType.REQUESTED, actor=by, at=created, toStatus=ConnectionStatus.PENDING_APPROVAL,
-    )  # fmt: skip
     _, token_hash = new_token()
-    item = token_item(token_hash, connection.connectionId, CONNECTION_TOKEN, created, connection.expiresAt, 0)
-    repo.create_connection(connection, event, connection_token_hash=token_hash, token_item=item)
+    token = LinkToken(
+        tokenHash=token_hash, connectionId=connection.connectionId, kind=TokenKind.CONNECTION_TOKEN,
+        createdAt=created, expiresAt=connection.expiresAt, ttl=0,
+    )  # fmt: skip
+    repo.create(connection, token)
     return connection
 
 
-def change(monkeypatch: pytest.MonkeyPatch, repo: Repository, connection: Connection,
+def change(monkeypatch: pytest.MonkeyPatch, repo: DynamoConnections, connection: Connection,
            target: ConnectionStatus, actor: str, when: str) -> None:  # fmt: skip
-    monkeypatch.setattr(repository_module, "utcnow", lambda: at(when))
-    repo.transition(connection, target, actor, Transition(detail=f"{target} by {actor}"))
+    monkeypatch.setattr(connections_module, "utcnow", lambda: at(when))
+    repo.transition(connection, StatusChange(target, actor, detail=f"{target} by {actor}"))
     monkeypatch.undo()
 
 
@@ -56,7 +55,7 @@ def change(monkeypatch: pytest.MonkeyPatch, repo: Repository, connection: Connec
 def history(aws: dict[str, Any]) -> dict[str, str]:
     """Five connections over two months in two spaces and three accounts, two of them decided,
     with fixed timestamps for every event. Returns the connection ids by name."""
-    repo = Repository(aws["table"], aws["ddb"])
+    repo = stores(aws["table"], aws["ddb"]).connections
     patch = pytest.MonkeyPatch()
     c1 = store(repo, "demo", "111122223333", "2026-10-05T10:00:00.000Z", "alice")
     change(patch, repo, c1, ConnectionStatus.CANCELLED, "alice", "2026-10-06T08:00:00.000Z")

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from account_connections.models import SpaceRole
-from account_connections.repository import Repository
+from account_connections.domain.registry import SpaceRole
 from tests.integration.conftest import APPROVED_ACCOUNT, dump_table
-from tests.support import Reply, http_event, invoke
+from tests.support import Reply, http_event, invoke, stores
 
 FUNCTION = "administer_spaces"
 
@@ -41,7 +40,7 @@ def test_put_space_creates_then_renames(aws: dict[str, Any]) -> None:
     assert created.json["updatedBy"] == "oscar"
     renamed = call("http_put_space", body={"name": "Renamed"})
     assert renamed.json["name"] == "Renamed"
-    assert Repository(aws["table"], aws["ddb"]).get_space("demo").name == "Renamed"  # type: ignore[union-attr]
+    assert stores(aws["table"], aws["ddb"]).registry.get_space("demo").name == "Renamed"  # type: ignore[union-attr]
 
 
 # ---- members -----------------------------------------------------------------------------------
@@ -56,7 +55,7 @@ def test_put_member_needs_the_space(aws: dict[str, Any]) -> None:
 
 
 def test_put_member_stores_and_changes_the_role(seeded: dict[str, Any]) -> None:
-    repo: Repository = seeded["repo"]
+    repo = seeded["stores"].registry
     added = call("http_put_member", path={"userId": "erin"}, body={"role": "LIMITED_ACCESS"})
     assert added.status == 200
     assert added.json == {**added.json, "spaceId": "demo", "userId": "erin", "role": "LIMITED_ACCESS"}
@@ -70,7 +69,7 @@ def test_delete_member_answers_204_and_the_member_loses_access(seeded: dict[str,
     reply = call("http_delete_member")  # bob
     assert reply.status == 204
     assert reply.text == ""
-    assert seeded["repo"].get_member_role("demo", "bob") is None
+    assert seeded["stores"].registry.get_member_role("demo", "bob") is None
     listing = invoke("manage_connections", http_event("http_list_connections", sub="bob"))
     assert listing.status == 403
 
@@ -105,9 +104,8 @@ def test_a_new_email_replaces_the_old_subscription(aws: dict[str, Any]) -> None:
     [subscription] = subscriptions(aws)
     assert subscription["Endpoint"] == "new-admin@example.com"
     assert subscription["SubscriptionArn"] != old
-    assert (
-        Repository(aws["table"], aws["ddb"]).get_approver(APPROVED_ACCOUNT).email == "new-admin@example.com"
-    )  # type: ignore[union-attr]
+    approver = stores(aws["table"], aws["ddb"]).registry.get_approver(APPROVED_ACCOUNT)
+    assert approver is not None and approver.email == "new-admin@example.com"
 
 
 def test_the_same_email_again_keeps_its_subscription(aws: dict[str, Any]) -> None:
@@ -151,7 +149,7 @@ def test_delete_approver_unsubscribes_and_answers_204(aws: dict[str, Any]) -> No
     reply = call("http_delete_approver")
     assert reply.status == 204
     assert subscriptions(aws) == []
-    assert Repository(aws["table"], aws["ddb"]).get_approver(APPROVED_ACCOUNT) is None
+    assert stores(aws["table"], aws["ddb"]).registry.get_approver(APPROVED_ACCOUNT) is None
     # Nobody can approve the account's requests any more.
     call("http_put_space")
     call("http_put_member", path={"userId": "alice"}, body={"role": "SPACE_ADMIN"})

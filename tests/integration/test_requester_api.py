@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from account_connections.repository import Repository
-from account_connections.statuses import ConnectionStatus
+from account_connections.domain.connection import StatusChange
+from account_connections.domain.statuses import ConnectionStatus
 from tests.integration.conftest import APPROVED_ACCOUNT, OTHER_SPACE, UNREGISTERED_ACCOUNT, dump_table
 from tests.support import Reply, http_event, invoke
 
@@ -82,7 +82,7 @@ def test_create_stores_the_request_starts_its_workflow_and_returns_the_token_onc
     assert [(event["type"], event["actor"], event["toStatus"]) for event in read.json["history"]] == [
         ("REQUESTED", "alice", "PENDING_APPROVAL")
     ]
-    stored = Repository(seeded["table"], seeded["ddb"]).get_connection_item(body["connectionId"])
+    stored = seeded["stores"].item(body["connectionId"])
     assert stored is not None and body["connectionToken"] not in str(stored)
 
 
@@ -242,8 +242,14 @@ def test_cancel_while_the_workflow_waits_still_cancels(seeded: dict[str, Any]) -
     # The workflow's wait for a decision holds a task token; one Step Functions no longer knows
     # (timed out, or the execution ended) must not stop the cancel.
     connection_id = create().json["connectionId"]
-    repo = Repository(seeded["table"], seeded["ddb"])
-    assert repo.set_connection_fields(connection_id, ConnectionStatus.PENDING_APPROVAL, taskToken="AAAA" * 20)
+    seeded["ddb"].update_item(
+        TableName=seeded["table"],
+        Key={"pk": {"S": f"CONNECTION#{connection_id}"}, "sk": {"S": "CONNECTION"}},
+        UpdateExpression="SET taskToken = :token",
+        ConditionExpression="#status = :pending",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":token": {"S": "AAAA" * 20}, ":pending": {"S": "PENDING_APPROVAL"}},
+    )
     reply = cancel(connection_id)
     assert reply.status == 200
     assert reply.json["status"] == "CANCELLED"
@@ -262,11 +268,11 @@ def test_cancel_twice_is_a_conflict_and_changes_nothing(seeded: dict[str, Any]) 
 
 def test_delete_of_a_verified_connection_disconnects_it(seeded: dict[str, Any]) -> None:
     connection_id = create().json["connectionId"]
-    repo = Repository(seeded["table"], seeded["ddb"])
-    approved = repo.transition(
-        repo.get_connection(connection_id), ConnectionStatus.APPROVED, "admin@example.com"
+    connections = seeded["stores"].connections
+    approved = connections.transition(
+        connections.get(connection_id), StatusChange(ConnectionStatus.APPROVED, "admin@example.com")
     )
-    repo.transition(approved, ConnectionStatus.VERIFIED, "system")
+    connections.transition(approved, StatusChange(ConnectionStatus.VERIFIED, "system"))
     reply = cancel(connection_id)
     assert reply.status == 200
     assert reply.json["status"] == "DISCONNECTED"
@@ -277,8 +283,8 @@ def test_delete_of_a_verified_connection_disconnects_it(seeded: dict[str, Any]) 
 @pytest.mark.parametrize("status", [ConnectionStatus.APPROVED, ConnectionStatus.REJECTED])
 def test_delete_in_any_other_status_is_a_conflict(seeded: dict[str, Any], status: ConnectionStatus) -> None:
     connection_id = create().json["connectionId"]
-    repo = Repository(seeded["table"], seeded["ddb"])
-    repo.transition(repo.get_connection(connection_id), status, "admin@example.com")
+    connections = seeded["stores"].connections
+    connections.transition(connections.get(connection_id), StatusChange(status, "admin@example.com"))
     before = dump_table(seeded["ddb"])
     assert cancel(connection_id).status == 409
     assert dump_table(seeded["ddb"]) == before

@@ -10,9 +10,9 @@ import pytest
 
 from account_connections.api.audit import wants_csv
 from account_connections.api.docs import render_docs
-from account_connections.audit import time_range, to_csv
-from account_connections.errors import InvalidRequest
-from account_connections.models import AuditEvent, EventType
+from account_connections.domain.audit import AuditEvent, EventType
+from account_connections.domain.errors import InvalidRequest
+from account_connections.logic.audit import time_range, to_csv
 
 
 @pytest.mark.parametrize(

@@ -6,17 +6,17 @@ from typing import Any
 
 import pytest
 
-from account_connections.authz import (
+from account_connections.domain.access import (
     AUDITORS,
     OPERATORS,
     Principal,
     parse_groups,
     principal_from_claims,
     require_group,
-    require_space_role,
 )
-from account_connections.errors import NotAuthenticated, NotAuthorized
-from account_connections.models import SpaceRole
+from account_connections.domain.errors import NotAuthenticated, NotAuthorized
+from account_connections.domain.registry import SpaceRole
+from account_connections.logic.access import require_space_role
 
 
 @pytest.mark.parametrize(

@@ -7,14 +7,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from account_connections.models import (
-    CreateConnectionRequest,
+from account_connections.domain.clock import isoformat
+from account_connections.domain.connection import CreateConnectionRequest, RoleArn
+from account_connections.domain.registry import (
     PutApproverRequest,
     PutMemberRequest,
     PutSpaceRequest,
-    RoleArn,
     SpaceRole,
-    isoformat,
 )
 
 VALID = {"accountId": "111122223333", "displayName": "Production"}

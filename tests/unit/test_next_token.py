@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from account_connections.errors import InvalidRequest
-from account_connections.repository import decode_next_token, encode_next_token
+from account_connections.adapters.dynamodb.table import decode_next_token, encode_next_token
+from account_connections.domain.errors import InvalidRequest
 
 KEY = {
     "pk": {"S": "CONNECTION#1"},

@@ -9,8 +9,9 @@ import pytest
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict
 
-from account_connections import errors
-from account_connections.api.app import MAX_BODY_BYTES, PROBLEM_JSON, STATUS_OF, create_app, handle
+from account_connections.api.app import MAX_BODY_BYTES, create_app, handle
+from account_connections.api.problems import PROBLEM_JSON, STATUS_OF
+from account_connections.domain import errors
 from tests.support import FakeContext, http_event
 
 router = APIGatewayHttpRouter()

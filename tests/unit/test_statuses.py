@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from account_connections.statuses import (
+from account_connections.domain.statuses import (
     ALLOWED_TRANSITIONS,
     LIVE_STATUSES,
     TERMINAL_STATUSES,

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from account_connections.subscriptions import ApproverSubscriptions
+from account_connections.adapters.sns import SnsSubscriptions as ApproverSubscriptions
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:approvals"
 ARN = f"{TOPIC}:0b7e1c8a-1111-2222-3333-444455556666"

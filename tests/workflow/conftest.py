@@ -27,13 +27,22 @@ from moto.iam.models import iam_backends
 from moto.sts.exceptions import STSClientError
 from moto.sts.models import STSBackend
 
-from account_connections.authz import Principal
-from account_connections.connections import create_connection
-from account_connections.models import Approver, CreateConnectionRequest, Member, Space, SpaceRole
-from account_connections.repository import Repository
-from account_connections.workflow import ApprovalWorkflow
+from account_connections.adapters.stepfunctions import StepFunctionsWorkflow
+from account_connections.domain.access import Principal
+from account_connections.domain.connection import CreateConnectionRequest
+from account_connections.domain.registry import Approver, Member, Space, SpaceRole
+from account_connections.logic.connections import create_connection
 from local import dynamodb_transactions
-from tests.support import ROOT, FakeContext, load_event, load_handler, resource, table_definition
+from tests.support import (
+    ROOT,
+    FakeContext,
+    Stores,
+    load_event,
+    load_handler,
+    resource,
+    stores,
+    table_definition,
+)
 
 TABLE = "connections-workflow-test"
 SERVICE_ACCOUNT = "123456789012"
@@ -85,7 +94,7 @@ class Email:
 class Stack:
     """The resources and the helpers a workflow test drives."""
 
-    repo: Repository
+    stores: Stores
     ddb: Any
     sfn: Any
     sqs: Any
@@ -95,6 +104,14 @@ class Stack:
     before_step: dict[str, Callable[[dict[str, Any]], None]] = field(default_factory=dict)
     emails: list[Email] = field(default_factory=list)
     notices: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def connections(self) -> Any:
+        return self.stores.connections
+
+    @property
+    def registry(self) -> Any:
+        return self.stores.registry
 
     # ---- requests ---------------------------------------------------------------------------
 
@@ -109,8 +126,9 @@ class Stack:
         """Create a request (as the create route does) and start its workflow; returns its id
         and the connection token."""
         created = create_connection(
-            self.repo,
-            ApprovalWorkflow(self.sfn, self.state_machine),
+            self.connections,
+            self.registry,
+            StepFunctionsWorkflow(self.sfn, self.state_machine),
             Principal(sub=requester, groups=frozenset()),
             SPACE,
             CreateConnectionRequest(
@@ -174,7 +192,7 @@ class Stack:
         ]
 
     def item(self, connection_id: str) -> dict[str, Any]:
-        stored = self.repo.get_connection_item(connection_id)
+        stored = self.stores.item(connection_id)
         assert stored is not None
         return stored
 
@@ -351,11 +369,11 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         }.items():
             monkeypatch.setenv(key, value)
 
-        repo = Repository(TABLE, ddb)
+        state = stores(TABLE, ddb)
         stamp = {"updatedAt": "2026-11-01T00:00:00.000Z", "updatedBy": "oscar"}
-        repo.put_space(Space(spaceId=SPACE, name="Demo space", **stamp))
-        repo.put_member(Member(spaceId=SPACE, userId="alice", role=SpaceRole.SPACE_ADMIN, **stamp))
-        repo.put_approver(Approver(accountId=ADMIN_ACCOUNT, email=ADMIN_EMAIL, **stamp))
+        state.registry.put_space(Space(spaceId=SPACE, name="Demo space", **stamp))
+        state.registry.put_member(Member(spaceId=SPACE, userId="alice", role=SpaceRole.SPACE_ADMIN, **stamp))
+        state.registry.put_approver(Approver(accountId=ADMIN_ACCOUNT, email=ADMIN_EMAIL, **stamp))
         _seed_admin_account()
 
         from account_connections.observability import logger
@@ -363,7 +381,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         lines: list[str] = []
         collector = _Collect(logger.registered_handler.formatter, lines)  # type: ignore[arg-type]
         logging.getLogger(logger.name).addHandler(collector)
-        stack = Stack(repo=repo, ddb=ddb, sfn=sfn, sqs=sqs, state_machine=machine["stateMachineArn"],
+        stack = Stack(stores=state, ddb=ddb, sfn=sfn, sqs=sqs, state_machine=machine["stateMachineArn"],
                       queues=queues, logs=lines)  # fmt: skip
         monkeypatch.setattr(LambdaSimpleBackend, "invoke", _route_invocations(stack, {
             logical_id: folder for logical_id, folder in STEP_FUNCTIONS.items()}))  # fmt: skip

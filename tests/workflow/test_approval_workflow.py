@@ -3,10 +3,10 @@ our real handler, the administrator deciding through the real /verify handler.""
 
 from __future__ import annotations
 
-from account_connections.authz import Principal
-from account_connections.connections import cancel_connection
-from account_connections.statuses import ConnectionStatus
-from account_connections.workflow import ApprovalWorkflow
+from account_connections.adapters.stepfunctions import StepFunctionsWorkflow
+from account_connections.domain.access import Principal
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.logic.connections import cancel_connection
 from tests.workflow.conftest import ADMIN_ACCOUNT, ADMIN_EMAIL, BASE_URL, Stack, role_arn
 
 APPROVED_PATH = ["NotifyApprover", "VerifyConnection", "AttachRoles", "RecordVerified",
@@ -29,7 +29,7 @@ def test_approval_verifies_the_connection_and_attaches_its_roles(stack: Stack) -
     assert answer["statusCode"] == 200, answer["body"]
     assert "Request approved" in answer["body"]
     assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
-    connection, roles, history = stack.repo.get_connection_detail(connection_id)
+    connection, roles, history = stack.connections.detail(connection_id)
     assert connection.status == ConnectionStatus.VERIFIED
     assert connection.paidTiersAuthorized is False
     assert connection.decidedBy == ADMIN_EMAIL
@@ -53,7 +53,7 @@ def test_approval_with_paid_tiers_records_them(stack: Stack) -> None:
     answer = stack.approve(stack.wait_for_email().token, paid=True)
     assert "Paid tiers: authorized" in answer["body"]
     assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
-    connection = stack.repo.get_connection(connection_id)
+    connection = stack.connections.get(connection_id)
     assert connection.status == ConnectionStatus.VERIFIED
     assert connection.paidTiersAuthorized is True
     assert stack.drain_notices()[-1]["paidTiersAuthorized"] is True
@@ -66,7 +66,7 @@ def test_rejection_records_the_reason_and_tells_the_requester(stack: Stack) -> N
     assert answer["statusCode"] == 200, answer["body"]
     assert "Not one of our accounts." in answer["body"]
     assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
-    connection = stack.repo.get_connection(connection_id)
+    connection = stack.connections.get(connection_id)
     assert connection.status == ConnectionStatus.REJECTED
     assert connection.reason == "Not one of our accounts."
     assert connection.decidedBy == ADMIN_EMAIL
@@ -82,7 +82,7 @@ def test_a_request_nobody_decides_expires_and_its_link_dies(stack: Stack) -> Non
     token = stack.wait_for_email().token
     assert stack.page(token)["statusCode"] == 200
     assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
-    connection = stack.repo.get_connection(connection_id)
+    connection = stack.connections.get(connection_id)
     assert connection.status == ConnectionStatus.EXPIRED
     assert stack.entered_states(connection_id) == EXPIRED_PATH
     page = stack.page(token)
@@ -96,10 +96,10 @@ def test_cancel_while_waiting_ends_the_workflow_and_kills_the_links(stack: Stack
     connection_id, connection_token = stack.request()
     token = stack.wait_for_email().token
     alice = Principal("alice", frozenset())
-    cancel_connection(stack.repo, ApprovalWorkflow(stack.sfn), alice, "demo", connection_id)
+    cancel_connection(stack.connections, StepFunctionsWorkflow(stack.sfn), alice, "demo", connection_id)
     assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
     assert stack.entered_states(connection_id) == ["NotifyApprover", "Cancelled"]
-    assert stack.repo.get_connection(connection_id).status == ConnectionStatus.CANCELLED
+    assert stack.connections.get(connection_id).status == ConnectionStatus.CANCELLED
     for dead in (token, connection_token):
         page = stack.page(dead)
         assert page["statusCode"] == 410
@@ -118,4 +118,4 @@ def test_resend_replaces_the_link_at_once(stack: Stack) -> None:
     assert old_page["statusCode"] == 410 and "newer link" in old_page["body"]
     assert stack.approve(new)["statusCode"] == 200
     assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
-    assert stack.repo.get_connection(connection_id).status == ConnectionStatus.VERIFIED
+    assert stack.connections.get(connection_id).status == ConnectionStatus.VERIFIED

@@ -13,11 +13,11 @@ from typing import Any
 import boto3
 import pytest
 
-from account_connections.clients import client
-from account_connections.models import request_digest
-from account_connections.repository import Repository
-from account_connections.statuses import ConnectionStatus
-from account_connections.tokens import hash_token
+from account_connections.adapters.clients import client
+from account_connections.domain.connection import request_digest
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.domain.tokens import hash_token
+from tests.support import stores
 from tests.workflow.conftest import ADMIN_ACCOUNT, ADMIN_EMAIL, TABLE, Stack
 
 Recorder = Callable[[], AbstractContextManager[list[str]]]
@@ -56,7 +56,7 @@ def aws_calls(stack: Stack) -> Iterator[Recorder]:
 
 
 def _token_item(stack: Stack, token: str) -> dict[str, Any]:
-    item = stack.repo.get_token(hash_token(token))
+    item = stack.stores.token_item(hash_token(token))
     assert item is not None
     return item
 
@@ -93,7 +93,7 @@ def test_a_decision_makes_three_aws_calls(
     assert len(seen) <= 3
     assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
     expected = ConnectionStatus.VERIFIED if "approve" in how else ConnectionStatus.REJECTED
-    decided = stack.repo.get_connection(connection_id)
+    decided = stack.connections.get(connection_id)
     assert decided.status == expected and decided.decidedBy == ADMIN_EMAIL
 
 
@@ -142,19 +142,19 @@ def test_token_items_keep_the_task_token_only_while_they_work(stack: Stack) -> N
 def test_decided_by_is_the_address_the_link_went_to_even_if_the_administrator_left(stack: Stack) -> None:
     connection_id, _ = stack.request()
     token = stack.wait_for_email().token
-    assert stack.repo.delete_approver(ADMIN_ACCOUNT)
+    assert stack.registry.delete_approver(ADMIN_ACCOUNT)
     answer = stack.decide_json(token, "approve")
     assert answer["statusCode"] == 200, answer["body"]
     assert json.loads(answer["body"])["decidedBy"] == ADMIN_EMAIL
     assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
-    assert stack.repo.get_connection(connection_id).decidedBy == ADMIN_EMAIL
+    assert stack.connections.get(connection_id).decidedBy == ADMIN_EMAIL
 
 
 def test_a_request_changed_since_its_link_was_sent_cannot_be_decided(stack: Stack) -> None:
     connection_id, _ = stack.request()
     token = stack.wait_for_email().token
     # A change of what the page shows (no route makes one today) stores the request's new digest.
-    changed = stack.repo.get_connection(connection_id).model_copy(update={"displayName": "Someone else's"})
+    changed = stack.connections.get(connection_id).model_copy(update={"displayName": "Someone else's"})
     stack.ddb.update_item(
         TableName=TABLE,
         Key={"pk": {"S": f"CONNECTION#{connection_id}"}, "sk": {"S": "CONNECTION"}},
@@ -172,7 +172,7 @@ def test_a_request_changed_since_its_link_was_sent_cannot_be_decided(stack: Stac
     assert "Someone else" in stack.page(token)["body"]
     assert stack.approve(token)["statusCode"] == 409
     assert stack.dump() == before
-    assert stack.repo.get_connection(connection_id).status == ConnectionStatus.PENDING_APPROVAL
+    assert stack.connections.get(connection_id).status == ConnectionStatus.PENDING_APPROVAL
 
 
 def test_the_connection_token_before_the_workflow_waits_is_not_ready_yet(stack: Stack) -> None:
@@ -191,7 +191,7 @@ def test_the_connection_token_before_the_workflow_waits_is_not_ready_yet(stack: 
     stack.wait_for_email()
     assert answers and answers[0]["statusCode"] == 409
     assert "still starting" in json.loads(answers[0]["body"])["detail"]
-    assert stack.repo.get_connection(connection_id).status == ConnectionStatus.PENDING_APPROVAL
+    assert stack.connections.get(connection_id).status == ConnectionStatus.PENDING_APPROVAL
     # Once the link went out, the connection token carries what a decision needs.
     assert stack.decide_json(connection_token, "approve")["statusCode"] == 200
     assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
@@ -205,7 +205,7 @@ def test_a_decision_on_a_cancelled_request_says_so(stack: Stack) -> None:
         answer = stack.decide_json(dead, "reject", reason="late")
         assert answer["statusCode"] == 410
         assert json.loads(answer["body"])["detail"].startswith("The requester cancelled")
-    assert Repository(TABLE, stack.ddb).get_connection(connection_id).status == ConnectionStatus.CANCELLED
+    assert stores(TABLE, stack.ddb).connections.get(connection_id).status == ConnectionStatus.CANCELLED
 
 
 def test_a_link_resent_while_no_administrator_is_registered_records_the_accounts_administrator(
@@ -213,7 +213,7 @@ def test_a_link_resent_while_no_administrator_is_registered_records_the_accounts
 ) -> None:
     connection_id, _ = stack.request()
     stack.wait_for_email()
-    assert stack.repo.delete_approver(ADMIN_ACCOUNT)
+    assert stack.registry.delete_approver(ADMIN_ACCOUNT)
     assert stack.requester_http("http_resend_connection", connection_id)["statusCode"] == 200
     resent = stack.wait_for_email(count=2).token
     assert "approverEmail" not in _token_item(stack, resent)

@@ -9,8 +9,9 @@ from urllib.parse import quote
 
 import pytest
 
-from account_connections.errors import DependencyUnavailable, RoleCheckFailed
-from account_connections.roles import check_roles, parse_role_arn, trusts
+from account_connections.domain.errors import DependencyUnavailable, RoleCheckFailed
+from account_connections.domain.trust import trusts
+from account_connections.logic.roles import check_roles, parse_role_arn
 
 RUNNER = "arn:aws:iam::999999999999:role/WorkflowRunner"
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from moto.iam.models import iam_backends
 
-from account_connections.errors import InvalidRequest
-from account_connections.statuses import ConnectionStatus
+from account_connections.domain.errors import InvalidRequest
+from account_connections.domain.statuses import ConnectionStatus
 from account_connections.steps import attach_roles
 from tests.workflow.conftest import ADMIN_ACCOUNT, OTHER_ACCOUNT, RUNNER, VERIFIER_ROLE, Stack, role_arn
 
@@ -25,7 +25,7 @@ def _verified(stack: Stack, roles: list[str]) -> tuple[str, dict[str, Any]]:
 def test_a_role_that_does_not_trust_the_runner_is_recorded_not_attached(stack: Stack) -> None:
     connection_id, execution = _verified(stack, [role_arn("BuildRole"), role_arn("UntrustedRole")])
     assert execution["status"] == "SUCCEEDED"
-    connection, roles, history = stack.repo.get_connection_detail(connection_id)
+    connection, roles, history = stack.connections.detail(connection_id)
     assert connection.status == ConnectionStatus.VERIFIED
     by_name = {role.roleName: role for role in roles}
     assert by_name["BuildRole"].attached is True
@@ -36,7 +36,7 @@ def test_a_role_that_does_not_trust_the_runner_is_recorded_not_attached(stack: S
 
 def test_a_role_that_does_not_exist_is_recorded_with_why(stack: Stack) -> None:
     connection_id, _ = _verified(stack, [role_arn("GhostRole")])
-    _, roles, _ = stack.repo.get_connection_detail(connection_id)
+    _, roles, _ = stack.connections.detail(connection_id)
     assert roles[0].attached is False
     assert roles[0].reason == f"role GhostRole does not exist in account {ADMIN_ACCOUNT}"
 
@@ -47,7 +47,7 @@ def test_when_the_verifier_role_cannot_be_assumed_no_role_is_attached_and_the_re
     iam_backends[ADMIN_ACCOUNT]["aws"].delete_role(VERIFIER_ROLE)
     connection_id, execution = _verified(stack, [role_arn("BuildRole")])
     assert execution["status"] == "SUCCEEDED"
-    connection, roles, _ = stack.repo.get_connection_detail(connection_id)
+    connection, roles, _ = stack.connections.detail(connection_id)
     assert connection.status == ConnectionStatus.VERIFIED
     assert roles[0].attached is False
     assert f"the verifier role arn:aws:iam::{ADMIN_ACCOUNT}:role/{VERIFIER_ROLE} cannot be assumed" in (
@@ -68,7 +68,7 @@ def test_a_role_in_another_account_is_refused_at_request_and_at_attach(stack: St
     assert answer["statusCode"] == 400
     assert answer["headers"]["Content-Type"] == "application/problem+json"
     assert f"must be a role in account {ADMIN_ACCOUNT}" in answer["body"]
-    _, roles, _ = stack.repo.get_connection_detail(connection_id)
+    _, roles, _ = stack.connections.detail(connection_id)
     assert roles == []
 
 
@@ -83,12 +83,12 @@ def test_roles_attach_and_detach_after_verification(stack: Stack) -> None:
         "http_attach_role", connection_id, body={"roleArn": role_arn("BuildRole")}
     )
     assert attached["statusCode"] == 201, attached["body"]
-    _, roles, history = stack.repo.get_connection_detail(connection_id)
+    _, roles, history = stack.connections.detail(connection_id)
     assert [(role.roleName, role.attached) for role in roles] == [("BuildRole", True)]
     assert history[-1].type == "ROLE_ATTACHED" and history[-1].actor == "alice"
     detached = stack.requester_http("http_detach_role", connection_id)
     assert detached["statusCode"] == 200, detached["body"]
-    _, roles, history = stack.repo.get_connection_detail(connection_id)
+    _, roles, history = stack.connections.detail(connection_id)
     assert roles == [] and history[-1].type == "ROLE_DETACHED"
     assert stack.requester_http("http_detach_role", connection_id)["statusCode"] == 404
 
@@ -115,7 +115,7 @@ def test_a_request_changed_after_it_was_shown_fails_verification_with_the_reason
     execution = stack.wait_for_end(connection_id)
     assert execution["status"] == "FAILED"
     assert stack.entered_states(connection_id) == FAILED_AT_VERIFY
-    connection = stack.repo.get_connection(connection_id)
+    connection = stack.connections.get(connection_id)
     assert connection.status == ConnectionStatus.FAILED
     assert connection.reason == "VerificationFailed: the request changed after the administrator saw it"
     notice = stack.drain_notices()[-1]
@@ -132,15 +132,15 @@ def test_a_step_that_crashes_fails_the_execution_and_the_status_says_why(
     connection_id, execution = _verified(stack, [role_arn("BuildRole")])
     assert execution["status"] == "FAILED"
     assert stack.entered_states(connection_id)[-3:] == ["RecordFailure", "NotifyRequesterFailed", "Failed"]
-    connection = stack.repo.get_connection(connection_id)
+    connection = stack.connections.get(connection_id)
     assert connection.status == ConnectionStatus.FAILED
     assert connection.reason == "RuntimeError: the role check crashed"
     # The account is free again.
-    assert stack.repo.live_holder("demo", ADMIN_ACCOUNT) is None
+    assert stack.connections.live_holder("demo", ADMIN_ACCOUNT) is None
 
 
 def test_a_transient_error_is_retried(stack: Stack, monkeypatch: Any) -> None:
-    from account_connections.errors import DependencyUnavailable
+    from account_connections.domain.errors import DependencyUnavailable
 
     real = attach_roles.check_roles
     calls: list[int] = []
@@ -155,7 +155,7 @@ def test_a_transient_error_is_retried(stack: Stack, monkeypatch: Any) -> None:
     connection_id, execution = _verified(stack, [role_arn("BuildRole")])
     assert execution["status"] == "SUCCEEDED"
     assert len(calls) == 2
-    assert stack.repo.get_connection(connection_id).status == ConnectionStatus.VERIFIED
+    assert stack.connections.get(connection_id).status == ConnectionStatus.VERIFIED
 
 
 def test_another_live_connection_of_the_account_fails_verification(stack: Stack) -> None:
@@ -174,12 +174,12 @@ def test_another_live_connection_of_the_account_fails_verification(stack: Stack)
     stack.approve(stack.wait_for_email().token)
     assert stack.wait_for_end(connection_id)["status"] == "FAILED"
     assert stack.entered_states(connection_id) == FAILED_AT_VERIFY
-    reason = stack.repo.get_connection(connection_id).reason
+    reason = stack.connections.get(connection_id).reason
     assert reason == f"VerificationFailed: account {ADMIN_ACCOUNT} has another live connection in space demo"
 
 
 def test_a_request_whose_administrator_was_removed_fails_with_why(stack: Stack) -> None:
-    stack.before_step["NotifyApproverFunction"] = lambda _: stack.repo.delete_approver(ADMIN_ACCOUNT)
+    stack.before_step["NotifyApproverFunction"] = lambda _: stack.registry.delete_approver(ADMIN_ACCOUNT)
     connection_id, _ = stack.request()
     assert stack.wait_for_end(connection_id)["status"] == "FAILED"
     assert stack.entered_states(connection_id) == [
@@ -188,10 +188,10 @@ def test_a_request_whose_administrator_was_removed_fails_with_why(stack: Stack) 
         "NotifyRequesterFailed",
         "Failed",
     ]
-    connection = stack.repo.get_connection(connection_id)
+    connection = stack.connections.get(connection_id)
     assert connection.status == ConnectionStatus.FAILED
     assert (
         connection.reason
         == f"ApproverNotRegistered: no administrator is registered for account {ADMIN_ACCOUNT}"
     )
-    assert stack.emails == [] and stack.repo.live_holder("demo", ADMIN_ACCOUNT) is None
+    assert stack.emails == [] and stack.connections.live_holder("demo", ADMIN_ACCOUNT) is None

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from account_connections.pages import SECURITY_HEADERS
-from account_connections.statuses import ConnectionStatus
-from account_connections.tokens import hash_token
+from account_connections.api.pages import SECURITY_HEADERS
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.domain.tokens import hash_token
 from tests.support import load_event
 from tests.workflow.conftest import ADMIN_EMAIL, OTHER_ACCOUNT, Stack
 
@@ -45,7 +45,7 @@ def test_the_page_shows_what_is_asked_with_the_token_and_a_csrf_token(stack: Sta
         assert shown in body
     assert f'name="token" value="{email.token}"' in body
     assert 'name="csrf" value="' in body
-    assert stack.repo.get_connection(connection_id).expiresAt in body
+    assert stack.connections.get(connection_id).expiresAt in body
 
 
 def test_the_email_says_what_is_asked_and_reaches_only_that_accounts_administrator(stack: Stack) -> None:
@@ -103,7 +103,7 @@ def test_a_used_link_is_gone_and_a_second_decision_conflicts(stack: Stack, head:
     again = stack.decide_json(token, "reject", reason="changed my mind")
     assert again["statusCode"] == 409
     assert again["headers"]["Content-Type"] == "application/problem+json"
-    assert stack.repo.get_connection(connection_id).status == ConnectionStatus.VERIFIED
+    assert stack.connections.get(connection_id).status == ConnectionStatus.VERIFIED
 
 
 def test_a_tampered_or_forged_form_is_refused_and_changes_nothing(stack: Stack) -> None:
@@ -121,7 +121,7 @@ def test_a_tampered_or_forged_form_is_refused_and_changes_nothing(stack: Stack) 
     unknown_field = stack.verify_http(_form_event(f"token={token}&decision=approve&csrf=x&admin=1"))
     assert unknown_field["statusCode"] == 400 and "admin" in unknown_field["body"]
     assert stack.dump() == before
-    assert stack.repo.get_connection(connection_id).status == ConnectionStatus.PENDING_APPROVAL
+    assert stack.connections.get(connection_id).status == ConnectionStatus.PENDING_APPROVAL
 
 
 def _form_event(body: str) -> dict[str, Any]:
@@ -169,7 +169,7 @@ def test_two_concurrent_decisions_make_exactly_one(stack: Stack) -> None:
     codes = sorted(answer["statusCode"] for answer in answers)
     assert codes == [200, 409, 409, 409], [answer["body"] for answer in answers]
     stack.wait_for_end(connection_id)
-    _, _, history = stack.repo.get_connection_detail(connection_id)
+    _, _, history = stack.connections.detail(connection_id)
     decisions = [e for e in history if e.fromStatus == ConnectionStatus.PENDING_APPROVAL]
     assert len(decisions) == 1
 
@@ -189,7 +189,7 @@ def test_an_approval_after_the_workflow_stopped_waiting_fails_the_request_cleanl
     answer = stack.approve(token)
     assert answer["statusCode"] == 409
     assert "no longer waiting" in answer["body"]
-    connection = stack.repo.get_connection(connection_id)
+    connection = stack.connections.get(connection_id)
     assert connection.status == ConnectionStatus.FAILED
     assert "approval window closed" in (connection.reason or "")
 
@@ -212,7 +212,7 @@ def test_the_task_token_appears_in_no_email_page_url_or_log_line(stack: Stack) -
     pages = [stack.page(email.token), stack.page(email.token, head=True), stack.page(connection_token)]
     answer = stack.approve(email.token)
     stack.wait_for_end(connection_id)
-    assert stack.repo.get_connection(connection_id).status == ConnectionStatus.VERIFIED
+    assert stack.connections.get(connection_id).status == ConnectionStatus.VERIFIED
     seen = [email.subject, email.body, email.link, answer["body"], json.dumps(answer["headers"]),
             *(page["body"] for page in pages), *(json.dumps(page["headers"]) for page in pages),
             *(json.dumps(notice) for notice in stack.drain_notices())]  # fmt: skip

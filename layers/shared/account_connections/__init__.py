@@ -1,6 +1,7 @@
-"""Account connections: the code every function of the service shares.
+"""Account connections: the code every function of the service shares, by role.
 
-Models and statuses, the repository over the state table, authorization, RFC 7807 problems,
-observability, and the adapters for Step Functions, SNS and IAM. Handlers in ``functions/``
-only wire an event into one call of this package.
+``domain/`` (entities and rules, pure) <- ``ports.py`` (Protocols) <- ``logic/`` (use cases over
+ports) and ``adapters/`` (AWS: DynamoDB, Step Functions, SNS, IAM); ``wiring.py`` builds the
+adapters; ``api/`` (HTTP routes) and ``steps/`` (workflow steps) ask ``wiring`` and call
+``logic``. Handlers in ``functions/`` only wire an event into one call of this package.
 """

@@ -1,4 +1,6 @@
-"""Configuration: one model per function, read from the environment once, on first use."""
+"""Configuration: one model per function, read from the environment once, on first use. The
+adapters' own settings (``WorkflowSettings``, ``ApprovalTopicSettings``, ``VerifierSettings``) are
+what ``wiring`` reads; each function's model adds what its routes or steps use."""
 
 from __future__ import annotations
 
@@ -20,41 +22,50 @@ class BaseSettings(BaseModel):
     groups_claim: str = Field(default="cognito:groups", alias="GROUPS_CLAIM")
 
 
-class RequesterApiSettings(BaseSettings):
-    state_machine_arn: str = Field(alias="STATE_MACHINE_ARN")
+class WorkflowSettings(BaseSettings):
+    # Empty where the function only answers tasks (the decision) and never starts an execution.
+    state_machine_arn: str = Field(default="", alias="STATE_MACHINE_ARN")
+
+
+class ApprovalTopicSettings(BaseSettings):
     approval_topic_arn: str = Field(alias="APPROVAL_TOPIC_ARN")
-    approval_timeout_seconds: int = Field(default=604800, ge=1, alias="APPROVAL_TIMEOUT_SECONDS")
-    public_base_url: str = Field(default="", alias="PUBLIC_BASE_URL")
+
+
+class VerifierSettings(BaseSettings):
     verifier_role_name: str = Field(alias="VERIFIER_ROLE_NAME")
     verifier_external_id: str = Field(default="", alias="VERIFIER_EXTERNAL_ID")
     runner_principal_arn: str = Field(alias="RUNNER_PRINCIPAL_ARN")
+
+
+class RequesterApiSettings(WorkflowSettings, ApprovalTopicSettings, VerifierSettings):
+    state_machine_arn: str = Field(alias="STATE_MACHINE_ARN")
+    approval_timeout_seconds: int = Field(default=604800, ge=1, alias="APPROVAL_TIMEOUT_SECONDS")
+    public_base_url: str = Field(default="", alias="PUBLIC_BASE_URL")
     idempotency_ttl_seconds: int = Field(default=86400, alias="IDEMPOTENCY_TTL_SECONDS")
 
 
-class OperatorApiSettings(BaseSettings):
-    approval_topic_arn: str = Field(alias="APPROVAL_TOPIC_ARN")
+class OperatorApiSettings(ApprovalTopicSettings):
+    pass
 
 
 class AuditApiSettings(BaseSettings):
     pass
 
 
-class DecisionSettings(BaseSettings):
+class DecisionSettings(WorkflowSettings):
     pass
 
 
-class NotifyApproverSettings(BaseSettings):
-    approval_topic_arn: str = Field(alias="APPROVAL_TOPIC_ARN")
+class NotifyApproverSettings(ApprovalTopicSettings):
+    pass
 
 
 class VerifyConnectionSettings(BaseSettings):
     pass
 
 
-class AttachRolesSettings(BaseSettings):
-    verifier_role_name: str = Field(alias="VERIFIER_ROLE_NAME")
-    verifier_external_id: str = Field(default="", alias="VERIFIER_EXTERNAL_ID")
-    runner_principal_arn: str = Field(alias="RUNNER_PRINCIPAL_ARN")
+class AttachRolesSettings(VerifierSettings):
+    pass
 
 
 class RecordOutcomeSettings(BaseSettings):

@@ -1,5 +1,5 @@
-"""The HTTP API's common machinery: the resolver factory, RFC 7807 problems, the request id
-header, body limits and the caller's identity.
+"""The HTTP API's common machinery: the resolver factory, the request id header, body limits and
+the caller's identity (problems are in ``api.problems``).
 
 Each API function builds its resolver with ``create_app(router)``; the docs function builds one
 with every router, so the OpenAPI document describes the whole API from the same code.
@@ -19,106 +19,18 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from account_connections import errors
-from account_connections.authz import Principal, principal_from_claims
-from account_connections.models import SPACE_ID_PATTERN
+from account_connections.api.problems import PROBLEM_JSON, problem, status_of, validation_problem
+from account_connections.domain import errors
+from account_connections.domain.access import Principal, principal_from_claims
+from account_connections.domain.fields import SPACE_ID_PATTERN
 from account_connections.observability import logger
 
 MAX_BODY_BYTES = 64 * 1024
 REQUEST_ID_HEADER = "X-Request-Id"
-PROBLEM_JSON = "application/problem+json"
-
-# What a route's `responses=` says about its refusals: every one is an RFC 7807 problem.
-PROBLEM_CONTENT: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 
 
 # The path parameter every space-scoped route takes (requesters' and operators').
 SpaceIdPath = Annotated[str, Path(pattern=SPACE_ID_PATTERN, description="The space's id.")]
-
-
-def problem_responses(descriptions: dict[int, str]) -> dict[int, Any]:
-    """``{404: "No such space."}`` -> the OpenAPI responses of those problems."""
-    return {code: {"description": text, **PROBLEM_CONTENT} for code, text in descriptions.items()}
-
-
-# One HTTP status for each domain error: the only place where errors become HTTP.
-STATUS_OF: dict[type[errors.DomainError], int] = {
-    errors.InvalidRequest: 400,
-    errors.NotAuthenticated: 401,
-    errors.NotAuthorized: 403,
-    errors.SpaceNotFound: 404,
-    errors.ConnectionNotFound: 404,
-    errors.MemberNotFound: 404,
-    errors.ApproverNotFound: 404,
-    errors.RoleNotFound: 404,
-    errors.VerificationTokenNotFound: 404,
-    errors.ConnectionAlreadyLive: 409,
-    errors.ConnectionAlreadyDecided: 409,
-    errors.IdempotencyKeyReused: 409,
-    errors.IdempotencyInProgress: 409,
-    errors.TaskAlreadyClosed: 409,
-    errors.VerificationTokenGone: 410,
-    errors.ApproverNotRegistered: 422,
-    errors.RoleCheckFailed: 422,
-    errors.VerificationFailed: 422,
-    errors.WorkflowUnavailable: 503,
-    errors.DecisionFormStale: 409,
-    errors.DecisionNotReady: 409,
-    errors.DependencyUnavailable: 503,
-    errors.PayloadTooLarge: 413,
-}
-
-
-def problem(
-    status: int, title: str, detail: str, field_errors: list[dict[str, str]] | None = None
-) -> Response:
-    body: dict[str, Any] = {
-        "type": f"https://httpstatuses.io/{status}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    if field_errors is not None:
-        body["errors"] = field_errors
-    return Response(status_code=status, content_type=PROBLEM_JSON, body=json.dumps(body))
-
-
-def _field_name(location: tuple[Any, ...]) -> str:
-    """``("body", "roleArns", 0)`` -> ``roleArns[0]``; a query or header parameter by its name."""
-    parts = list(location)
-    if parts and parts[0] in ("body", "query", "path", "header"):
-        parts = parts[1:]
-    name = ""
-    for part in parts:
-        if isinstance(part, int):
-            name += f"[{part}]"
-        elif not str(part).startswith("function-"):
-            name += f".{part}" if name else str(part)
-    return name or "body"
-
-
-def _error_field(error: dict[str, Any]) -> str:
-    # A JSON syntax error's location is a character offset, not a field.
-    return "body" if error.get("type") == "json_invalid" else _field_name(tuple(error.get("loc", ())))
-
-
-def _validation_message(error: dict[str, Any]) -> str:
-    if error.get("type") == "extra_forbidden":
-        return "unknown field"
-    if error.get("type") == "json_invalid":
-        return "the body is not valid JSON"
-    if error.get("type") == "missing":
-        return "is required"
-    message = str(error.get("msg", "is not valid"))
-    return message.removeprefix("Value error, ")
-
-
-def validation_problem(exc: RequestValidationError) -> Response:
-    field_errors = [
-        {"field": _error_field(error), "message": _validation_message(error)} for error in exc.errors()
-    ]
-    names = ", ".join(sorted({error["field"] for error in field_errors}))
-    return problem(400, "Invalid request", f"the request is not valid: {names}", field_errors)
 
 
 def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
@@ -137,9 +49,7 @@ def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
 
     @app.exception_handler(errors.DomainError)
     def _domain(exc: errors.DomainError) -> Response:
-        status = next((code for cls, code in STATUS_OF.items() if type(exc) is cls), None)
-        if status is None:
-            status = next((code for cls, code in STATUS_OF.items() if isinstance(exc, cls)), 400)
+        status = status_of(exc)
         field_errors = exc.errors if isinstance(exc, errors.InvalidRequest) else None
         logger.info("request refused", extra={"status": status, "error": type(exc).__name__})
         return problem(status, exc.title, exc.detail, field_errors)
@@ -233,14 +143,18 @@ def _plain(response: Response) -> dict[str, Any]:
     }
 
 
-def current_principal(app: APIGatewayHttpResolver, groups_claim: str) -> Principal:
+# A resolver, or a router of one: both expose the current HTTP API event.
+EventSource = APIGatewayHttpResolver | APIGatewayHttpRouter
+
+
+def current_principal(app: EventSource, groups_claim: str) -> Principal:
     """The caller, from the claims API Gateway's JWT authorizer verified. Raises NotAuthenticated."""
     authorizer = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer") or {}
     claims = (authorizer.get("jwt") or {}).get("claims")
     return principal_from_claims(claims, groups_claim)
 
 
-def header(app: APIGatewayHttpResolver, name: str) -> str | None:
+def header(app: EventSource, name: str) -> str | None:
     headers = app.current_event.headers or {}
     lowered = name.lower()
     return next((value for key, value in headers.items() if key.lower() == lowered), None)

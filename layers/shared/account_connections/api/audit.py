@@ -11,22 +11,21 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel
 
-from account_connections import audit
-from account_connections.api.app import current_principal, header, problem_responses
-from account_connections.authz import AUDITORS, require_group
-from account_connections.clients import client
-from account_connections.models import (
+from account_connections import wiring
+from account_connections.api.app import current_principal, header
+from account_connections.api.problems import problem_responses
+from account_connections.domain.access import AUDITORS, require_group
+from account_connections.domain.audit import AuditEvent, AuditEventPage
+from account_connections.domain.connection import Connection, ConnectionPage
+from account_connections.domain.fields import (
     ACCOUNT_ID_PATTERN,
+    CONNECTION_ID_PATTERN,
     SPACE_ID_PATTERN,
     USER_ID_PATTERN,
-    AuditEvent,
-    AuditEventPage,
-    Connection,
-    ConnectionPage,
 )
-from account_connections.repository import Repository
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.logic import audit
 from account_connections.settings import AuditApiSettings, load_settings
-from account_connections.statuses import ConnectionStatus
 
 router = APIGatewayHttpRouter()
 
@@ -64,12 +63,8 @@ def settings() -> AuditApiSettings:
     return load_settings(AuditApiSettings)
 
 
-def repository() -> Repository:
-    return Repository(settings().table_name, client("dynamodb"))
-
-
 def _require_auditor() -> None:
-    require_group(current_principal(router, settings().groups_claim), AUDITORS)  # type: ignore[arg-type]
+    require_group(current_principal(router, settings().groups_claim), AUDITORS)
 
 
 def wants_csv(accept: str | None) -> bool:
@@ -91,7 +86,7 @@ def wants_csv(accept: str | None) -> bool:
 
 
 def _respond(page: ConnectionPage | AuditEventPage, model: type[BaseModel]) -> Response[Any]:
-    if not wants_csv(header(router, "Accept")):  # type: ignore[arg-type]
+    if not wants_csv(header(router, "Accept")):
         return Response(status_code=200, content_type="application/json", body=page)
     headers = {NEXT_TOKEN_HEADER: page.nextToken} if page.nextToken else None
     return Response(
@@ -121,7 +116,7 @@ def audit_connections(
 ) -> Response[ConnectionPage | str]:
     _require_auditor()
     page = audit.query_connections(
-        repository(), status=status, space_id=spaceId, account_id=accountId,
+        wiring.audit_log(), status=status, space_id=spaceId, account_id=accountId,
         created_from=from_, created_to=to, limit=limit, next_token=nextToken,
     )  # fmt: skip
     return _respond(page, Connection)
@@ -135,7 +130,7 @@ def audit_connections(
 )
 def audit_events(
     connectionId: Annotated[
-        str | None, Query(pattern=r"^[0-9a-f-]{36}$", description="Only this connection.")
+        str | None, Query(pattern=CONNECTION_ID_PATTERN, description="Only this connection.")
     ] = None,
     actor: Annotated[
         str | None, Query(pattern=USER_ID_PATTERN, description="Only changes by this user.")
@@ -147,7 +142,7 @@ def audit_events(
 ) -> Response[AuditEventPage | str]:
     _require_auditor()
     page = audit.query_events(
-        repository(), connection_id=connectionId, actor=actor, at_from=from_, at_to=to,
+        wiring.audit_log(), connection_id=connectionId, actor=actor, at_from=from_, at_to=to,
         limit=limit, next_token=nextToken,
     )  # fmt: skip
     return _respond(page, AuditEvent)

@@ -11,13 +11,14 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from account_connections import connections, links, roles
+from account_connections import wiring
 from account_connections.api import requester
-from account_connections.api.app import SpaceIdPath, problem_responses
-from account_connections.api.requester import ConnectionIdPath, repository, settings
-from account_connections.clients import client
-from account_connections.models import ROLE_NAME_PATTERN, AttachRoleRequest, ConnectionDetail, RoleAttachment
-from account_connections.notifier import ApprovalMailer
+from account_connections.api.app import SpaceIdPath
+from account_connections.api.problems import problem_responses
+from account_connections.api.requester import ConnectionIdPath, settings
+from account_connections.domain.connection import AttachRoleRequest, ConnectionDetail, RoleAttachment
+from account_connections.domain.fields import ROLE_NAME_PATTERN
+from account_connections.logic import connections, links, roles
 
 router = APIGatewayHttpRouter()
 
@@ -39,8 +40,8 @@ COMMON = {**requester.COMMON, **problem_responses({404: "No such connection."})}
 )
 def resend_link(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> links.LinkSent:
     principal = requester.member(spaceId, mutate=True)
-    mailer = ApprovalMailer(client("sns"), settings().approval_topic_arn)
-    return links.resend_link(repository(), mailer, principal, spaceId, connectionId)
+    return links.resend_link(wiring.connections(), wiring.registry(), wiring.mailer(), principal, spaceId,
+                             connectionId)  # fmt: skip
 
 
 @router.post(
@@ -63,11 +64,10 @@ def attach_role(
     spaceId: SpaceIdPath, connectionId: ConnectionIdPath, body: AttachRoleRequest
 ) -> Response[RoleAttachment]:
     principal = requester.member(spaceId, mutate=True)
-    config = settings()
-    verifier = roles.IamVerifier(client("sts"), config.verifier_role_name, config.verifier_external_id)
     attached = roles.attach_role(
-        repository(), verifier, config.runner_principal_arn, principal, spaceId, connectionId, body.roleArn
-    )
+        wiring.connections(), wiring.verifier(), settings().runner_principal_arn, principal, spaceId,
+        connectionId, body.roleArn,
+    )  # fmt: skip
     return Response(status_code=201, content_type="application/json", body=attached)
 
 
@@ -82,5 +82,5 @@ def detach_role(
     spaceId: SpaceIdPath, connectionId: ConnectionIdPath, roleName: RoleNamePath
 ) -> ConnectionDetail:
     principal = requester.member(spaceId, mutate=True)
-    roles.detach_role(repository(), principal, spaceId, connectionId, roleName)
-    return connections.get_connection(repository(), spaceId, connectionId)
+    roles.detach_role(wiring.connections(), principal, spaceId, connectionId, roleName)
+    return connections.get_connection(wiring.connections(), spaceId, connectionId)

@@ -12,13 +12,12 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from account_connections import registry
-from account_connections.api.app import SpaceIdPath, current_principal, problem_responses
-from account_connections.authz import OPERATORS, Principal, require_group
-from account_connections.clients import client
-from account_connections.models import (
-    ACCOUNT_ID_PATTERN,
-    USER_ID_PATTERN,
+from account_connections import wiring
+from account_connections.api.app import SpaceIdPath, current_principal
+from account_connections.api.problems import problem_responses
+from account_connections.domain.access import OPERATORS, Principal, require_group
+from account_connections.domain.fields import ACCOUNT_ID_PATTERN, USER_ID_PATTERN
+from account_connections.domain.registry import (
     Approver,
     ApproverPage,
     Member,
@@ -27,9 +26,8 @@ from account_connections.models import (
     PutSpaceRequest,
     Space,
 )
-from account_connections.repository import Repository
+from account_connections.logic import registry
 from account_connections.settings import OperatorApiSettings, load_settings
-from account_connections.subscriptions import ApproverSubscriptions
 
 router = APIGatewayHttpRouter()
 
@@ -51,16 +49,8 @@ def settings() -> OperatorApiSettings:
     return load_settings(OperatorApiSettings)
 
 
-def repository() -> Repository:
-    return Repository(settings().table_name, client("dynamodb"))
-
-
-def subscriptions() -> ApproverSubscriptions:
-    return ApproverSubscriptions(client("sns"), settings().approval_topic_arn)
-
-
 def _operator() -> Principal:
-    principal = current_principal(router, settings().groups_claim)  # type: ignore[arg-type]
+    principal = current_principal(router, settings().groups_claim)
     require_group(principal, OPERATORS)
     return principal
 
@@ -72,7 +62,7 @@ def _operator() -> Principal:
     responses={200: {"description": "The space as stored."}, **COMMON},
 )
 def put_space(spaceId: SpaceIdPath, body: PutSpaceRequest) -> Space:
-    return registry.put_space(repository(), _operator(), spaceId, body)
+    return registry.put_space(wiring.registry(), _operator(), spaceId, body)
 
 
 @router.put(
@@ -86,7 +76,7 @@ def put_space(spaceId: SpaceIdPath, body: PutSpaceRequest) -> Space:
     },
 )
 def put_member(spaceId: SpaceIdPath, userId: UserIdPath, body: PutMemberRequest) -> Member:
-    return registry.put_member(repository(), _operator(), spaceId, userId, body)
+    return registry.put_member(wiring.registry(), _operator(), spaceId, userId, body)
 
 
 @router.delete(
@@ -100,7 +90,7 @@ def put_member(spaceId: SpaceIdPath, userId: UserIdPath, body: PutMemberRequest)
     },
 )
 def delete_member(spaceId: SpaceIdPath, userId: UserIdPath) -> Response[None]:
-    registry.delete_member(repository(), _operator(), spaceId, userId)
+    registry.delete_member(wiring.registry(), _operator(), spaceId, userId)
     return Response(status_code=204)
 
 
@@ -114,7 +104,7 @@ def delete_member(spaceId: SpaceIdPath, userId: UserIdPath) -> Response[None]:
     responses={200: {"description": "The administrator as registered."}, **COMMON},
 )
 def put_approver(accountId: AccountIdPath, body: PutApproverRequest) -> Approver:
-    return registry.put_approver(repository(), subscriptions(), _operator(), accountId, body)
+    return registry.put_approver(wiring.registry(), wiring.subscriptions(), _operator(), accountId, body)
 
 
 @router.delete(
@@ -128,7 +118,7 @@ def put_approver(accountId: AccountIdPath, body: PutApproverRequest) -> Approver
     },
 )
 def delete_approver(accountId: AccountIdPath) -> Response[None]:
-    registry.delete_approver(repository(), subscriptions(), _operator(), accountId)
+    registry.delete_approver(wiring.registry(), wiring.subscriptions(), _operator(), accountId)
     return Response(status_code=204)
 
 
@@ -143,4 +133,4 @@ def list_approvers(
     nextToken: Annotated[str | None, Query(max_length=2048, description="From the previous page.")] = None,
 ) -> ApproverPage:
     _operator()
-    return registry.list_approvers(repository(), limit, nextToken)
+    return registry.list_approvers(wiring.registry(), limit, nextToken)

@@ -4,41 +4,34 @@ request, cancel and disconnect them."""
 from __future__ import annotations
 
 import re
-from functools import cache
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
-from aws_lambda_powertools.utilities.idempotency.persistence.dynamodb import DynamoDBPersistenceLayer
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
-from pydantic import BaseModel
 
-from account_connections import connections
-from account_connections.api.app import SpaceIdPath, current_principal, header, problem_responses
-from account_connections.authz import Principal, require_space_role
-from account_connections.clients import client
-from account_connections.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidRequest
-from account_connections.models import (
+from account_connections import wiring
+from account_connections.api import idempotency
+from account_connections.api.app import SpaceIdPath, current_principal, header
+from account_connections.api.problems import problem_responses
+from account_connections.domain.access import Principal
+from account_connections.domain.connection import (
     Connection,
     ConnectionDetail,
     ConnectionPage,
     CreateConnectionRequest,
     CreateConnectionResponse,
 )
-from account_connections.repository import Repository
+from account_connections.domain.errors import InvalidRequest
+from account_connections.domain.fields import CONNECTION_ID_PATTERN
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.logic import connections
+from account_connections.logic.access import require_space_role
 from account_connections.settings import RequesterApiSettings, load_settings
-from account_connections.statuses import ConnectionStatus
-from account_connections.workflow import ApprovalWorkflow
 
 router = APIGatewayHttpRouter()
 
-ConnectionIdPath = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="The connection's id.")]
+ConnectionIdPath = Annotated[str, Path(pattern=CONNECTION_ID_PATTERN, description="The connection's id.")]
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 COMMON = problem_responses({
@@ -52,23 +45,15 @@ def settings() -> RequesterApiSettings:
     return load_settings(RequesterApiSettings)
 
 
-def repository() -> Repository:
-    return Repository(settings().table_name, client("dynamodb"))
-
-
-def workflow() -> ApprovalWorkflow:
-    return ApprovalWorkflow(client("stepfunctions"), settings().state_machine_arn)
-
-
 def _principal() -> Principal:
-    return current_principal(router, settings().groups_claim)  # type: ignore[arg-type]
+    return current_principal(router, settings().groups_claim)
 
 
 def member(space_id: str, *, mutate: bool) -> Principal:
     """The caller, checked against the space: any role to read, SPACE_ADMIN or POWER_USER to change.
     Serves every requester route, those of ``connection_roles`` too."""
     principal = _principal()
-    require_space_role(repository(), principal, space_id, mutate=mutate)
+    require_space_role(wiring.registry(), principal, space_id, mutate=mutate)
     return principal
 
 
@@ -77,60 +62,18 @@ def _verify_base_url() -> str:
     if configured:
         return configured
     event = router.current_event
-    host = header(router, "host") or event.request_context.domain_name  # type: ignore[arg-type]
-    scheme = header(router, "x-forwarded-proto") or "https"  # type: ignore[arg-type]
+    host = header(router, "host") or event.request_context.domain_name
+    scheme = header(router, "x-forwarded-proto") or "https"
     return f"{scheme}://{host}"
-
-
-class IdempotentCreate(BaseModel):
-    """What an Idempotency-Key is scoped to: the caller and the space; ``body`` must match."""
-
-    key: str
-    principal: str
-    spaceId: str
-    body: CreateConnectionRequest
-
-
-@cache
-def _idempotency_config() -> IdempotencyConfig:
-    return IdempotencyConfig(
-        event_key_jmespath="[key, principal, spaceId]",
-        payload_validation_jmespath="body",
-        expires_after_seconds=settings().idempotency_ttl_seconds,
-        raise_on_no_idempotency_key=True,
-    )
-
-
-@cache
-def _idempotent_create() -> Any:
-    persistence = DynamoDBPersistenceLayer(
-        table_name=settings().table_name,
-        key_attr="pk",
-        sort_key_attr="sk",
-        static_pk_value="IDEMPOTENCY#create_connection",
-        expiry_attr="ttl",
-        status_attr="idempotencyStatus",
-        boto3_client=client("dynamodb"),
-    )
-
-    @idempotent_function(
-        data_keyword_argument="request",
-        persistence_store=persistence,
-        config=_idempotency_config(),
-        output_serializer=PydanticSerializer(model=CreateConnectionResponse),
-    )
-    def create(request: IdempotentCreate) -> CreateConnectionResponse:
-        return _create(request.body)
-
-    return create
 
 
 def _create(body: CreateConnectionRequest) -> CreateConnectionResponse:
     principal = _principal()
     space_id = router.current_event.path_parameters["spaceId"]
     return connections.create_connection(
-        repository(),
-        workflow(),
+        wiring.connections(),
+        wiring.registry(),
+        wiring.workflow(),
         principal,
         space_id,
         body,
@@ -162,7 +105,7 @@ def create_connection(
     spaceId: SpaceIdPath, body: CreateConnectionRequest
 ) -> Response[CreateConnectionResponse]:
     principal = member(spaceId, mutate=True)
-    key = header(router, "Idempotency-Key")  # type: ignore[arg-type]
+    key = header(router, "Idempotency-Key")
     if key is None:
         created = _create(body)
     else:
@@ -171,16 +114,10 @@ def create_connection(
                 "the Idempotency-Key header is not valid",
                 errors=[{"field": "Idempotency-Key", "message": "1-255 printable ASCII characters"}],
             )
-        # The in-progress record expires with this invocation, so that a crash frees the key.
-        _idempotency_config().register_lambda_context(router.lambda_context)
-        try:
-            created = _idempotent_create()(
-                request=IdempotentCreate(key=key, principal=principal.sub, spaceId=spaceId, body=body)
-            )
-        except IdempotencyValidationError as exc:
-            raise IdempotencyKeyReused("this Idempotency-Key was used with a different body") from exc
-        except IdempotencyAlreadyInProgressError as exc:
-            raise IdempotencyInProgress("a request with this Idempotency-Key is still in progress") from exc
+        created = idempotency.create_once(
+            idempotency.IdempotentCreate(key=key, principal=principal.sub, spaceId=spaceId, body=body),
+            router.lambda_context, lambda: _create(body), settings().idempotency_ttl_seconds,
+        )  # fmt: skip
     return Response(status_code=201, content_type="application/json", body=created)
 
 
@@ -197,7 +134,7 @@ def list_connections(
     nextToken: Annotated[str | None, Query(max_length=2048, description="From the previous page.")] = None,
 ) -> ConnectionPage:
     member(spaceId, mutate=False)
-    return connections.list_connections(repository(), spaceId, status, limit, nextToken)
+    return connections.list_connections(wiring.connections(), spaceId, status, limit, nextToken)
 
 
 @router.get(
@@ -212,7 +149,7 @@ def list_connections(
 )
 def get_connection(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> ConnectionDetail:
     member(spaceId, mutate=False)
-    return connections.get_connection(repository(), spaceId, connectionId)
+    return connections.get_connection(wiring.connections(), spaceId, connectionId)
 
 
 @router.delete(
@@ -227,4 +164,6 @@ def get_connection(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> Conn
 )
 def cancel_connection(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> Connection:
     principal = member(spaceId, mutate=True)
-    return connections.cancel_connection(repository(), workflow(), principal, spaceId, connectionId)
+    return connections.cancel_connection(
+        wiring.connections(), wiring.workflow(), principal, spaceId, connectionId
+    )

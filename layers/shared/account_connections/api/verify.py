@@ -19,21 +19,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import ValidationError
 
-from account_connections import approval, errors, pages
-from account_connections.api.app import (
-    MAX_BODY_BYTES,
-    PROBLEM_JSON,
-    STATUS_OF,
-    header,
-    problem,
-    validation_problem,
-)
-from account_connections.clients import client
-from account_connections.models import DecisionRequest
+from account_connections import wiring
+from account_connections.api import pages
+from account_connections.api.app import MAX_BODY_BYTES, header
+from account_connections.api.problems import PROBLEM_JSON, problem, status_of, validation_problem
+from account_connections.domain import errors
+from account_connections.domain.connection import DecisionRequest
+from account_connections.logic import approval
 from account_connections.observability import logger
-from account_connections.repository import Repository
 from account_connections.settings import DecisionSettings, load_settings
-from account_connections.workflow import ApprovalWorkflow
 
 router = APIGatewayHttpRouter()
 
@@ -59,14 +53,6 @@ DECISION_RESPONSES: dict[int, Any] = {
 }  # fmt: skip
 
 
-def repository() -> Repository:
-    return Repository(load_settings(DecisionSettings).table_name, client("dynamodb"))
-
-
-def workflow() -> ApprovalWorkflow:
-    return ApprovalWorkflow(client("stepfunctions"))
-
-
 def _html(status: int, body: str) -> Response[str]:
     return Response(
         status_code=status, content_type=pages.HTML, body=body, headers=dict(pages.SECURITY_HEADERS)
@@ -74,7 +60,7 @@ def _html(status: int, body: str) -> Response[str]:
 
 
 def _is_json_request() -> bool:
-    content_type = (header(router, "content-type") or "").split(";")[0].strip().lower()  # type: ignore[arg-type]
+    content_type = (header(router, "content-type") or "").split(";")[0].strip().lower()
     return content_type == "application/json" or content_type.endswith("+json")
 
 
@@ -85,7 +71,8 @@ def _is_head() -> bool:
 def _show(token: str | None) -> Response[str]:
     if token is None:
         return _html(200, pages.paste_token())
-    return _html(200, pages.confirmation(approval.view_page(repository(), token)))
+    load_settings(DecisionSettings)  # the function's settings, checked on first use
+    return _html(200, pages.confirmation(approval.view_page(wiring.connections(), wiring.tokens(), token)))
 
 
 @router.get(
@@ -168,25 +155,22 @@ def _body() -> str:
     responses=DECISION_RESPONSES,
 )  # fmt: skip
 def decide() -> Response[Any]:
+    load_settings(DecisionSettings)
     body = _body()
     if _is_json_request():
         request = _validated(lambda: DecisionRequest.model_validate_json(body or "null"))
-        outcome = approval.decide(repository(), workflow(), request, csrf=None, form=False)
+        outcome = approval.decide(
+            wiring.connections(), wiring.tokens(), wiring.workflow(), request, csrf=None, form=False
+        )
         return Response(status_code=200, content_type="application/json",
                         body=outcome.model_dump_json(), headers=dict(pages.SECURITY_HEADERS))  # fmt: skip
     request, csrf = _form(body)
-    outcome = approval.decide(repository(), workflow(), request, csrf=csrf, form=True)
+    outcome = approval.decide(wiring.connections(), wiring.tokens(), wiring.workflow(), request, csrf=csrf,
+                              form=True)  # fmt: skip
     return _html(200, pages.result(outcome))
 
 
 # ---- refusals ---------------------------------------------------------------------------------
-
-
-def _status_of(exc: errors.DomainError) -> int:
-    exact = STATUS_OF.get(type(exc))
-    if exact is not None:
-        return exact
-    return next((code for cls, code in STATUS_OF.items() if isinstance(exc, cls)), 400)
 
 
 def _wants_html() -> bool:
@@ -220,7 +204,7 @@ _VERIFY_ERRORS: list[type[Exception]] = [
 
 @router.exception_handler(_VERIFY_ERRORS)
 def _domain_refusal(exc: errors.DomainError) -> Response[Any]:
-    status = _status_of(exc)
+    status = status_of(exc)
     field_errors = exc.errors if isinstance(exc, errors.InvalidRequest) else None
     return _refusal(status, exc.title, exc.detail, problem(status, exc.title, exc.detail, field_errors))
 

@@ -7,25 +7,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from account_connections.clients import client
-from account_connections.errors import VerificationFailed
-from account_connections.models import EventType, RoleAttachment
+from account_connections import wiring
+from account_connections.domain.connection import RoleAttachment
+from account_connections.domain.errors import VerificationFailed
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.logic.roles import check_roles
 from account_connections.observability import logger, metrics
-from account_connections.repository import Repository
-from account_connections.roles import IamVerifier, RoleVerifier, check_roles
+from account_connections.ports import ConnectionStore, RoleVerifier
 from account_connections.settings import AttachRolesSettings, load_settings
-from account_connections.statuses import ConnectionStatus
 from account_connections.steps.contract import AttachRolesInput, AttachRolesOutput, RejectedRole
 
 
 def attach_roles(
-    repo: Repository, verifier: RoleVerifier, runner_principal_arn: str, request: AttachRolesInput
+    connections: ConnectionStore, verifier: RoleVerifier, runner_principal_arn: str, request: AttachRolesInput
 ) -> AttachRolesOutput:
     """Check and record each role not yet recorded (a retried step does not check twice).
 
     Raises ``VerificationFailed`` (the request is no longer approved) and ``DependencyUnavailable``.
     """
-    connection, recorded, _ = repo.get_connection_detail(request.connectionId)
+    connection, recorded, _ = connections.detail(request.connectionId)
     if connection.status not in (ConnectionStatus.APPROVED, ConnectionStatus.VERIFIED):
         raise VerificationFailed(f"the request is {connection.status}, not approved")
     done = {role.roleArn for role in recorded}
@@ -36,11 +36,7 @@ def attach_roles(
         runner_principal_arn,
     )
     for role in results:
-        event = EventType.ROLE_ATTACHED if role.attached else EventType.ROLE_REJECTED
-        detail = role.roleArn if role.attached else f"{role.roleArn}: {role.reason}"
-        repo.record_event(
-            connection, event, "system", detail, extra_items=[repo.put_role_op(connection.connectionId, role)]
-        )
+        connections.attach_role(connection, role, actor="system")
     every: list[RoleAttachment] = [*recorded, *results]
     metrics.add_metric(name="RolesAttached", unit="Count", value=sum(role.attached for role in results))
     metrics.add_metric(name="RolesRejected", unit="Count", value=sum(not role.attached for role in results))
@@ -58,6 +54,6 @@ def attach_roles(
 def handle(event: dict[str, Any]) -> dict[str, Any]:
     request = AttachRolesInput.model_validate(event)
     settings = load_settings(AttachRolesSettings)
-    repo = Repository(settings.table_name, client("dynamodb"))
-    verifier = IamVerifier(client("sts"), settings.verifier_role_name, settings.verifier_external_id)
-    return attach_roles(repo, verifier, settings.runner_principal_arn, request).model_dump(mode="json")
+    return attach_roles(
+        wiring.connections(), wiring.verifier(), settings.runner_principal_arn, request
+    ).model_dump(mode="json")

@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from account_connections.models import Connection
-from account_connections.statuses import ConnectionStatus
+from account_connections.domain.connection import Connection
+from account_connections.domain.statuses import ConnectionStatus
 
 
 class StepInput(BaseModel):
@@ -28,7 +28,7 @@ class NotifyApproverInput(StepInput):
 
 
 class Decision(BaseModel):
-    """What the decision sent with SendTaskSuccess (``approval.decide``)."""
+    """What the decision sent with SendTaskSuccess (``logic.approval.decide``)."""
 
     authorizePaidTiers: bool = False
     decidedBy: str

@@ -8,38 +8,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from account_connections.clients import client
-from account_connections.errors import ApproverNotRegistered, ConnectionAlreadyDecided, ConnectionNotPending
-from account_connections.links import issue_link
-from account_connections.notifier import ApprovalMailer
-from account_connections.repository import Repository
+from account_connections import wiring
+from account_connections.domain.errors import (
+    ApproverNotRegistered,
+    ConnectionAlreadyDecided,
+    ConnectionNotPending,
+)
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.logic.links import issue_link
+from account_connections.ports import ConnectionStore, Mailer, RegistryStore
 from account_connections.settings import NotifyApproverSettings, load_settings
-from account_connections.statuses import ConnectionStatus
 from account_connections.steps.contract import NotifyApproverInput, NotifyApproverOutput
 
 
 def notify_approver(
-    repo: Repository, mailer: ApprovalMailer, request: NotifyApproverInput
+    connections: ConnectionStore, registry: RegistryStore, mailer: Mailer, request: NotifyApproverInput
 ) -> NotifyApproverOutput:
     """Raises ``ConnectionNotPending`` when the request was cancelled before the workflow got here
     (the state machine then ends cleanly), ``ApproverNotRegistered`` (the request fails),
     ``ConnectionNotFound``, ``DependencyUnavailable``."""
-    connection, stored = repo.read_connection(request.connectionId)
+    connection, secrets = connections.read(request.connectionId)
     not_pending = ConnectionNotPending(
         f"connection {request.connectionId} is {connection.status}, not pending"
     )
     if connection.status != ConnectionStatus.PENDING_APPROVAL:
         raise not_pending
-    approver = repo.get_approver(connection.accountId)
+    approver = registry.get_approver(connection.accountId)
     if approver is None:
         # The registry lost the administrator since the request: nobody would get the email.
         raise ApproverNotRegistered(f"no administrator is registered for account {connection.accountId}")
     try:
         sent_at = issue_link(
-            repo,
+            connections,
             mailer,
             connection,
-            stored,
+            secrets,
             actor="system",
             verify_base_url=request.verifyBaseUrl,
             approver_email=approver.email,
@@ -52,7 +55,7 @@ def notify_approver(
 
 def handle(event: dict[str, Any]) -> dict[str, Any]:
     request = NotifyApproverInput.model_validate(event)
-    settings = load_settings(NotifyApproverSettings)
-    repo = Repository(settings.table_name, client("dynamodb"))
-    mailer = ApprovalMailer(client("sns"), settings.approval_topic_arn)
-    return notify_approver(repo, mailer, request).model_dump(mode="json")
+    load_settings(NotifyApproverSettings)  # every setting the step needs, checked on first use
+    return notify_approver(wiring.connections(), wiring.registry(), wiring.mailer(), request).model_dump(
+        mode="json"
+    )

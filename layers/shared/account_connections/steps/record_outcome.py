@@ -1,4 +1,4 @@
-"""Step: record how the request ended (VERIFIED, EXPIRED, FAILED) through the repository's
+"""Step: record how the request ended (VERIFIED, EXPIRED, FAILED) through the connection store's
 conditional transition, and answer the requester's notice. Safe to retry: a transition already
 made is not an error, and a request that already ended keeps its end."""
 
@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from account_connections.approval import WINDOW_CLOSED
-from account_connections.clients import client
-from account_connections.errors import ConnectionAlreadyDecided, VerificationFailed
-from account_connections.models import Connection, isoformat, utcnow
+from account_connections import wiring
+from account_connections.domain.clock import isoformat, utcnow
+from account_connections.domain.connection import Connection, StatusChange
+from account_connections.domain.errors import ConnectionAlreadyDecided, VerificationFailed
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.logic.approval import WINDOW_CLOSED
 from account_connections.observability import logger, metrics
-from account_connections.repository import Repository, Transition
+from account_connections.ports import ConnectionStore
 from account_connections.settings import RecordOutcomeSettings, load_settings
-from account_connections.statuses import ConnectionStatus
 from account_connections.steps.contract import OutcomeEvent, RecordOutcomeInput
 
 S = ConnectionStatus
@@ -21,13 +22,13 @@ ATTEMPTS = 3
 NO_DECISION = "no decision before the approval window closed"
 
 
-def _failed(repo: Repository, connection: Connection, reason: str) -> Connection:
-    holds_lock = repo.live_holder(connection.spaceId, connection.accountId) == connection.connectionId
-    change = Transition(set_fields={"reason": reason}, detail=reason, release_live=holds_lock)
-    return repo.transition(connection, S.FAILED, "system", change)
+def _failed(connections: ConnectionStore, connection: Connection, reason: str) -> Connection:
+    holds_lock = connections.live_holder(connection.spaceId, connection.accountId) == connection.connectionId
+    change = StatusChange(S.FAILED, "system", reason=reason, detail=reason)
+    return connections.transition(connection, change, release_live=holds_lock)
 
 
-def _apply(repo: Repository, connection: Connection, request: RecordOutcomeInput) -> Connection:
+def _apply(connections: ConnectionStore, connection: Connection, request: RecordOutcomeInput) -> Connection:
     status = connection.status
     if request.outcome == "VERIFIED":
         if status == S.VERIFIED:
@@ -35,39 +36,32 @@ def _apply(repo: Repository, connection: Connection, request: RecordOutcomeInput
         if status != S.APPROVED:
             raise VerificationFailed(f"the request is {status}, not approved")
         paid = bool(request.paidTiersAuthorized)
-        return repo.transition(
-            connection,
-            S.VERIFIED,
-            "system",
-            Transition(
-                set_fields={"verifiedAt": isoformat(utcnow()), "paidTiersAuthorized": paid},
-                detail="verified" + (" with paid tiers" if paid else ""),
-            ),
-        )
+        return connections.transition(connection, StatusChange(
+            S.VERIFIED, "system", verifiedAt=isoformat(utcnow()), paidTiersAuthorized=paid,
+            detail="verified" + (" with paid tiers" if paid else ""),
+        ))  # fmt: skip
     if request.outcome == "EXPIRED" and status == S.PENDING_APPROVAL:
-        return repo.transition(
-            connection,
-            S.EXPIRED,
-            "system",
-            Transition(set_fields={"reason": NO_DECISION}, detail=NO_DECISION),
-        )
+        return connections.transition(connection, StatusChange(S.EXPIRED, "system", reason=NO_DECISION,
+                                                               detail=NO_DECISION))  # fmt: skip
     if request.outcome == "EXPIRED" and status == S.APPROVED:
         # The approval won the race against the timeout, but the workflow no longer waits for it.
-        return _failed(repo, connection, WINDOW_CLOSED)
+        return _failed(connections, connection, WINDOW_CLOSED)
     if request.outcome == "FAILED" and status in (S.PENDING_APPROVAL, S.APPROVED):
-        return _failed(repo, connection, request.error.reason() if request.error else "the workflow failed")
+        return _failed(
+            connections, connection, request.error.reason() if request.error else "the workflow failed"
+        )
     # REJECTED was recorded by the decision; any other request has already ended: keep its end.
     return connection
 
 
-def record_outcome(repo: Repository, request: RecordOutcomeInput) -> OutcomeEvent:
+def record_outcome(connections: ConnectionStore, request: RecordOutcomeInput) -> OutcomeEvent:
     """Raises ``VerificationFailed`` (VERIFIED asked of a request that is not approved),
     ``ConnectionNotFound``, and ``ConnectionAlreadyDecided`` if it keeps losing races."""
     attempt = 1
     while True:
-        connection = repo.get_connection(request.connectionId)
+        connection = connections.get(request.connectionId)
         try:
-            ended = _apply(repo, connection, request)
+            ended = _apply(connections, connection, request)
             break
         except ConnectionAlreadyDecided:
             # Someone else moved it meanwhile (a decision, a cancel): read again and decide anew.
@@ -82,7 +76,5 @@ def record_outcome(repo: Repository, request: RecordOutcomeInput) -> OutcomeEven
 
 def handle(event: dict[str, Any]) -> dict[str, Any]:
     request = RecordOutcomeInput.model_validate(event)
-    settings = load_settings(RecordOutcomeSettings)
-    return record_outcome(Repository(settings.table_name, client("dynamodb")), request).model_dump(
-        mode="json"
-    )
+    load_settings(RecordOutcomeSettings)
+    return record_outcome(wiring.connections(), request).model_dump(mode="json")

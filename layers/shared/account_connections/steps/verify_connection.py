@@ -5,26 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from account_connections.clients import client
-from account_connections.errors import VerificationFailed
-from account_connections.models import request_digest
+from account_connections import wiring
+from account_connections.domain.connection import request_digest
+from account_connections.domain.errors import VerificationFailed
+from account_connections.domain.statuses import ConnectionStatus
 from account_connections.observability import logger
-from account_connections.repository import Repository
+from account_connections.ports import ConnectionStore
 from account_connections.settings import VerifyConnectionSettings, load_settings
-from account_connections.statuses import ConnectionStatus
 from account_connections.steps.contract import VerifyConnectionInput, VerifyConnectionOutput
 
 
-def verify_connection(repo: Repository, request: VerifyConnectionInput) -> VerifyConnectionOutput:
+def verify_connection(connections: ConnectionStore, request: VerifyConnectionInput) -> VerifyConnectionOutput:
     """Raises ``VerificationFailed`` with the reason (the workflow records FAILED with it)."""
-    connection = repo.get_connection(request.connectionId)
+    connection = connections.get(request.connectionId)
     if connection.status == ConnectionStatus.VERIFIED:
         return VerifyConnectionOutput(connectionId=connection.connectionId, verified=True)
     if connection.status != ConnectionStatus.APPROVED:
         raise VerificationFailed(f"the request is {connection.status}, not approved")
     if request_digest(connection) != request.decision.requestDigest:
         raise VerificationFailed("the request changed after the administrator saw it")
-    holder = repo.live_holder(connection.spaceId, connection.accountId)
+    holder = connections.live_holder(connection.spaceId, connection.accountId)
     if holder != connection.connectionId:
         raise VerificationFailed(
             f"account {connection.accountId} has another live connection in space {connection.spaceId}"
@@ -35,7 +35,5 @@ def verify_connection(repo: Repository, request: VerifyConnectionInput) -> Verif
 
 def handle(event: dict[str, Any]) -> dict[str, Any]:
     request = VerifyConnectionInput.model_validate(event)
-    settings = load_settings(VerifyConnectionSettings)
-    return verify_connection(Repository(settings.table_name, client("dynamodb")), request).model_dump(
-        mode="json"
-    )
+    load_settings(VerifyConnectionSettings)
+    return verify_connection(wiring.connections(), request).model_dump(mode="json")

@@ -1,50 +1,29 @@
-"""Pydantic models: what the API takes and returns, and what the state table holds."""
+"""A connection request: what requesters send, what the table keeps and the API shows, the
+request as the administrator was shown it (and its digest), its roles and its status changes."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-import unicodedata
-from datetime import UTC, datetime
-from enum import StrEnum
+import uuid
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from account_connections.statuses import ConnectionStatus
+from account_connections.domain.audit import AuditEvent, EventType
+from account_connections.domain.clock import isoformat, utcnow
+from account_connections.domain.fields import AccountId, Description, DisplayName, StrictModel
+from account_connections.domain.statuses import ConnectionStatus
 
-ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
-SPACE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
-USER_ID_PATTERN = r"^[A-Za-z0-9._@+-]{1,128}$"
-ROLE_NAME_PATTERN = r"^[\w+=,.@-]{1,64}$"
 _ROLE_ARN = re.compile(
     r"^arn:(?P<partition>aws|aws-cn|aws-us-gov|aws-iso(?:-[a-z])?):iam::(?P<account>[0-9]{12}):role/"
     r"(?P<path>(?:[\x21-\x7e]*/)?)(?P<name>[\w+=,.@-]{1,64})$",
     re.ASCII,
 )
 MAX_ROLE_PATH = 512
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def isoformat(moment: datetime) -> str:
-    """A sortable UTC timestamp with milliseconds, as every item in the table stores it."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _no_control_characters(value: str) -> str:
-    if any(unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn") for char in value):
-        raise ValueError("must not contain control or invisible format characters")
-    return value
-
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
+MAX_ROLES = 10
 
 
 class RoleArn(BaseModel):
@@ -82,44 +61,7 @@ def _role_arn(value: str) -> str:
     return value
 
 
-AccountId = Annotated[str, StringConstraints(pattern=ACCOUNT_ID_PATTERN)]
-SpaceId = Annotated[str, StringConstraints(pattern=SPACE_ID_PATTERN)]
-UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
-DisplayName = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=100),
-    AfterValidator(_not_blank),
-    AfterValidator(_no_control_characters),
-]
-Description = Annotated[str, StringConstraints(max_length=1000)]
 RoleArnText = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_role_arn)]
-
-
-class StrictModel(BaseModel):
-    """Input models refuse unknown fields and never coerce types (``"12"`` is not 12)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class SpaceRole(StrEnum):
-    SPACE_ADMIN = "SPACE_ADMIN"
-    POWER_USER = "POWER_USER"
-    LIMITED_ACCESS = "LIMITED_ACCESS"
-
-
-class EventType(StrEnum):
-    REQUESTED = "REQUESTED"
-    STATUS_CHANGED = "STATUS_CHANGED"
-    LINK_SENT = "LINK_SENT"
-    ROLE_ATTACHED = "ROLE_ATTACHED"
-    ROLE_REJECTED = "ROLE_REJECTED"
-    ROLE_DETACHED = "ROLE_DETACHED"
-    # Operators' changes to the registry: they belong to no connection.
-    SPACE_CHANGED = "SPACE_CHANGED"
-    MEMBER_CHANGED = "MEMBER_CHANGED"
-    MEMBER_REMOVED = "MEMBER_REMOVED"
-    APPROVER_CHANGED = "APPROVER_CHANGED"
-    APPROVER_REMOVED = "APPROVER_REMOVED"
 
 
 # ---- requests -------------------------------------------------------------------------------
@@ -130,31 +72,13 @@ class CreateConnectionRequest(StrictModel):
     displayName: DisplayName = Field(description="How the space shows the account, 1-100 characters.")
     description: Description | None = Field(default=None, description="At most 1000 characters.")
     roleArns: list[RoleArnText] = Field(
-        default_factory=list, max_length=10, description="IAM roles to attach once verified (at most 10)."
-    )
+        default_factory=list, max_length=MAX_ROLES,
+        description="IAM roles to attach once verified (at most 10).",
+    )  # fmt: skip
 
 
 class AttachRoleRequest(StrictModel):
     roleArn: RoleArnText
-
-
-class PutSpaceRequest(StrictModel):
-    name: Annotated[
-        str, StringConstraints(min_length=1, max_length=100), AfterValidator(_not_blank),
-        AfterValidator(_no_control_characters),
-    ]  # fmt: skip
-
-
-class PutMemberRequest(StrictModel):
-    # Strict mode would take only SpaceRole instances; JSON can only send the role's name.
-    role: Annotated[SpaceRole, Field(strict=False, description="SPACE_ADMIN, POWER_USER or LIMITED_ACCESS.")]
-
-
-class PutApproverRequest(StrictModel):
-    email: Annotated[
-        str,
-        StringConstraints(min_length=3, max_length=254, pattern=r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$"),
-    ]
 
 
 class DecisionRequest(StrictModel):
@@ -200,6 +124,40 @@ class Connection(BaseModel):
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class ConnectionSecrets:
+    """What the connection's item keeps that only the server sees: the hashes of its live link and
+    of its connection token, the waiting workflow's task token, the CSRF secret of its links, the
+    base URL its links start with, and the digest of the request as first stored."""
+
+    link_token_hash: str | None = None
+    connection_token_hash: str | None = None
+    task_token: str | None = None
+    csrf_secret: str | None = None
+    verify_base_url: str | None = None
+    request_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A transition: the status it reaches, who made it, and what it records besides."""
+
+    target: ConnectionStatus
+    actor: str
+    detail: str | None = None
+    reason: str | None = None
+    decidedBy: str | None = None
+    decidedAt: str | None = None
+    paidTiersAuthorized: bool | None = None
+    verifiedAt: str | None = None
+    disconnectedAt: str | None = None
+
+    def fields(self) -> dict[str, object]:
+        """The connection's fields this change sets (those given)."""
+        names = ("reason", "decidedBy", "decidedAt", "paidTiersAuthorized", "verifiedAt", "disconnectedAt")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
+
 class ShownRequest(BaseModel):
     """What the administrator is asked to approve, as it stood when a token was made for it.
 
@@ -243,22 +201,6 @@ def request_digest(request: Connection | ShownRequest) -> str:
     return hashlib.sha256(json.dumps(shown, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-class AuditEvent(BaseModel):
-    """One recorded change: of a connection, or (``connectionId`` None) of the registry of spaces,
-    members and administrators, which names its space or its account."""
-
-    eventId: str
-    connectionId: str | None = None
-    spaceId: str | None = None
-    accountId: str | None = None
-    type: EventType
-    actor: str
-    at: str
-    fromStatus: ConnectionStatus | None = None
-    toStatus: ConnectionStatus | None = None
-    detail: str | None = None
-
-
 class ConnectionDetail(Connection):
     roles: list[RoleAttachment] = Field(default_factory=list)
     history: list[AuditEvent] = Field(default_factory=list)
@@ -273,34 +215,56 @@ class ConnectionPage(BaseModel):
     nextToken: str | None = None
 
 
-class AuditEventPage(BaseModel):
-    items: list[AuditEvent]
-    nextToken: str | None = None
+# ---- the events a connection's changes append ---------------------------------------------------
 
 
-class Space(BaseModel):
-    spaceId: str
-    name: str
-    updatedAt: str
-    updatedBy: str
+def requested_event(connection: Connection) -> AuditEvent:
+    return AuditEvent(
+        eventId=f"{connection.version:06d}",
+        connectionId=connection.connectionId,
+        spaceId=connection.spaceId,
+        accountId=connection.accountId,
+        type=EventType.REQUESTED,
+        actor=connection.requestedBy,
+        at=connection.createdAt,
+        toStatus=ConnectionStatus.PENDING_APPROVAL,
+        detail=f"requested by {connection.requestedBy}",
+    )
 
 
-class Member(BaseModel):
-    spaceId: str
-    userId: str
-    role: SpaceRole
-    updatedAt: str
-    updatedBy: str
+def status_event(connection: Connection, change: StatusChange, version: int, at: str) -> AuditEvent:
+    """The event of ``connection`` (as it was) reaching ``change.target`` as ``version``."""
+    return AuditEvent(
+        eventId=f"{version:06d}",
+        connectionId=connection.connectionId,
+        spaceId=connection.spaceId,
+        accountId=connection.accountId,
+        type=EventType.STATUS_CHANGED,
+        actor=change.actor,
+        at=at,
+        fromStatus=connection.status,
+        toStatus=change.target,
+        detail=change.detail,
+    )
 
 
-class Approver(BaseModel):
-    accountId: str
-    email: str
-    subscriptionArn: str | None = None
-    updatedAt: str
-    updatedBy: str
+def connection_event(connection: Connection, event_type: EventType, actor: str, detail: str) -> AuditEvent:
+    """An event that changes no status: a link sent, a role attached, refused or detached."""
+    return AuditEvent(
+        eventId=uuid.uuid4().hex,
+        connectionId=connection.connectionId,
+        spaceId=connection.spaceId,
+        accountId=connection.accountId,
+        type=event_type,
+        actor=actor,
+        at=isoformat(utcnow()),
+        detail=detail,
+    )
 
 
-class ApproverPage(BaseModel):
-    items: list[Approver]
-    nextToken: str | None = None
+def role_event(connection: Connection, attachment: RoleAttachment, actor: str) -> AuditEvent:
+    """ROLE_ATTACHED naming the role, or ROLE_REJECTED with why."""
+    if attachment.attached:
+        return connection_event(connection, EventType.ROLE_ATTACHED, actor, attachment.roleArn)
+    detail = f"{attachment.roleArn}: {attachment.reason}"
+    return connection_event(connection, EventType.ROLE_REJECTED, actor, detail)

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
-from typing import Any
 from urllib.parse import quote
 
 from pydantic import BaseModel
 
-from account_connections.authz import Principal
-from account_connections.connections import LINK, TOKEN_RETENTION, token_item
-from account_connections.errors import ConnectionAlreadyDecided, ConnectionNotFound, DecisionNotReady
-from account_connections.models import Connection, EventType, ShownRequest, isoformat, utcnow
-from account_connections.notifier import ApprovalMailer
+from account_connections.domain.access import Principal
+from account_connections.domain.clock import isoformat, utcnow
+from account_connections.domain.connection import Connection, ConnectionSecrets, ShownRequest
+from account_connections.domain.errors import ConnectionAlreadyDecided, ConnectionNotFound, DecisionNotReady
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.domain.tokens import TOKEN_RETENTION, LinkToken, TokenKind, new_secret, new_token
 from account_connections.observability import logger, metrics
-from account_connections.repository import Repository
-from account_connections.statuses import ConnectionStatus
-from account_connections.tokens import new_secret, new_token
+from account_connections.ports import ConnectionStore, Mailer, NewLink, RegistryStore
 
 
 class ApprovalEmail(BaseModel):
@@ -83,10 +81,10 @@ def compose_email(connection: Connection, link: str) -> ApprovalEmail:
 
 
 def issue_link(
-    repo: Repository,
-    mailer: ApprovalMailer,
+    connections: ConnectionStore,
+    mailer: Mailer,
     connection: Connection,
-    stored: dict[str, Any],
+    secrets: ConnectionSecrets,
     *,
     actor: str,
     verify_base_url: str,
@@ -95,7 +93,7 @@ def issue_link(
 ) -> str:
     """Store a new link (retiring the previous one at once) and email it; returns when it was sent.
 
-    ``stored`` is the connection's item as read (its link, connection token, task token and CSRF
+    ``secrets`` are the connection's as read (its link, connection token, task token and CSRF
     secret). The writes are one transaction conditional on the connection still being pending;
     with ``task_token`` (the notify step) they also keep the workflow's task token and a fresh
     CSRF secret on the connection. The new link's item, and the connection token's, get copies
@@ -106,27 +104,23 @@ def issue_link(
     token, token_hash = new_token()
     expires = datetime.fromisoformat(connection.expiresAt)
     now = isoformat(utcnow())
-    ttl = int((expires + TOKEN_RETENTION).timestamp())
-    fields: dict[str, str] = {"linkTokenHash": token_hash, "verifyBaseUrl": verify_base_url}
-    if task_token is not None:
-        copies = {"taskToken": task_token, "csrfSecret": new_secret()}
-        fields.update(copies)
-    else:
-        copies = {"taskToken": str(stored["taskToken"]), "csrfSecret": str(stored["csrfSecret"])}
-    if approver_email:
-        copies["approverEmail"] = approver_email
-    shown = ShownRequest.of(connection).model_dump(exclude_none=True)
-    extra = [repo.put_token_op(
-        token_item(token_hash, connection.connectionId, LINK, now, connection.expiresAt, ttl, request=shown,
-                   **copies)
-    )]  # fmt: skip
-    replaces = stored.get("linkTokenHash")
-    if replaces and replaces != token_hash:
-        extra.append(repo.retire_token_op(str(replaces), "REPLACED", require_active=False))
-    if stored.get("connectionTokenHash"):
-        extra.append(repo.refresh_token_op(str(stored["connectionTokenHash"]), copies))
-    detail = "new link emailed; the previous one no longer works" if replaces else "link emailed"
-    repo.record_event(connection, EventType.LINK_SENT, actor, detail, extra_items=extra, set_fields=fields)
+    csrf_secret = new_secret() if task_token is not None else secrets.csrf_secret
+    replaces = secrets.link_token_hash
+    link = NewLink(
+        token=LinkToken(
+            tokenHash=token_hash, connectionId=connection.connectionId, kind=TokenKind.LINK, createdAt=now,
+            expiresAt=connection.expiresAt, ttl=int((expires + TOKEN_RETENTION).timestamp()),
+            request=ShownRequest.of(connection), approverEmail=approver_email or None,
+            taskToken=task_token if task_token is not None else secrets.task_token, csrfSecret=csrf_secret,
+        ),
+        verify_base_url=verify_base_url,
+        replaces=replaces,
+        task_token=task_token,
+        csrf_secret=csrf_secret if task_token is not None else None,
+        connection_token_hash=secrets.connection_token_hash,
+        detail="new link emailed; the previous one no longer works" if replaces else "link emailed",
+    )  # fmt: skip
+    connections.issue_link(connection, link, actor=actor)
     email = compose_email(connection, link_url(verify_base_url, token))
     mailer.send(connection.accountId, email.subject, email.body)
     metrics.add_metric(name="ApprovalLinksSent", unit="Count", value=1)
@@ -137,7 +131,12 @@ def issue_link(
 
 
 def resend_link(
-    repo: Repository, mailer: ApprovalMailer, principal: Principal, space_id: str, connection_id: str
+    connections: ConnectionStore,
+    registry: RegistryStore,
+    mailer: Mailer,
+    principal: Principal,
+    space_id: str,
+    connection_id: str,
 ) -> LinkSent:
     """A new link for a pending request; the old one answers 410 ("replaced") from now on.
 
@@ -148,19 +147,19 @@ def resend_link(
     Raises ``ConnectionNotFound``, ``ConnectionAlreadyDecided`` (not pending, or the window has
     closed), ``DecisionNotReady`` (the workflow has not sent the first link yet).
     """
-    connection, stored = repo.read_connection(connection_id)
+    connection, secrets = connections.read(connection_id)
     if connection.spaceId != space_id:
         raise ConnectionNotFound(f"connection {connection_id} does not exist")
     if connection.status != ConnectionStatus.PENDING_APPROVAL:
         raise ConnectionAlreadyDecided(f"a {connection.status} connection has no link to resend")
     if utcnow() >= datetime.fromisoformat(connection.expiresAt):
         raise ConnectionAlreadyDecided("the approval window has closed: a new link would not work")
-    if not stored.get("taskToken") or not stored.get("verifyBaseUrl"):
+    if not secrets.task_token or not secrets.verify_base_url:
         raise DecisionNotReady("the first link is still being sent; try again in a moment")
-    approver = repo.get_approver(connection.accountId)
+    approver = registry.get_approver(connection.accountId)
     sent_at = issue_link(
-        repo, mailer, connection, stored, actor=principal.sub, verify_base_url=str(stored["verifyBaseUrl"]),
-        approver_email=approver.email if approver else None,
+        connections, mailer, connection, secrets, actor=principal.sub,
+        verify_base_url=secrets.verify_base_url, approver_email=approver.email if approver else None,
     )  # fmt: skip
     return LinkSent(connectionId=connection_id, status=connection.status, sentAt=sent_at,
                     expiresAt=connection.expiresAt)  # fmt: skip

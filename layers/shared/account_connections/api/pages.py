@@ -10,7 +10,7 @@ import base64
 import hashlib
 from html import escape
 
-from account_connections.approval import DecisionOutcome, VerificationView
+from account_connections.logic.approval import DecisionOutcome, VerificationView
 
 _STYLE = (
     "body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}"

@@ -1,7 +1,8 @@
-"""The approval topic's email subscriptions: one per administrator's address, filtered so that
-only the messages about the accounts they administer reach them.
+"""The SNS adapters of the approval topic: approval emails to an account's administrator, and the
+administrators' email subscriptions, one per address, filtered so that only the messages about
+the accounts they administer reach them.
 
-The notify step publishes each approval email with the message attribute ``accountId``; the
+The notify step publishes each approval email with the message attribute ``accountId``; each
 subscription's filter policy (scope ``MessageAttributes``) matches that attribute.
 """
 
@@ -10,8 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from account_connections.adapters.retry import is_transient
+from account_connections.domain.errors import DependencyUnavailable
 from account_connections.observability import logger
 
 # What SNS answers in place of an ARN while the address has not confirmed the subscription.
@@ -22,7 +25,39 @@ def filter_policy(account_ids: list[str]) -> str:
     return json.dumps({"accountId": sorted(account_ids)})
 
 
-class ApproverSubscriptions:
+class SnsMailer:
+    """The ``Mailer``: publishes plain-text approval emails on the approval topic."""
+
+    def __init__(self, sns: Any, topic_arn: str) -> None:
+        self.sns = sns
+        self.topic_arn = topic_arn
+
+    def send(self, account_id: str, subject: str, body: str) -> str:
+        """Publish ``body`` for ``account_id``'s administrator; returns the SNS message id.
+
+        Raises ``DependencyUnavailable`` when SNS fails transiently (the workflow retries).
+        """
+        try:
+            response = self._publish(account_id, subject, body)
+        except (ClientError, BotoCoreError) as exc:
+            if is_transient(exc):
+                raise DependencyUnavailable("the approval email could not be sent yet") from exc
+            raise
+        return str(response["MessageId"])
+
+    def _publish(self, account_id: str, subject: str, body: str) -> Any:
+        return self.sns.publish(
+            TopicArn=self.topic_arn,
+            Subject=subject,
+            Message=body,
+            MessageAttributes={
+                "accountId": {"DataType": "String", "StringValue": account_id},
+                "kind": {"DataType": "String", "StringValue": "approval-request"},
+            },
+        )
+
+
+class SnsSubscriptions:
     """Email subscriptions to the approval topic, given an SNS client and the topic's ARN.
 
     SNS keeps one subscription per address and topic, so an administrator of several accounts

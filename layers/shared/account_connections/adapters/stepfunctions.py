@@ -1,4 +1,4 @@
-"""The approval workflow's port: start an execution, answer or cancel its waiting task.
+"""The Step Functions adapter of the approval workflow: start an execution, answer or cancel its waiting task.
 
 The task token is passed in and out of this module and nowhere else: it is never logged.
 """
@@ -10,12 +10,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from account_connections.errors import TaskAlreadyClosed
+from account_connections.domain.errors import TaskAlreadyClosed
 
 _CLOSED = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken", "ExecutionDoesNotExist"}
 
 
-class ApprovalWorkflow:
+class StepFunctionsWorkflow:
+    """The ``Workflow`` over Step Functions (the approval state machine)."""
+
     def __init__(self, stepfunctions: Any, state_machine_arn: str = "") -> None:
         self.sfn = stepfunctions
         self.state_machine_arn = state_machine_arn

@@ -1,4 +1,4 @@
-"""Who is calling and what they may do.
+"""Who is calling and what they may do, as pure rules.
 
 Identity is the JWT that API Gateway's authorizer verified; its claims arrive in the event.
 Global groups (``auditors``, ``operators``) come from a configurable claim; space roles
@@ -8,10 +8,10 @@ Global groups (``auditors``, ``operators``) come from a configurable claim; spac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from account_connections.errors import NotAuthenticated, NotAuthorized
-from account_connections.models import SpaceRole
+from account_connections.domain.errors import NotAuthenticated, NotAuthorized
+from account_connections.domain.registry import SpaceRole
 
 AUDITORS = "auditors"
 OPERATORS = "operators"
@@ -22,10 +22,6 @@ MUTATING_ROLES = frozenset({SpaceRole.SPACE_ADMIN, SpaceRole.POWER_USER})
 class Principal:
     sub: str
     groups: frozenset[str]
-
-
-class MemberLookup(Protocol):
-    def get_member_role(self, space_id: str, user_id: str) -> SpaceRole | None: ...
 
 
 def parse_groups(raw: Any) -> frozenset[str]:
@@ -56,12 +52,9 @@ def require_group(principal: Principal, group: str) -> None:
         raise NotAuthorized(f"this operation needs membership of the {group} group")
 
 
-def require_space_role(
-    members: MemberLookup, principal: Principal, space_id: str, *, mutate: bool
-) -> SpaceRole:
-    """The caller's role in the space. Reading needs any role; changing needs SPACE_ADMIN or
-    POWER_USER. Raises ``NotAuthorized``."""
-    role = members.get_member_role(space_id, principal.sub)
+def check_space_role(role: SpaceRole | None, space_id: str, *, mutate: bool) -> SpaceRole:
+    """The caller's role in the space, if it allows the operation: reading needs any role, changing
+    needs SPACE_ADMIN or POWER_USER. Raises ``NotAuthorized``."""
     if role is None:
         raise NotAuthorized(f"you are not a member of space {space_id}")
     if mutate and role not in MUTATING_ROLES:

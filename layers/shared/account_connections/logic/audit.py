@@ -1,8 +1,8 @@
 """Auditors' logic: every connection and every audit event, by status, space, account, actor and
 date, as JSON pages or CSV.
 
-Each page is one DynamoDB Query on the index that serves the query (``Repository.query_connections``
-and ``Repository.query_events``); nothing here scans.
+Each page is one query of the ``AuditLog`` port (in DynamoDB, one Query on the index that serves
+it); nothing here scans.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, StringConstraints
 
-from account_connections.errors import InvalidRequest
-from account_connections.models import AuditEvent, AuditEventPage, Connection, ConnectionPage
-from account_connections.repository import ConnectionQuery, EventQuery, Repository
-from account_connections.statuses import ConnectionStatus
+from account_connections.domain.audit import AuditEventPage
+from account_connections.domain.connection import ConnectionPage
+from account_connections.domain.errors import InvalidRequest
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.ports import AuditLog, ConnectionQuery, EventQuery
 
 # A cell that starts with one of these is a formula to a spreadsheet: it is prefixed with "'".
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -79,7 +80,7 @@ def time_range(start: str | None, end: str | None) -> tuple[str | None, str | No
 
 
 def query_connections(
-    repo: Repository,
+    log: AuditLog,
     *,
     status: ConnectionStatus | None,
     space_id: str | None,
@@ -94,14 +95,12 @@ def query_connections(
     query = ConnectionQuery(
         status=status, space_id=space_id, account_id=account_id, created_from=low, created_to=high
     )
-    page = repo.query_connections(query, limit, next_token)
-    return ConnectionPage(
-        items=[Connection.model_validate(item) for item in page.items], nextToken=page.next_token
-    )
+    page = log.query_connections(query, limit, next_token)
+    return ConnectionPage(items=page.items, nextToken=page.next_token)
 
 
 def query_events(
-    repo: Repository,
+    log: AuditLog,
     *,
     connection_id: str | None,
     actor: str | None,
@@ -113,10 +112,8 @@ def query_events(
     """Audit events in the range, newest first. Raises ``InvalidRequest`` (dates, token)."""
     low, high = time_range(at_from, at_to)
     query = EventQuery(connection_id=connection_id, actor=actor, at_from=low, at_to=high)
-    page = repo.query_events(query, limit, next_token)
-    return AuditEventPage(
-        items=[AuditEvent.model_validate(item) for item in page.items], nextToken=page.next_token
-    )
+    page = log.query_events(query, limit, next_token)
+    return AuditEventPage(items=page.items, nextToken=page.next_token)
 
 
 def _cell(value: object) -> str:

@@ -13,11 +13,19 @@ longer usable (410, saying why).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel
 
-from account_connections.errors import (
+from account_connections.domain.clock import isoformat, utcnow
+from account_connections.domain.connection import (
+    Connection,
+    DecisionRequest,
+    ShownRequest,
+    StatusChange,
+    request_digest,
+)
+from account_connections.domain.errors import (
     ConnectionAlreadyDecided,
     ConnectionNotFound,
     DecisionFormStale,
@@ -28,19 +36,10 @@ from account_connections.errors import (
     VerificationTokenGone,
     VerificationTokenNotFound,
 )
-from account_connections.models import (
-    Connection,
-    DecisionRequest,
-    ShownRequest,
-    isoformat,
-    request_digest,
-    utcnow,
-)
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.domain.tokens import LinkToken, TokenState, hash_token, sign, verify_signature
 from account_connections.observability import logger, metrics
-from account_connections.repository import Repository, Transition
-from account_connections.statuses import ConnectionStatus
-from account_connections.tokens import hash_token, sign, verify_signature
-from account_connections.workflow import ApprovalWorkflow
+from account_connections.ports import ConnectionStore, TokenStore, Workflow
 
 GoneReason = Literal["used", "expired", "cancelled", "replaced"]
 MAX_TOKEN_LENGTH = 512
@@ -50,7 +49,7 @@ UNKNOWN = "This link is not known: check that it was copied whole."
 STALE_FORM = "this form no longer matches the request: open the link again and decide anew"
 CHANGED = "the request changed after this link was sent: ask the requester to send a new link"
 NOT_READY = "the approval workflow is still starting: try again in a moment"
-_RETIRED: dict[str, GoneReason] = {"REPLACED": "replaced", "USED": "used"}
+_RETIRED: dict[TokenState, GoneReason] = {TokenState.REPLACED: "replaced", TokenState.USED: "used"}
 
 _GONE_DETAIL: dict[str, str] = {
     "used": "This link was already used: the request has been decided.",
@@ -84,12 +83,12 @@ class DecisionOutcome(BaseModel):
     reason: str | None = None
 
 
-def _retired(token_state: str) -> GoneReason | None:
+def _retired(token_state: TokenState) -> GoneReason | None:
     """Why a token no longer works, as far as its own item says."""
     return _RETIRED.get(token_state)
 
 
-def _gone_reason(token_state: str, connection: Connection) -> GoneReason | None:
+def _gone_reason(token_state: TokenState, connection: Connection) -> GoneReason | None:
     """Why a token no longer works, from its state and its connection's."""
     retired = _retired(token_state)
     if retired is not None:
@@ -100,57 +99,55 @@ def _gone_reason(token_state: str, connection: Connection) -> GoneReason | None:
         connection.expiresAt
     ):
         return "expired"
-    if connection.status != ConnectionStatus.PENDING_APPROVAL or token_state != "ACTIVE":
+    if connection.status != ConnectionStatus.PENDING_APPROVAL or token_state != TokenState.ACTIVE:
         return "used"
     return None
 
 
-def _token_item(repo: Repository, token: str) -> tuple[str, dict[str, Any]]:
-    """The token's hash and its stored item. Raises ``VerificationTokenNotFound``."""
+def _token(tokens: TokenStore, token: str) -> LinkToken:
+    """The token's stored record. Raises ``VerificationTokenNotFound``."""
     if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
         raise VerificationTokenNotFound(UNKNOWN)
-    token_hash = hash_token(token)
-    item = repo.get_token(token_hash)
-    if item is None:
+    found = tokens.get(hash_token(token))
+    if found is None:
         raise VerificationTokenNotFound(UNKNOWN)
-    return token_hash, item
+    return found
 
 
-def _connection_of(repo: Repository, item: dict[str, Any]) -> Connection:
+def _connection_of(connections: ConnectionStore, token: LinkToken) -> Connection:
     try:
-        return repo.get_connection(str(item["connectionId"]))
+        return connections.get(token.connectionId)
     except ConnectionNotFound as exc:
         raise VerificationTokenNotFound(UNKNOWN) from exc
 
 
-def _csrf(item: dict[str, Any], token_hash: str, digest: str) -> str | None:
-    secret = item.get("csrfSecret")
-    return sign(str(secret), f"{token_hash}:{digest}") if secret else None
+def _csrf(token: LinkToken, digest: str) -> str | None:
+    return sign(token.csrfSecret, f"{token.tokenHash}:{digest}") if token.csrfSecret else None
 
 
-def view_page(repo: Repository, token: str) -> VerificationView:
+def view_page(connections: ConnectionStore, tokens: TokenStore, token: str) -> VerificationView:
     """The confirmation page's content: the connection as it stands. Reads only.
 
     Raises ``VerificationTokenNotFound`` (404) and ``VerificationTokenGone`` (410).
     """
-    token_hash, item = _token_item(repo, token)
-    state = str(item.get("state"))
-    retired = _retired(state)  # a used or replaced link says so from its own item
+    found = _token(tokens, token)
+    retired = _retired(found.state)  # a used or replaced link says so from its own item
     if retired is not None:
         raise VerificationTokenGone(_GONE_DETAIL[retired], retired)
-    connection = _connection_of(repo, item)
-    reason = _gone_reason(state, connection)
+    connection = _connection_of(connections, found)
+    reason = _gone_reason(found.state, connection)
     if reason is not None:
         raise VerificationTokenGone(_GONE_DETAIL[reason], reason)
     digest = request_digest(connection)
-    return VerificationView(token=token, csrf=_csrf(item, token_hash, digest), connection=connection,
-                            requestDigest=digest)  # fmt: skip
+    return VerificationView(
+        token=token, csrf=_csrf(found, digest), connection=connection, requestDigest=digest
+    )
 
 
-def _refusal(repo: Repository, item: dict[str, Any], otherwise: DomainError) -> DomainError:
+def _refusal(connections: ConnectionStore, token: LinkToken, otherwise: DomainError) -> DomainError:
     """What a refused decision answers: a link that no longer works says so (``used`` is a second
     decision: 409), else ``otherwise``. Reads the connection: refusals only."""
-    reason = _gone_reason(str(item.get("state")), _connection_of(repo, item))
+    reason = _gone_reason(token.state, _connection_of(connections, token))
     if reason == "used":
         return ConnectionAlreadyDecided(ALREADY_DECIDED)
     if reason is not None:
@@ -159,7 +156,13 @@ def _refusal(repo: Repository, item: dict[str, Any], otherwise: DomainError) -> 
 
 
 def decide(
-    repo: Repository, workflow: ApprovalWorkflow, request: DecisionRequest, *, csrf: str | None, form: bool
+    connections: ConnectionStore,
+    tokens: TokenStore,
+    workflow: Workflow,
+    request: DecisionRequest,
+    *,
+    csrf: str | None,
+    form: bool,
 ) -> DecisionOutcome:
     """Record the administrator's decision and answer the waiting workflow.
 
@@ -172,52 +175,51 @@ def decide(
     ``DecisionFormStale``, ``DecisionNotReady``, ``ConnectionAlreadyDecided`` (a second decision,
     concurrent or later) and ``TaskAlreadyClosed`` (an approval after the window closed).
     """
-    token_hash, item = _token_item(repo, request.token)
-    task_token = item.get("taskToken")
+    token = _token(tokens, request.token)
+    task_token = token.taskToken
     if (
-        item.get("state") != "ACTIVE"
+        token.state != TokenState.ACTIVE
         or not task_token
-        or "request" not in item
-        or utcnow() >= datetime.fromisoformat(str(item["expiresAt"]))
+        or token.request is None
+        or utcnow() >= datetime.fromisoformat(token.expiresAt)
     ):
         # Used, replaced or expired; or the workflow has not sent its first link yet.
-        raise _refusal(repo, item, DecisionNotReady(NOT_READY))
-    shown = ShownRequest.model_validate(item["request"])
+        raise _refusal(connections, token, DecisionNotReady(NOT_READY))
+    shown: ShownRequest = token.request
     digest = request_digest(shown)
     if form:
         if not csrf:
-            raise _refusal(repo, item, InvalidRequest("the form is missing its CSRF token",
+            raise _refusal(connections, token, InvalidRequest("the form is missing its CSRF token",
                            errors=[{"field": "csrf", "message": "is required"}]))  # fmt: skip
-        secret = item.get("csrfSecret")
-        if not secret or not verify_signature(str(secret), f"{token_hash}:{digest}", csrf):
-            raise _refusal(repo, item, DecisionFormStale(STALE_FORM))
+        if not token.csrfSecret or not verify_signature(
+            token.csrfSecret, f"{token.tokenHash}:{digest}", csrf
+        ):
+            raise _refusal(connections, token, DecisionFormStale(STALE_FORM))
     reason = (request.reason or "").strip() or None
     if request.decision == "reject" and reason is None:
-        raise _refusal(repo, item, InvalidRequest("say why the request is rejected",
+        raise _refusal(connections, token, InvalidRequest("say why the request is rejected",
                        errors=[{"field": "reason", "message": "is required to reject"}]))  # fmt: skip
     # The address the link went to. A link resent while no administrator was registered has none.
-    decided_by = str(item.get("approverEmail") or f"administrator of account {shown.accountId}")
+    decided_by = token.approverEmail or f"administrator of account {shown.accountId}"
     decided_at = isoformat(utcnow())
     approve = request.decision == "approve"
-    fields: dict[str, Any] = {"decidedBy": decided_by, "decidedAt": decided_at}
     if approve:
-        fields["paidTiersAuthorized"] = request.authorizePaidTiers
-        detail = f"approved by {decided_by}" + (" with paid tiers" if request.authorizePaidTiers else "")
-    else:
-        fields["reason"] = reason
-        detail = f"rejected by {decided_by}: {reason}"
-    try:
-        decided = repo.transition(
-            shown.pending(),
-            ConnectionStatus.APPROVED if approve else ConnectionStatus.REJECTED,
-            decided_by,
-            Transition(set_fields=fields, detail=detail, expect={"requestDigest": digest},
-                       extra_items=[repo.retire_token_op(token_hash, "USED", require_active=True)]),
+        change = StatusChange(
+            ConnectionStatus.APPROVED, decided_by, decidedBy=decided_by, decidedAt=decided_at,
+            paidTiersAuthorized=request.authorizePaidTiers,
+            detail=f"approved by {decided_by}" + (" with paid tiers" if request.authorizePaidTiers else ""),
         )  # fmt: skip
+    else:
+        change = StatusChange(
+            ConnectionStatus.REJECTED, decided_by, decidedBy=decided_by, decidedAt=decided_at, reason=reason,
+            detail=f"rejected by {decided_by}: {reason}",
+        )  # fmt: skip
+    try:
+        decided = connections.record_decision(shown, change, token_hash=token.tokenHash)
     except ConnectionAlreadyDecided as exc:
         # Another decision, a cancel, a resend or the expiry got there first; or (the token still
         # active, the request still pending) the request is no longer the one shown.
-        raise _refusal(repo, repo.get_token(token_hash) or item, DecisionFormStale(CHANGED)) from exc
+        raise _refusal(connections, tokens.get(token.tokenHash) or token, DecisionFormStale(CHANGED)) from exc
     logger.info(
         "decision recorded", extra={"connection_id": shown.connectionId, "decision": request.decision}
     )
@@ -228,20 +230,20 @@ def decide(
     metrics.add_metric(name="TimeToDecision", unit="Seconds", value=round(waited.total_seconds(), 3))
     try:
         if approve:
-            workflow.succeed(str(task_token), {
+            workflow.succeed(task_token, {
                 "authorizePaidTiers": request.authorizePaidTiers,
                 "decidedBy": decided_by,
                 "decidedAt": decided_at,
                 "requestDigest": digest,
             })  # fmt: skip
         else:
-            workflow.fail(str(task_token), "Rejected", str(reason))
+            workflow.fail(task_token, "Rejected", str(reason))
     except TaskAlreadyClosed:
         if not approve:
             # The rejection stands as recorded; the workflow had already ended on its own.
             logger.info("workflow closed before the rejection", extra={"connection_id": shown.connectionId})
         else:
-            _fail_late_approval(repo, decided)
+            _fail_late_approval(connections, decided)
             raise
     return DecisionOutcome(
         connectionId=decided.connectionId, spaceId=decided.spaceId, accountId=decided.accountId,
@@ -251,11 +253,13 @@ def decide(
     )  # fmt: skip
 
 
-def _fail_late_approval(repo: Repository, approved: Connection) -> None:
+def _fail_late_approval(connections: ConnectionStore, approved: Connection) -> None:
     """An approval the workflow can no longer act on must not stay APPROVED forever."""
     logger.warning("approval reached a closed workflow", extra={"connection_id": approved.connectionId})
     try:
-        repo.transition(approved, ConnectionStatus.FAILED, "system",
-                        Transition(set_fields={"reason": WINDOW_CLOSED}, detail=WINDOW_CLOSED))  # fmt: skip
+        connections.transition(
+            approved,
+            StatusChange(ConnectionStatus.FAILED, "system", reason=WINDOW_CLOSED, detail=WINDOW_CLOSED),
+        )
     except ConnectionAlreadyDecided:
         logger.info("late approval already recorded", extra={"connection_id": approved.connectionId})

@@ -1,16 +1,23 @@
-"""Requesters' logic: create, list, read and cancel connection requests.
-
-Takes and returns models; receives its ports (repository, workflow) as arguments.
-"""
+"""Requesters' use cases: create, list, read and cancel connection requests."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
 
-from account_connections.authz import Principal
-from account_connections.errors import (
+from account_connections.domain.access import Principal
+from account_connections.domain.clock import isoformat, utcnow
+from account_connections.domain.connection import (
+    Connection,
+    ConnectionDetail,
+    ConnectionPage,
+    CreateConnectionRequest,
+    CreateConnectionResponse,
+    RoleArn,
+    ShownRequest,
+    StatusChange,
+)
+from account_connections.domain.errors import (
     ApproverNotRegistered,
     ConnectionAlreadyDecided,
     ConnectionNotFound,
@@ -18,29 +25,12 @@ from account_connections.errors import (
     TaskAlreadyClosed,
     WorkflowUnavailable,
 )
-from account_connections.models import (
-    AuditEvent,
-    Connection,
-    ConnectionDetail,
-    ConnectionPage,
-    CreateConnectionRequest,
-    CreateConnectionResponse,
-    EventType,
-    RoleArn,
-    ShownRequest,
-    isoformat,
-    utcnow,
-)
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.domain.tokens import TOKEN_RETENTION, LinkToken, TokenKind, new_token
 from account_connections.observability import logger, metrics
-from account_connections.repository import Repository, Transition
-from account_connections.statuses import ConnectionStatus
-from account_connections.tokens import new_token
-from account_connections.workflow import ApprovalWorkflow
+from account_connections.ports import ConnectionStore, RegistryStore, Workflow
 
-CONNECTION_TOKEN = "CONNECTION_TOKEN"
-LINK = "LINK"
-# Retired links are kept this long past their expiry, so that they answer 410 rather than 404.
-TOKEN_RETENTION = timedelta(days=30)
+WORKFLOW_NOT_STARTED = "the approval workflow could not be started"
 
 
 def check_role_arns(account_id: str, role_arns: list[str], field: str = "roleArns") -> list[RoleArn]:
@@ -63,21 +53,10 @@ def check_role_arns(account_id: str, role_arns: list[str], field: str = "roleArn
     return parsed
 
 
-def token_item(
-    token_hash: str, connection_id: str, kind: str, created_at: str, expires_at: str, ttl: int, **extra: Any
-) -> dict[str, Any]:
-    """A ``TOKEN#<hash>`` item. ``extra`` carries what a decision reads from it alone: the request as
-    shown (``request``), the administrator's address (``approverEmail``) and, once the workflow
-    waits, ``taskToken`` and ``csrfSecret`` (see links.py)."""
-    return {
-        "pk": f"TOKEN#{token_hash}", "sk": "TOKEN", "connectionId": connection_id, "kind": kind,
-        "state": "ACTIVE", "createdAt": created_at, "expiresAt": expires_at, "ttl": ttl, **extra,
-    }  # fmt: skip
-
-
 def create_connection(
-    repo: Repository,
-    workflow: ApprovalWorkflow,
+    connections: ConnectionStore,
+    registry: RegistryStore,
+    workflow: Workflow,
     principal: Principal,
     space_id: str,
     request: CreateConnectionRequest,
@@ -92,7 +71,7 @@ def create_connection(
     ``ConnectionAlreadyLive``, ``WorkflowUnavailable``.
     """
     check_role_arns(request.accountId, request.roleArns)
-    approver = repo.get_approver(request.accountId)
+    approver = registry.get_approver(request.accountId)
     if approver is None:
         raise ApproverNotRegistered(
             f"no administrator is registered for account {request.accountId}: ask an operator to register one"
@@ -113,33 +92,12 @@ def create_connection(
         expiresAt=isoformat(expires),
     )
     token, token_hash = new_token()
-    event = AuditEvent(
-        eventId=f"{connection.version:06d}",
-        connectionId=connection.connectionId,
-        spaceId=space_id,
-        accountId=request.accountId,
-        type=EventType.REQUESTED,
-        actor=principal.sub,
-        at=connection.createdAt,
-        toStatus=ConnectionStatus.PENDING_APPROVAL,
-        detail=f"requested by {principal.sub}",
-    )
-    ttl = int((expires + TOKEN_RETENTION).timestamp())
-    repo.create_connection(
-        connection,
-        event,
-        connection_token_hash=token_hash,
-        token_item=token_item(
-            token_hash,
-            connection.connectionId,
-            CONNECTION_TOKEN,
-            connection.createdAt,
-            connection.expiresAt,
-            ttl,
-            request=ShownRequest.of(connection).model_dump(exclude_none=True),
-            approverEmail=approver.email,
-        ),
-    )
+    connections.create(connection, LinkToken(
+        tokenHash=token_hash, connectionId=connection.connectionId, kind=TokenKind.CONNECTION_TOKEN,
+        createdAt=connection.createdAt, expiresAt=connection.expiresAt,
+        ttl=int((expires + TOKEN_RETENTION).timestamp()),
+        request=ShownRequest.of(connection), approverEmail=approver.email,
+    ))  # fmt: skip
     try:
         workflow.start(
             connection.connectionId,
@@ -154,9 +112,9 @@ def create_connection(
     except Exception as exc:
         # A request nobody can approve must not stay pending: record why and tell the caller.
         logger.exception("approval workflow did not start", extra={"connection_id": connection.connectionId})
-        repo.transition(connection, ConnectionStatus.FAILED, "system",
-                        Transition(set_fields={"reason": "the approval workflow could not be started"},
-                                   detail="the approval workflow could not be started"))  # fmt: skip
+        connections.transition(connection, StatusChange(
+            ConnectionStatus.FAILED, "system", detail=WORKFLOW_NOT_STARTED, reason=WORKFLOW_NOT_STARTED
+        ))  # fmt: skip
         raise WorkflowUnavailable("the approval workflow could not be started; try again later") from exc
     metrics.add_metric(name="ConnectionsRequested", unit="Count", value=1)
     logger.info(
@@ -173,38 +131,40 @@ def _in_space(connection: Connection, space_id: str) -> Connection:
 
 
 def list_connections(
-    repo: Repository, space_id: str, status: ConnectionStatus | None, limit: int, next_token: str | None
+    connections: ConnectionStore,
+    space_id: str,
+    status: ConnectionStatus | None,
+    limit: int,
+    next_token: str | None,
 ) -> ConnectionPage:
-    page = repo.list_space_connections(space_id, status, limit, next_token)
-    items = [Connection.model_validate(item) for item in page.items]
-    return ConnectionPage(items=items, nextToken=page.next_token)
+    page = connections.list_space(space_id, status, limit, next_token)
+    return ConnectionPage(items=page.items, nextToken=page.next_token)
 
 
-def get_connection(repo: Repository, space_id: str, connection_id: str) -> ConnectionDetail:
+def get_connection(connections: ConnectionStore, space_id: str, connection_id: str) -> ConnectionDetail:
     """Raises ``ConnectionNotFound``."""
-    connection, roles, history = repo.get_connection_detail(connection_id)
+    connection, roles, history = connections.detail(connection_id)
     _in_space(connection, space_id)
     return ConnectionDetail(**connection.model_dump(), roles=roles, history=history)
 
 
 def cancel_connection(
-    repo: Repository, workflow: ApprovalWorkflow, principal: Principal, space_id: str, connection_id: str
+    connections: ConnectionStore, workflow: Workflow, principal: Principal, space_id: str, connection_id: str
 ) -> Connection:
     """Pending -> CANCELLED (the workflow ends, every link dies); verified -> DISCONNECTED.
 
     Raises ``ConnectionNotFound``, ``ConnectionAlreadyDecided`` (any other status, or a race lost).
     """
-    connection = _in_space(repo.get_connection(connection_id), space_id)
+    connection, secrets = connections.read(connection_id)
+    _in_space(connection, space_id)
     if connection.status == ConnectionStatus.PENDING_APPROVAL:
-        cancelled = repo.transition(
-            connection, ConnectionStatus.CANCELLED, principal.sub,
-            Transition(set_fields={"reason": f"cancelled by {principal.sub}"},
-                       detail="cancelled by the requester"),
-        )  # fmt: skip
+        cancelled = connections.transition(connection, StatusChange(
+            ConnectionStatus.CANCELLED, principal.sub, detail="cancelled by the requester",
+            reason=f"cancelled by {principal.sub}",
+        ))  # fmt: skip
         # Links check the connection's status, so they died with the transition. The workflow
         # ends now if it already waits; if not, its notify step finds the request not pending.
-        stored = repo.get_connection_item(connection_id) or {}
-        task_token = stored.get("taskToken")
+        task_token = _task_token(connections, connection_id, secrets.task_token)
         if task_token:
             try:
                 workflow.fail(task_token, "Cancelled", f"cancelled by {principal.sub}")
@@ -213,13 +173,23 @@ def cancel_connection(
         logger.info("connection cancelled", extra={"connection_id": connection_id})
         return cancelled
     if connection.status == ConnectionStatus.VERIFIED:
-        disconnected = repo.transition(
-            connection, ConnectionStatus.DISCONNECTED, principal.sub,
-            Transition(set_fields={"disconnectedAt": isoformat(utcnow())},
-                       detail="disconnected by the requester"),
-        )  # fmt: skip
+        disconnected = connections.transition(connection, StatusChange(
+            ConnectionStatus.DISCONNECTED, principal.sub, detail="disconnected by the requester",
+            disconnectedAt=isoformat(utcnow()),
+        ))  # fmt: skip
         metrics.add_metric(name="ConnectionsDisconnected", unit="Count", value=1)
         return disconnected
     raise ConnectionAlreadyDecided(
         f"a {connection.status} connection can be neither cancelled nor disconnected"
     )
+
+
+def _task_token(connections: ConnectionStore, connection_id: str, read: str | None) -> str | None:
+    """The task token the workflow waits with: as read, or (the notify step may have stored it
+    between the read and the cancel) as stored now."""
+    if read:
+        return read
+    try:
+        return connections.read(connection_id)[1].task_token
+    except ConnectionNotFound:
+        return None

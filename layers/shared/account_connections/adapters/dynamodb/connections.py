@@ -1,0 +1,276 @@
+"""Connections in the state table, with their roles, links and history: the ``ConnectionStore``.
+
+Every change is one ``TransactWriteItems``: the conditional write of the connection item (its
+status and version as read, or just its status for a change that keeps it) and the put of its
+audit event, with whatever else must change with it (the account's live lock, a token, a role).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from account_connections.adapters.dynamodb.audit import put_event
+from account_connections.adapters.dynamodb.keys import (
+    ALL_CONNECTIONS,
+    CONNECTION_SK,
+    connection_key,
+    connection_pk,
+    live_key,
+    role_key,
+)
+from account_connections.adapters.dynamodb.table import Item, Op, Table, public
+from account_connections.adapters.dynamodb.tokens import put_token, refresh_token, retire_token
+from account_connections.domain.audit import AuditEvent, EventType
+from account_connections.domain.clock import isoformat, utcnow
+from account_connections.domain.connection import (
+    Connection,
+    ConnectionSecrets,
+    RoleAttachment,
+    ShownRequest,
+    StatusChange,
+    connection_event,
+    request_digest,
+    requested_event,
+    role_event,
+    status_event,
+)
+from account_connections.domain.errors import (
+    ConnectionAlreadyDecided,
+    ConnectionAlreadyLive,
+    ConnectionNotFound,
+    DomainError,
+)
+from account_connections.domain.statuses import LIVE_STATUSES, ConnectionStatus, can_transition
+from account_connections.domain.tokens import LinkToken, TokenState
+from account_connections.ports import NewLink, Page
+
+
+def connection_item(connection: Connection, **internal: Any) -> Item:
+    sort = f"{connection.createdAt}#{connection.connectionId}"
+    item = connection.model_dump(exclude_none=True)
+    item.update(
+        **connection_key(connection.connectionId),
+        gsi1pk=f"SPACE#{connection.spaceId}",
+        gsi1sk=sort,
+        gsi2pk=f"ACCOUNT#{connection.accountId}",
+        gsi2sk=sort,
+        gsi3pk=f"STATUS#{connection.status}",
+        gsi3sk=sort,
+        gsi4pk=ALL_CONNECTIONS,
+        gsi4sk=sort,
+    )
+    item.update({key: value for key, value in internal.items() if value is not None})
+    return item
+
+
+def _secrets(item: Item) -> ConnectionSecrets:
+    def text(name: str) -> str | None:
+        value = item.get(name)
+        return str(value) if value else None
+
+    return ConnectionSecrets(
+        link_token_hash=text("linkTokenHash"),
+        connection_token_hash=text("connectionTokenHash"),
+        task_token=text("taskToken"),
+        csrf_secret=text("csrfSecret"),
+        verify_base_url=text("verifyBaseUrl"),
+        request_digest=text("requestDigest"),
+    )
+
+
+def _not_found(connection_id: str) -> ConnectionNotFound:
+    return ConnectionNotFound(f"connection {connection_id} does not exist")
+
+
+class DynamoConnections:
+    """The ``ConnectionStore`` over the state table."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    def get(self, connection_id: str) -> Connection:
+        return self.read(connection_id)[0]
+
+    def read(self, connection_id: str) -> tuple[Connection, ConnectionSecrets]:
+        item = self.table.get(connection_key(connection_id))
+        if item is None:
+            raise _not_found(connection_id)
+        return Connection.model_validate(public(item)), _secrets(item)
+
+    def detail(self, connection_id: str) -> tuple[Connection, list[RoleAttachment], list[AuditEvent]]:
+        """Read from the connection's own partition in one Query."""
+        items = self.table.query_all(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": connection_pk(connection_id)},
+            ConsistentRead=True,
+        )
+        connection: Connection | None = None
+        roles: list[RoleAttachment] = []
+        history: list[AuditEvent] = []
+        for item in items:
+            sk = item["sk"]
+            if sk == CONNECTION_SK:
+                connection = Connection.model_validate(public(item))
+            elif sk.startswith("ROLE#"):
+                roles.append(RoleAttachment.model_validate(public(item)))
+            elif sk.startswith("EVENT#"):
+                history.append(AuditEvent.model_validate(public(item)))
+        if connection is None:
+            raise _not_found(connection_id)
+        return connection, roles, history
+
+    def get_role(self, connection_id: str, role_name: str) -> RoleAttachment | None:
+        item = self.table.get(role_key(connection_id, role_name))
+        return RoleAttachment.model_validate(public(item)) if item else None
+
+    def live_holder(self, space_id: str, account_id: str) -> str | None:
+        item = self.table.get(live_key(space_id, account_id))
+        return str(item["connectionId"]) if item else None
+
+    def list_space(
+        self, space_id: str, status: ConnectionStatus | None, limit: int, next_token: str | None
+    ) -> Page[Connection]:
+        """Newest first, one Query on GSI1."""
+        kwargs: dict[str, Any] = {
+            "IndexName": "GSI1",
+            "KeyConditionExpression": "gsi1pk = :pk",
+            "ExpressionAttributeValues": {":pk": f"SPACE#{space_id}"},
+            "ScanIndexForward": False,
+        }
+        if status is not None:
+            kwargs["FilterExpression"] = "#status = :status"
+            kwargs["ExpressionAttributeNames"] = {"#status": "status"}
+            kwargs["ExpressionAttributeValues"][":status"] = str(status)
+        items, token = self.table.page(kwargs, "gsi1pk", f"SPACE#{space_id}", limit, next_token)
+        return Page([Connection.model_validate(item) for item in items], token)
+
+    # ---- writes ----------------------------------------------------------------------------
+
+    def create(self, connection: Connection, connection_token: LinkToken) -> None:
+        live = {**live_key(connection.spaceId, connection.accountId), "connectionId": connection.connectionId}
+        stored = connection_item(
+            connection,
+            connectionTokenHash=connection_token.tokenHash,
+            requestDigest=request_digest(connection),
+        )
+        items = [
+            self.table.put(live, new=True),
+            self.table.put(stored, new=True),
+            put_token(self.table, connection_token),
+            put_event(self.table, requested_event(connection)),
+        ]
+
+        def refused(codes: list[str]) -> DomainError | None:
+            if codes[:1] != ["ConditionalCheckFailed"]:
+                return None
+            return ConnectionAlreadyLive(
+                f"account {connection.accountId} already has a pending or verified connection "
+                f"in space {connection.spaceId}"
+            )
+
+        self.table.transact(items, refused)
+
+    def transition(
+        self, connection: Connection, change: StatusChange, *, release_live: bool = True
+    ) -> Connection:
+        return self._transition(connection, change, release_live=release_live)
+
+    def record_decision(self, shown: ShownRequest, change: StatusChange, *, token_hash: str) -> Connection:
+        consume = retire_token(self.table, token_hash, TokenState.USED, require_active=True)
+        return self._transition(
+            shown.pending(), change, expect={"requestDigest": request_digest(shown)}, extra=[consume]
+        )
+
+    def _transition(
+        self,
+        connection: Connection,
+        change: StatusChange,
+        *,
+        release_live: bool = True,
+        expect: dict[str, Any] | None = None,
+        extra: list[Op] | None = None,
+    ) -> Connection:
+        """The conditional status change, on the status and version read (and ``expect``ed
+        attributes), with its event, the live lock's release and ``extra`` operations."""
+        source, target = connection.status, change.target
+        if not can_transition(source, target):
+            raise ConnectionAlreadyDecided(f"a {source} connection cannot become {target}")
+        now = isoformat(utcnow())
+        version = connection.version + 1
+        fields: dict[str, Any] = {
+            "status": str(target), "updatedAt": now, "version": version, "gsi3pk": f"STATUS#{target}",
+            **change.fields(),
+        }  # fmt: skip
+        names = {"#status": "status", "#version": "version"}
+        values: dict[str, Any] = {":expected": str(source), ":expectedVersion": connection.version}
+        condition = "#status = :expected AND #version = :expectedVersion"
+        for i, (name, value) in enumerate((expect or {}).items()):
+            names[f"#e{i}"] = name
+            values[f":e{i}"] = value
+            condition += f" AND #e{i} = :e{i}"
+        items = [
+            self.table.update(connection_key(connection.connectionId), set_fields=fields, condition=condition,
+                              names=names, values=values),
+            put_event(self.table, status_event(connection, change, version, now)),
+        ]  # fmt: skip
+        if release_live and source in LIVE_STATUSES and target not in LIVE_STATUSES:
+            items.append(self.table.delete(
+                live_key(connection.spaceId, connection.accountId),
+                condition="connectionId = :id", values={":id": connection.connectionId},
+            ))  # fmt: skip
+        items.extend(extra or [])
+        self.table.transact(items, lambda _: ConnectionAlreadyDecided(
+            f"connection {connection.connectionId} changed before it could become {target}"
+        ))  # fmt: skip
+        updated = connection.model_dump()
+        updated.update({k: v for k, v in fields.items() if not k.startswith("gsi")}, status=target)
+        return Connection.model_validate(updated)
+
+    def issue_link(self, connection: Connection, link: NewLink, *, actor: str) -> None:
+        token = link.token
+        fields: dict[str, Any] = {"linkTokenHash": token.tokenHash, "verifyBaseUrl": link.verify_base_url}
+        if link.task_token is not None:
+            fields.update(taskToken=link.task_token, csrfSecret=link.csrf_secret)
+        extra = [put_token(self.table, token)]
+        if link.replaces and link.replaces != token.tokenHash:
+            extra.append(retire_token(self.table, link.replaces, TokenState.REPLACED, require_active=False))
+        if link.connection_token_hash:
+            copies = {
+                "taskToken": token.taskToken,
+                "csrfSecret": token.csrfSecret,
+                "approverEmail": token.approverEmail,
+            }
+            extra.append(refresh_token(self.table, link.connection_token_hash,
+                                       {name: value for name, value in copies.items() if value}))  # fmt: skip
+        event = connection_event(connection, EventType.LINK_SENT, actor, link.detail)
+        self._keeping_status(connection, event, extra, fields)
+
+    def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:
+        role = {
+            **role_key(connection.connectionId, attachment.roleName),
+            **attachment.model_dump(exclude_none=True),
+        }
+        self._keeping_status(connection, role_event(connection, attachment, actor), [self.table.put(role)])
+
+    def detach_role(self, connection: Connection, role: RoleAttachment, *, actor: str) -> None:
+        event = connection_event(connection, EventType.ROLE_DETACHED, actor, role.roleArn)
+        self._keeping_status(
+            connection, event, [self.table.delete(role_key(connection.connectionId, role.roleName))]
+        )
+
+    def _keeping_status(
+        self, connection: Connection, event: AuditEvent, extra: list[Op], fields: dict[str, Any] | None = None
+    ) -> None:
+        """Append ``event`` with ``extra`` in one transaction conditional on the connection's status;
+        ``fields`` also sets internal fields of the connection under that same condition (one
+        transaction may touch an item once: the guard itself becomes the update)."""
+        guard = self.table.update(
+            connection_key(connection.connectionId), set_fields=fields, condition="#status = :status",
+            names={"#status": "status"}, values={":status": str(connection.status)},
+        )  # fmt: skip
+        items = [guard, put_event(self.table, event), *extra]
+        self.table.transact(items, lambda _: ConnectionAlreadyDecided(
+            f"connection {connection.connectionId} is no longer {connection.status}"
+        ))  # fmt: skip

@@ -1,0 +1,59 @@
+"""Where every item lives in the state table: keys ``pk``/``sk`` and four overloaded indexes.
+
+=========  ============================  ===================================================
+index      connection item               other items
+=========  ============================  ===================================================
+GSI1       SPACE#<space> / <created>#id  event: ACTOR#<actor> / <at>#<id>#<version>
+GSI2       ACCOUNT#<acct> / <created>#id
+GSI3       STATUS#<status> / <created>#id
+GSI4       ALL#CONNECTION / <created>#id event: ALL#EVENT / <at>#..., approver: ALL#APPROVER / acct
+=========  ============================  ===================================================
+
+Items by partition: ``CONNECTION#<id>`` holds the connection (``CONNECTION``), its roles
+(``ROLE#<name>``) and its events (``EVENT#<at>#<id>``); ``LIVE#<space>#<account>`` the lock of the
+account's live connection; ``TOKEN#<sha256>`` a link or connection token; ``SPACE#<id>`` the space
+(``SPACE``) and its members (``MEMBER#<user>``); ``APPROVER#<account>`` the administrator;
+``REGISTRY#SPACE#<id>`` / ``REGISTRY#ACCOUNT#<id>`` the registry's events;
+``IDEMPOTENCY#create_connection`` powertools' idempotency records.
+"""
+
+from __future__ import annotations
+
+CONNECTION_SK = "CONNECTION"
+ALL_CONNECTIONS = "ALL#CONNECTION"
+ALL_EVENTS = "ALL#EVENT"
+ALL_APPROVERS = "ALL#APPROVER"
+
+Key = dict[str, str]
+
+
+def connection_pk(connection_id: str) -> str:
+    return f"CONNECTION#{connection_id}"
+
+
+def connection_key(connection_id: str) -> Key:
+    return {"pk": connection_pk(connection_id), "sk": CONNECTION_SK}
+
+
+def live_key(space_id: str, account_id: str) -> Key:
+    return {"pk": f"LIVE#{space_id}#{account_id}", "sk": "LIVE"}
+
+
+def token_key(token_hash: str) -> Key:
+    return {"pk": f"TOKEN#{token_hash}", "sk": "TOKEN"}
+
+
+def role_key(connection_id: str, role_name: str) -> Key:
+    return {"pk": connection_pk(connection_id), "sk": f"ROLE#{role_name}"}
+
+
+def space_key(space_id: str) -> Key:
+    return {"pk": f"SPACE#{space_id}", "sk": "SPACE"}
+
+
+def member_key(space_id: str, user_id: str) -> Key:
+    return {"pk": f"SPACE#{space_id}", "sk": f"MEMBER#{user_id}"}
+
+
+def approver_key(account_id: str) -> Key:
+    return {"pk": f"APPROVER#{account_id}", "sk": "APPROVER"}

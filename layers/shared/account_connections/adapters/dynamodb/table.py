@@ -1,0 +1,224 @@
+"""The state table's core: serialization, the operations of a transaction, one ``transact()``
+that turns a cancelled transaction into a domain error, the update-expression builder, reads,
+paging and the next tokens handed to callers. Knows no aggregate."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from account_connections.adapters.dynamodb.keys import Key
+from account_connections.domain.errors import DomainError, InvalidRequest
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+Op = dict[str, Any]
+Item = dict[str, Any]
+
+# Keys and internal attributes that never leave the stores.
+INTERNAL = frozenset({
+    "pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "gsi4pk", "gsi4sk",
+    "ttl", "taskToken", "linkTokenHash", "connectionTokenHash", "executionArn", "correlationId",
+    "csrfSecret", "verifyBaseUrl", "requestDigest",
+})  # fmt: skip
+
+
+def serialize(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in item.items() if value is not None}
+
+
+def deserialize(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+
+
+def public(item: Item) -> Item:
+    """The item without its keys and internal attributes (``version`` as an int)."""
+    return {
+        key: (int(value) if key == "version" else value) for key, value in item.items() if key not in INTERNAL
+    }
+
+
+def cancellation_codes(exc: ClientError) -> list[str]:
+    return [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
+
+
+class Table:
+    """The state table, given its name and a DynamoDB client."""
+
+    def __init__(self, name: str, dynamodb: Any) -> None:
+        self.name = name
+        self.ddb = dynamodb
+
+    # ---- operations of a transaction -------------------------------------------------------
+
+    def put(self, item: Item, *, new: bool = False) -> Op:
+        """Put ``item``; ``new`` requires that nothing is stored under its key yet."""
+        op: dict[str, Any] = {"TableName": self.name, "Item": serialize(item)}
+        if new:
+            op["ConditionExpression"] = "attribute_not_exists(pk)"
+        return {"Put": op}
+
+    def update(
+        self,
+        key: Key,
+        *,
+        set_fields: dict[str, Any] | None = None,
+        remove: Iterable[str] = (),
+        condition: str = "attribute_exists(pk)",
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> Op:
+        """``SET #f0 = :v0, ... REMOVE ...`` under ``condition`` (which may use ``names`` and
+        ``values``); with nothing to set or remove, a ``ConditionCheck`` of the same condition."""
+        names = dict(names or {})
+        values = dict(values or {})
+        clauses: list[str] = []
+        for i, (name, value) in enumerate((set_fields or {}).items()):
+            names[f"#f{i}"] = name
+            values[f":v{i}"] = value
+        if set_fields:
+            clauses.append("SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(set_fields))))
+        removed = list(remove)
+        if removed:
+            names.update({f"#r{i}": name for i, name in enumerate(removed)})
+            clauses.append("REMOVE " + ", ".join(f"#r{i}" for i in range(len(removed))))
+        op: dict[str, Any] = {"TableName": self.name, "Key": serialize(key), "ConditionExpression": condition}
+        if names:
+            op["ExpressionAttributeNames"] = names
+        if values:
+            op["ExpressionAttributeValues"] = serialize(values)
+        if not clauses:
+            return {"ConditionCheck": op}
+        op["UpdateExpression"] = " ".join(clauses)
+        return {"Update": op}
+
+    def delete(
+        self, key: Key, *, condition: str = "attribute_exists(pk)", values: dict[str, Any] | None = None
+    ) -> Op:
+        op: dict[str, Any] = {"TableName": self.name, "Key": serialize(key), "ConditionExpression": condition}
+        if values:
+            op["ExpressionAttributeValues"] = serialize(values)
+        return {"Delete": op}
+
+    def check(self, key: Key, condition: str = "attribute_exists(pk)") -> Op:
+        return {
+            "ConditionCheck": {
+                "TableName": self.name,
+                "Key": serialize(key),
+                "ConditionExpression": condition,
+            }
+        }
+
+    def transact(self, items: list[Op], refused: Callable[[list[str]], DomainError | None]) -> None:
+        """Write ``items`` in one transaction. When DynamoDB cancels it (a condition failed, or a
+        conflicting transaction), raises ``refused(codes)`` (the reasons' codes in the order of
+        ``items``), or the ``ClientError`` itself when that is None."""
+        try:
+            self.ddb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                error = refused(cancellation_codes(exc))
+                if error is not None:
+                    raise error from exc
+            raise
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    def get(self, key: Key) -> Item | None:
+        response = self.ddb.get_item(TableName=self.name, Key=serialize(key), ConsistentRead=True)
+        return deserialize(response["Item"]) if "Item" in response else None
+
+    def query_all(self, **kwargs: Any) -> list[Item]:
+        """Every item of a Query, following its pages. ``ExpressionAttributeValues`` plain."""
+        items: list[Item] = []
+        kwargs["TableName"] = self.name
+        kwargs["ExpressionAttributeValues"] = serialize(kwargs["ExpressionAttributeValues"])
+        while True:
+            response = self.ddb.query(**kwargs)
+            items.extend(deserialize(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def page(
+        self, kwargs: dict[str, Any], pk_name: str, pk: str, limit: int, next_token: str | None
+    ) -> tuple[list[Item], str | None]:
+        """One page of a Query (public items) and the token of the next, if any. Raises
+        ``InvalidRequest`` unless ``next_token`` is one this query handed out."""
+        kwargs = {**kwargs, "TableName": self.name, "Limit": limit}
+        kwargs["ExpressionAttributeValues"] = serialize(kwargs["ExpressionAttributeValues"])
+        if next_token:
+            kwargs["ExclusiveStartKey"] = decode_next_token(next_token, pk_name, pk)
+        response = self.ddb.query(**kwargs)
+        last = response.get("LastEvaluatedKey")
+        items = [public(deserialize(item)) for item in response.get("Items", [])]
+        return items, (encode_next_token(last) if last else None)
+
+
+def range_query(
+    index: str,
+    pk_name: str,
+    sk_name: str,
+    pk: str,
+    low: str | None,
+    high: str | None,
+    filters: dict[str, Any],
+) -> dict[str, Any]:
+    """A newest-first Query of one index partition between two sort-key prefixes, filtered on
+    attributes equal to the truthy values of ``filters``."""
+    values: dict[str, Any] = {":pk": pk}
+    condition = f"{pk_name} = :pk"
+    if low and high:
+        condition += f" AND {sk_name} BETWEEN :low AND :high"
+        values.update({":low": low, ":high": high + "\uffff"})
+    elif low:
+        condition += f" AND {sk_name} >= :low"
+        values[":low"] = low
+    elif high:
+        condition += f" AND {sk_name} <= :high"
+        values[":high"] = high + "\uffff"
+    kwargs: dict[str, Any] = {
+        "IndexName": index,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeValues": values,
+        "ScanIndexForward": False,
+    }
+    active = {name: value for name, value in filters.items() if value}
+    if active:
+        kwargs["ExpressionAttributeNames"] = {f"#{name}": name for name in active}
+        kwargs["FilterExpression"] = " AND ".join(f"#{name} = :{name}" for name in active)
+        values.update({f":{name}": str(value) for name, value in active.items()})
+    return kwargs
+
+
+def encode_next_token(last_evaluated_key: dict[str, Any]) -> str:
+    plain = {name: value["S"] for name, value in last_evaluated_key.items()}
+    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_next_token(token: str, pk_name: str, pk: str) -> dict[str, Any]:
+    """Raises ``InvalidRequest`` unless ``token`` is one this query handed out."""
+    invalid = InvalidRequest(
+        "nextToken is not valid for this query",
+        errors=[{"field": "nextToken", "message": "not a token of this query"}],
+    )
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        plain = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError) as exc:
+        raise invalid from exc
+    allowed = {"pk", "sk", pk_name, pk_name.replace("pk", "sk")}
+    if (
+        not isinstance(plain, dict)
+        or plain.get(pk_name) != pk
+        or set(plain) != allowed
+        or not all(isinstance(value, str) and len(value) <= 1024 for value in plain.values())
+    ):
+        raise invalid
+    return {name: {"S": value} for name, value in plain.items()}

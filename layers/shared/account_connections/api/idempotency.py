@@ -1,0 +1,76 @@
+"""Idempotent creates: the ``Idempotency-Key`` header through powertools' idempotency utility,
+its records kept in the state table (``IDEMPOTENCY#create_connection``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from account_connections import wiring
+from account_connections.domain.connection import CreateConnectionRequest, CreateConnectionResponse
+from account_connections.domain.errors import IdempotencyInProgress, IdempotencyKeyReused
+
+
+class IdempotentCreate(BaseModel):
+    """What an Idempotency-Key is scoped to: the caller and the space; ``body`` must match."""
+
+    key: str
+    principal: str
+    spaceId: str
+    body: CreateConnectionRequest
+
+
+@cache
+def _config(ttl_seconds: int) -> IdempotencyConfig:
+    return IdempotencyConfig(
+        event_key_jmespath="[key, principal, spaceId]",
+        payload_validation_jmespath="body",
+        expires_after_seconds=ttl_seconds,
+        raise_on_no_idempotency_key=True,
+    )
+
+
+@cache
+def _idempotent_create(ttl_seconds: int) -> Any:
+    @idempotent_function(
+        data_keyword_argument="request",
+        persistence_store=wiring.idempotency_persistence(),
+        config=_config(ttl_seconds),
+        output_serializer=PydanticSerializer(model=CreateConnectionResponse),
+    )
+    def create(
+        request: IdempotentCreate, run: Callable[[], CreateConnectionResponse]
+    ) -> CreateConnectionResponse:
+        return run()
+
+    return create
+
+
+def create_once(
+    request: IdempotentCreate,
+    context: LambdaContext,
+    run: Callable[[], CreateConnectionResponse],
+    ttl_seconds: int,
+) -> CreateConnectionResponse:
+    """``run()`` once per key, caller and space; a retry with the same body gets the same response.
+
+    Raises ``IdempotencyKeyReused`` (same key, another body) and ``IdempotencyInProgress``.
+    """
+    # The in-progress record expires with this invocation, so that a crash frees the key.
+    _config(ttl_seconds).register_lambda_context(context)
+    try:
+        return _idempotent_create(ttl_seconds)(request=request, run=run)  # type: ignore[no-any-return]
+    except IdempotencyValidationError as exc:
+        raise IdempotencyKeyReused("this Idempotency-Key was used with a different body") from exc
+    except IdempotencyAlreadyInProgressError as exc:
+        raise IdempotencyInProgress("a request with this Idempotency-Key is still in progress") from exc

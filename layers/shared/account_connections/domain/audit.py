@@ -1,0 +1,56 @@
+"""Audit events: one per change of a connection, or of the registry of spaces, members and
+administrators (which names its space or its account and no connection)."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from account_connections.domain.statuses import ConnectionStatus
+
+
+class EventType(StrEnum):
+    REQUESTED = "REQUESTED"
+    STATUS_CHANGED = "STATUS_CHANGED"
+    LINK_SENT = "LINK_SENT"
+    ROLE_ATTACHED = "ROLE_ATTACHED"
+    ROLE_REJECTED = "ROLE_REJECTED"
+    ROLE_DETACHED = "ROLE_DETACHED"
+    # Operators' changes to the registry: they belong to no connection.
+    SPACE_CHANGED = "SPACE_CHANGED"
+    MEMBER_CHANGED = "MEMBER_CHANGED"
+    MEMBER_REMOVED = "MEMBER_REMOVED"
+    APPROVER_CHANGED = "APPROVER_CHANGED"
+    APPROVER_REMOVED = "APPROVER_REMOVED"
+
+
+class AuditEvent(BaseModel):
+    """One recorded change: of a connection, or (``connectionId`` None) of the registry of spaces,
+    members and administrators, which names its space or its account."""
+
+    eventId: str
+    connectionId: str | None = None
+    spaceId: str | None = None
+    accountId: str | None = None
+    type: EventType
+    actor: str
+    at: str
+    fromStatus: ConnectionStatus | None = None
+    toStatus: ConnectionStatus | None = None
+    detail: str | None = None
+
+
+class AuditEventPage(BaseModel):
+    items: list[AuditEvent]
+    nextToken: str | None = None
+
+
+def registry_event(
+    event_type: EventType, actor: str, at: str, detail: str, *, space_id: str | None = None,
+    account_id: str | None = None,
+) -> AuditEvent:  # fmt: skip
+    """An operator's change of a space, a member or an administrator."""
+    return AuditEvent(eventId=uuid.uuid4().hex, type=event_type, actor=actor, at=at, detail=detail,
+                      spaceId=space_id, accountId=account_id)  # fmt: skip

@@ -1,0 +1,48 @@
+"""SPEC.md's input rules for identifiers and text: the patterns and annotated types that every
+request model uses, and the strict base model that refuses unknown fields."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+
+ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
+SPACE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+USER_ID_PATTERN = r"^[A-Za-z0-9._@+-]{1,128}$"
+ROLE_NAME_PATTERN = r"^[\w+=,.@-]{1,64}$"
+CONNECTION_ID_PATTERN = r"^[0-9a-f-]{36}$"
+EMAIL_PATTERN = r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$"
+
+
+def no_control_characters(value: str) -> str:
+    if any(unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn") for char in value):
+        raise ValueError("must not contain control or invisible format characters")
+    return value
+
+
+def not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+class StrictModel(BaseModel):
+    """Input models refuse unknown fields and never coerce types (``"12"`` is not 12)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+AccountId = Annotated[str, StringConstraints(pattern=ACCOUNT_ID_PATTERN)]
+SpaceId = Annotated[str, StringConstraints(pattern=SPACE_ID_PATTERN)]
+UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
+# A name people read: a display name, a space's name.
+DisplayName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100),
+    AfterValidator(not_blank),
+    AfterValidator(no_control_characters),
+]
+Description = Annotated[str, StringConstraints(max_length=1000)]
+Email = Annotated[str, StringConstraints(min_length=3, max_length=254, pattern=EMAIL_PATTERN)]

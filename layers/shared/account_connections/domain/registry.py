@@ -1,0 +1,58 @@
+"""The registry operators keep: spaces, their members with a role each, and the administrator
+who approves each account's connections."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from account_connections.domain.fields import DisplayName, Email, StrictModel
+
+
+class SpaceRole(StrEnum):
+    SPACE_ADMIN = "SPACE_ADMIN"
+    POWER_USER = "POWER_USER"
+    LIMITED_ACCESS = "LIMITED_ACCESS"
+
+
+class PutSpaceRequest(StrictModel):
+    name: DisplayName
+
+
+class PutMemberRequest(StrictModel):
+    # Strict mode would take only SpaceRole instances; JSON can only send the role's name.
+    role: Annotated[SpaceRole, Field(strict=False, description="SPACE_ADMIN, POWER_USER or LIMITED_ACCESS.")]
+
+
+class PutApproverRequest(StrictModel):
+    email: Email
+
+
+class Space(BaseModel):
+    spaceId: str
+    name: str
+    updatedAt: str
+    updatedBy: str
+
+
+class Member(BaseModel):
+    spaceId: str
+    userId: str
+    role: SpaceRole
+    updatedAt: str
+    updatedBy: str
+
+
+class Approver(BaseModel):
+    accountId: str
+    email: str
+    subscriptionArn: str | None = None
+    updatedAt: str
+    updatedBy: str
+
+
+class ApproverPage(BaseModel):
+    items: list[Approver]
+    nextToken: str | None = None

@@ -1,0 +1,69 @@
+"""Tokens: the one-time approval links and the connection token, random and opaque (256 bits;
+only the SHA-256 is stored), and the HMAC that binds a decision form to a link and a request."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from account_connections.domain.connection import ShownRequest
+
+TOKEN_BYTES = 32  # 256 bits
+# Retired links are kept this long past their expiry, so that they answer 410 rather than 404.
+TOKEN_RETENTION = timedelta(days=30)
+
+
+class TokenKind(StrEnum):
+    CONNECTION_TOKEN = "CONNECTION_TOKEN"
+    LINK = "LINK"
+
+
+class TokenState(StrEnum):
+    ACTIVE = "ACTIVE"
+    USED = "USED"
+    REPLACED = "REPLACED"
+
+
+class LinkToken(BaseModel):
+    """What the table keeps for a token, under its hash. A decision reads nothing else: the request
+    as shown, the address the link went to and, while the workflow waits, copies of its task token
+    and the CSRF secret (dropped when the token is retired)."""
+
+    tokenHash: str
+    connectionId: str
+    kind: TokenKind
+    state: TokenState = TokenState.ACTIVE
+    createdAt: str
+    expiresAt: str
+    ttl: int
+    request: ShownRequest | None = None
+    approverEmail: str | None = None
+    taskToken: str | None = None
+    csrfSecret: str | None = None
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh token and the hash that the table keeps in its place."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    return token, hash_token(token)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_secret() -> str:
+    return secrets.token_hex(32)
+
+
+def sign(secret: str, message: str) -> str:
+    return hmac.new(bytes.fromhex(secret), message.encode(), hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str, message: str, signature: str) -> bool:
+    return hmac.compare_digest(sign(secret, message), signature)

@@ -1,0 +1,144 @@
+"""The role check of SPEC.md's "Roles": before a role is attached, the service assumes the
+verifier role that the account's administrator created and reads the role through it (the
+``RoleVerifier`` port; ``adapters.iam`` over STS and IAM).
+
+A role passes when its ARN is well formed, it is in the connection's account, it exists, and its
+trust policy allows ``sts:AssumeRole`` to the runner principal (``domain.trust``).
+"""
+
+from __future__ import annotations
+
+from account_connections.domain.access import Principal
+from account_connections.domain.clock import isoformat, utcnow
+from account_connections.domain.connection import Connection, RoleArn, RoleAttachment
+from account_connections.domain.errors import (
+    ConnectionAlreadyDecided,
+    ConnectionNotFound,
+    RoleCheckFailed,
+    RoleNotFound,
+)
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.domain.trust import trusts
+from account_connections.logic.connections import check_role_arns
+from account_connections.observability import logger
+from account_connections.ports import AccountRoles, ConnectionStore, RoleVerifier
+
+
+def parse_role_arn(account_id: str, role_arn: str) -> RoleArn:
+    """Raises ``RoleCheckFailed`` unless ``role_arn`` is a role ARN in ``account_id``."""
+    try:
+        role = RoleArn.parse(role_arn)
+    except ValueError as exc:
+        raise RoleCheckFailed(f"{role_arn!r} is not a role ARN: {exc}") from exc
+    if role.account_id != account_id:
+        raise RoleCheckFailed(
+            f"role {role.name} is in account {role.account_id}, not the connection's account {account_id}"
+        )
+    return role
+
+
+def check_role(roles: AccountRoles, role: RoleArn, runner_principal_arn: str) -> None:
+    """Raises ``RoleCheckFailed`` unless the role exists and trusts the runner principal."""
+    found = roles.get_role(role.name)
+    if found is None:
+        raise RoleCheckFailed(f"role {role.name} does not exist in account {role.account_id}")
+    if found.get("Arn") and str(found["Arn"]) != role.arn:
+        raise RoleCheckFailed(
+            f"role {role.name} exists in account {role.account_id} with another path: {found['Arn']}"
+        )
+    if not trusts(found.get("AssumeRolePolicyDocument"), runner_principal_arn):
+        raise RoleCheckFailed(
+            f"role {role.name} does not allow sts:AssumeRole to {runner_principal_arn}: "
+            "add that principal to its trust policy"
+        )
+
+
+def check_roles(
+    verifier: RoleVerifier, account_id: str, role_arns: list[str], runner_principal_arn: str
+) -> list[RoleAttachment]:
+    """Check each ARN; a failure is recorded with its reason, never raised. The verifier role is
+    assumed once for all of them. Raises only ``DependencyUnavailable`` (retry later)."""
+    results: list[RoleAttachment] = []
+    sessions: dict[str, AccountRoles | RoleCheckFailed] = {}
+    for arn in role_arns:
+        name = arn.rsplit("/", 1)[-1][:64]
+        reason: str | None = None
+        try:
+            role = parse_role_arn(account_id, arn)
+            name = role.name
+            if role.partition not in sessions:
+                try:
+                    sessions[role.partition] = verifier.open(role.partition, account_id)
+                except RoleCheckFailed as exc:
+                    sessions[role.partition] = exc
+            session = sessions[role.partition]
+            if isinstance(session, RoleCheckFailed):
+                reason = session.detail
+            else:
+                check_role(session, role, runner_principal_arn)
+        except RoleCheckFailed as exc:
+            reason = exc.detail
+        results.append(RoleAttachment(roleArn=arn, roleName=name, attached=reason is None, reason=reason,
+                                      checkedAt=isoformat(utcnow())))  # fmt: skip
+    return results
+
+
+def check_one(verifier: RoleVerifier, account_id: str, role_arn: str, runner_principal_arn: str) -> RoleArn:
+    """The check behind ``POST .../roles``: raises ``RoleCheckFailed`` with the reason."""
+    role = parse_role_arn(account_id, role_arn)
+    check_role(verifier.open(role.partition, account_id), role, runner_principal_arn)
+    return role
+
+
+# ---- attaching and detaching after verification (POST/DELETE .../roles) -------------------------
+
+
+def _connection_in_space(connections: ConnectionStore, space_id: str, connection_id: str) -> Connection:
+    connection = connections.get(connection_id)
+    if connection.spaceId != space_id:
+        raise ConnectionNotFound(f"connection {connection_id} does not exist")
+    return connection
+
+
+def attach_role(
+    connections: ConnectionStore,
+    verifier: RoleVerifier,
+    runner_principal_arn: str,
+    principal: Principal,
+    space_id: str,
+    connection_id: str,
+    role_arn: str,
+) -> RoleAttachment:
+    """Attach a role to a verified connection after the same check the workflow makes.
+
+    Raises ``ConnectionNotFound``, ``ConnectionAlreadyDecided`` (not VERIFIED), ``InvalidRequest``
+    (a role of another account), ``RoleCheckFailed`` (with why), ``DependencyUnavailable``.
+    """
+    connection = _connection_in_space(connections, space_id, connection_id)
+    if connection.status != ConnectionStatus.VERIFIED:
+        raise ConnectionAlreadyDecided(
+            f"roles are attached to VERIFIED connections; this one is {connection.status}"
+        )
+    check_role_arns(connection.accountId, [role_arn], field="roleArn")
+    role = check_one(verifier, connection.accountId, role_arn, runner_principal_arn)
+    attachment = RoleAttachment(
+        roleArn=role.arn, roleName=role.name, attached=True, checkedAt=isoformat(utcnow())
+    )
+    connections.attach_role(connection, attachment, actor=principal.sub)
+    logger.info("role attached", extra={"connection_id": connection_id, "role_name": role.name})
+    return attachment
+
+
+def detach_role(
+    connections: ConnectionStore, principal: Principal, space_id: str, connection_id: str, role_name: str
+) -> None:
+    """Remove a role (attached, or recorded as refused) from the connection.
+
+    Raises ``ConnectionNotFound``, ``RoleNotFound``, ``ConnectionAlreadyDecided`` (a race lost).
+    """
+    connection = _connection_in_space(connections, space_id, connection_id)
+    existing = connections.get_role(connection_id, role_name)
+    if existing is None:
+        raise RoleNotFound(f"role {role_name} is not attached to connection {connection_id}")
+    connections.detach_role(connection, existing, actor=principal.sub)
+    logger.info("role detached", extra={"connection_id": connection_id, "role_name": role_name})

@@ -1,0 +1,221 @@
+"""The ports: what the use cases in ``logic/`` need from the world, as Protocols. The adapters in
+``adapters/`` implement them over AWS; the tests' in-memory fakes implement them over dicts and
+enforce the same conditions. Imports the domain only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from account_connections.domain.audit import AuditEvent
+from account_connections.domain.connection import (
+    Connection,
+    ConnectionSecrets,
+    RoleAttachment,
+    ShownRequest,
+    StatusChange,
+)
+from account_connections.domain.registry import Approver, Member, Space, SpaceRole
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.domain.tokens import LinkToken
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_token: str | None = None
+
+
+@dataclass(frozen=True)
+class ConnectionQuery:
+    """An auditor's filter over connections; the store picks the index that serves it."""
+
+    status: ConnectionStatus | None = None
+    space_id: str | None = None
+    account_id: str | None = None
+    created_from: str | None = None
+    created_to: str | None = None
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    connection_id: str | None = None
+    actor: str | None = None
+    at_from: str | None = None
+    at_to: str | None = None
+
+
+@dataclass(frozen=True)
+class NewLink:
+    """A link about to be emailed: its token's record, the link it replaces (if any), and, when the
+    workflow has just started waiting, the task token and CSRF secret to keep for it."""
+
+    token: LinkToken
+    verify_base_url: str
+    replaces: str | None = None
+    task_token: str | None = None
+    csrf_secret: str | None = None
+    connection_token_hash: str | None = None
+    detail: str = field(default="link emailed")
+
+
+class ConnectionStore(Protocol):
+    """Connections with their roles, links and history. Every write is one transaction that also
+    appends the change's audit event; a lost race raises ``ConnectionAlreadyDecided``."""
+
+    def create(self, connection: Connection, connection_token: LinkToken) -> None:
+        """Store a new request with its live-account lock, connection token and REQUESTED event.
+        Raises ``ConnectionAlreadyLive``."""
+        ...
+
+    def get(self, connection_id: str) -> Connection:
+        """Raises ``ConnectionNotFound``."""
+        ...
+
+    def read(self, connection_id: str) -> tuple[Connection, ConnectionSecrets]:
+        """The connection and what only the server sees of it. Raises ``ConnectionNotFound``."""
+        ...
+
+    def detail(self, connection_id: str) -> tuple[Connection, list[RoleAttachment], list[AuditEvent]]:
+        """The connection, its roles and its history. Raises ``ConnectionNotFound``."""
+        ...
+
+    def get_role(self, connection_id: str, role_name: str) -> RoleAttachment | None: ...
+
+    def live_holder(self, space_id: str, account_id: str) -> str | None:
+        """The id of the connection that holds the account live in the space, if any."""
+        ...
+
+    def list_space(
+        self, space_id: str, status: ConnectionStatus | None, limit: int, next_token: str | None
+    ) -> Page[Connection]:
+        """A space's connections, newest first. Raises ``InvalidRequest`` (a foreign next token)."""
+        ...
+
+    def transition(
+        self, connection: Connection, change: StatusChange, *, release_live: bool = True
+    ) -> Connection:
+        """Move ``connection`` (as read: status and version) to ``change.target``. Leaving the live
+        statuses frees the account's lock unless ``release_live`` is False (the lock is another's).
+        Raises ``ConnectionAlreadyDecided``."""
+        ...
+
+    def record_decision(self, shown: ShownRequest, change: StatusChange, *, token_hash: str) -> Connection:
+        """Decide a pending request as shown: consume the ``ACTIVE`` token ``token_hash`` and move the
+        connection, still pending at the shown version and digest, to ``change.target``.
+        Raises ``ConnectionAlreadyDecided``."""
+        ...
+
+    def issue_link(self, connection: Connection, link: NewLink, *, actor: str) -> None:
+        """Store a new link while the connection is still in its status: its token, the retirement
+        of the link it replaces, the copies the connection token keeps, the LINK_SENT event.
+        Raises ``ConnectionAlreadyDecided``."""
+        ...
+
+    def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:
+        """Record a role check's result (ROLE_ATTACHED, or ROLE_REJECTED with why) while the
+        connection keeps its status. Raises ``ConnectionAlreadyDecided``."""
+        ...
+
+    def detach_role(self, connection: Connection, role: RoleAttachment, *, actor: str) -> None:
+        """Remove a recorded role (ROLE_DETACHED). Raises ``ConnectionAlreadyDecided``."""
+        ...
+
+
+class TokenStore(Protocol):
+    def get(self, token_hash: str) -> LinkToken | None: ...
+
+
+class MemberLookup(Protocol):
+    def get_member_role(self, space_id: str, user_id: str) -> SpaceRole | None: ...
+
+
+class RegistryStore(MemberLookup, Protocol):
+    """Spaces, members and administrators; each change is written with its audit event."""
+
+    def put_space(self, space: Space, event: AuditEvent | None = None) -> None: ...
+
+    def get_space(self, space_id: str) -> Space | None: ...
+
+    def put_member(self, member: Member, event: AuditEvent | None = None) -> None:
+        """Raises ``SpaceNotFound``."""
+        ...
+
+    def delete_member(self, space_id: str, user_id: str, event: AuditEvent | None = None) -> bool:
+        """False when there was no such member (nothing is written)."""
+        ...
+
+    def put_approver(self, approver: Approver, event: AuditEvent | None = None) -> None: ...
+
+    def get_approver(self, account_id: str) -> Approver | None: ...
+
+    def delete_approver(self, account_id: str, event: AuditEvent | None = None) -> bool:
+        """False when there was none (nothing is written)."""
+        ...
+
+    def list_approvers(self, limit: int, next_token: str | None) -> Page[Approver]: ...
+
+    def approvers_with_email(self, email: str) -> list[Approver]:
+        """Every account that ``email`` administers."""
+        ...
+
+
+class AuditLog(Protocol):
+    """The auditors' reads: each page one query, never a scan."""
+
+    def query_connections(
+        self, query: ConnectionQuery, limit: int, next_token: str | None
+    ) -> Page[Connection]:
+        """Raises ``InvalidRequest`` (a foreign next token)."""
+        ...
+
+    def query_events(self, query: EventQuery, limit: int, next_token: str | None) -> Page[AuditEvent]:
+        """Raises ``InvalidRequest`` (a foreign next token)."""
+        ...
+
+
+class Workflow(Protocol):
+    """The approval workflow: start an execution, answer or cancel its waiting task."""
+
+    def start(self, connection_id: str, payload: dict[str, Any]) -> str:
+        """Idempotent per connection id; returns the execution's ARN."""
+        ...
+
+    def succeed(self, task_token: str, output: dict[str, Any]) -> None:
+        """Raises ``TaskAlreadyClosed``."""
+        ...
+
+    def fail(self, task_token: str, error: str, cause: str) -> None:
+        """Raises ``TaskAlreadyClosed``."""
+        ...
+
+
+class Mailer(Protocol):
+    def send(self, account_id: str, subject: str, body: str) -> str:
+        """Email the account's administrator; returns the message id. Raises ``DependencyUnavailable``."""
+        ...
+
+
+class Subscriptions(Protocol):
+    """Administrators' email subscriptions, each filtered to the accounts the address serves."""
+
+    def subscribe(self, email: str, account_ids: list[str]) -> str | None: ...
+
+    def set_accounts(self, subscription_arn: str, account_ids: list[str]) -> None: ...
+
+    def unsubscribe(self, subscription_arn: str | None) -> bool: ...
+
+
+class AccountRoles(Protocol):
+    def get_role(self, role_name: str) -> dict[str, Any] | None:
+        """The role as ``iam:GetRole`` returns it, or None. Raises ``DependencyUnavailable`` and
+        ``RoleCheckFailed``."""
+        ...
+
+
+class RoleVerifier(Protocol):
+    def open(self, partition: str, account_id: str) -> AccountRoles:
+        """Raises ``RoleCheckFailed`` (the verifier role cannot be assumed) and ``DependencyUnavailable``."""
+        ...

@@ -1,0 +1,97 @@
+"""The composition root: the only module that builds adapters, each once per process, on first
+use. Routers and steps ask it; the use cases in ``logic/`` receive what it builds as ports.
+``reset()`` forgets them all (tests, after changing the environment)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from account_connections.adapters.clients import client
+from account_connections.adapters.dynamodb.audit import DynamoAuditLog
+from account_connections.adapters.dynamodb.connections import DynamoConnections
+from account_connections.adapters.dynamodb.registry import DynamoRegistry
+from account_connections.adapters.dynamodb.table import Table
+from account_connections.adapters.dynamodb.tokens import DynamoTokens
+from account_connections.adapters.iam import IamVerifier
+from account_connections.adapters.sns import SnsMailer, SnsSubscriptions
+from account_connections.adapters.stepfunctions import StepFunctionsWorkflow
+from account_connections.settings import (
+    ApprovalTopicSettings,
+    BaseSettings,
+    VerifierSettings,
+    WorkflowSettings,
+    load_settings,
+)
+
+
+@cache
+def table() -> Table:
+    return Table(load_settings(BaseSettings).table_name, client("dynamodb"))
+
+
+@cache
+def connections() -> DynamoConnections:
+    return DynamoConnections(table())
+
+
+@cache
+def tokens() -> DynamoTokens:
+    return DynamoTokens(table())
+
+
+@cache
+def registry() -> DynamoRegistry:
+    return DynamoRegistry(table())
+
+
+@cache
+def audit_log() -> DynamoAuditLog:
+    return DynamoAuditLog(table())
+
+
+@cache
+def workflow() -> StepFunctionsWorkflow:
+    return StepFunctionsWorkflow(client("stepfunctions"), load_settings(WorkflowSettings).state_machine_arn)
+
+
+@cache
+def mailer() -> SnsMailer:
+    return SnsMailer(client("sns"), load_settings(ApprovalTopicSettings).approval_topic_arn)
+
+
+@cache
+def subscriptions() -> SnsSubscriptions:
+    return SnsSubscriptions(client("sns"), load_settings(ApprovalTopicSettings).approval_topic_arn)
+
+
+@cache
+def verifier() -> IamVerifier:
+    config = load_settings(VerifierSettings)
+    return IamVerifier(client("sts"), config.verifier_role_name, config.verifier_external_id)
+
+
+@cache
+def idempotency_persistence() -> Any:
+    """powertools' idempotency records in the state table (imported here, on use: only the
+    requesters' function needs it)."""
+    from aws_lambda_powertools.utilities.idempotency.persistence.dynamodb import DynamoDBPersistenceLayer
+
+    return DynamoDBPersistenceLayer(
+        table_name=load_settings(BaseSettings).table_name,
+        key_attr="pk",
+        sort_key_attr="sk",
+        static_pk_value="IDEMPOTENCY#create_connection",
+        expiry_attr="ttl",
+        status_attr="idempotencyStatus",
+        boto3_client=client("dynamodb"),
+    )
+
+
+_BUILT = (table, connections, tokens, registry, audit_log, workflow, mailer, subscriptions, verifier,
+          idempotency_persistence)  # fmt: skip
+
+
+def reset() -> None:
+    for factory in _BUILT:
+        factory.cache_clear()
