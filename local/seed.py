@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 
-from local.deploy import DeployedStack
+from local.deployed import DeployedStack
 from local.front import Front, IncomingRequest
 from local.identity import TokenIssuer
 from local.moto_server import ACCOUNT_ID

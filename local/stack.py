@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from local.deploy import DeployedStack, deploy
+from local.deploy import deploy
+from local.deployed import DeployedStack
 from local.front import Front, Reply
 from local.identity import TokenIssuer
 from local.lambda_runtime import LambdaRuntime, install_moto_hook

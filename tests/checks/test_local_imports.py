@@ -1,0 +1,91 @@
+"""No import cycles among the modules of ``local/`` and ``bench/``: a module of one of them imports
+another of them, directly or through a chain, only if that one does not import it back. Every
+import counts, also those inside functions and under ``TYPE_CHECKING``: a cycle hidden by a lazy
+import is still a cycle."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.support import ROOT
+
+PACKAGES = ("local", "bench")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported(tree: ast.Module, name: str, is_package: bool, modules: set[str]) -> set[str]:
+    """The project modules (of ``modules``) that the module ``name`` imports."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = name if is_package else name.rpartition(".")[0]
+                for _ in range(node.level - 1):
+                    package = package.rpartition(".")[0]
+                base = f"{package}.{base}" if base else package
+            # ``from local import stack`` imports the module local.stack; ``from local.stack import
+            # LocalStack`` imports local.stack.
+            submodules = (f"{base}.{alias.name}" for alias in node.names)
+            targets = [module if module in modules else base for module in submodules]
+        else:
+            continue
+        for target in targets:
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    paths = {module_name(path): path for package in PACKAGES for path in (ROOT / package).rglob("*.py")}
+    modules = set(paths)
+    return {
+        name: imported(ast.parse(path.read_text(), str(path)), name, path.name == "__init__.py", modules)
+        for name, path in paths.items()
+    }
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle through each module that is on one (as ``a -> b -> a``), shortest first."""
+    found: dict[frozenset[str], list[str]] = {}
+    for start in sorted(graph):
+        # Breadth first from ``start``: the shortest way back to it.
+        paths = {start: [start]}
+        queue = [start]
+        while queue:
+            current = queue.pop(0)
+            for following in sorted(graph[current]):
+                if following == start:
+                    cycle = paths[current] + [start]
+                    found.setdefault(frozenset(cycle), cycle)
+                    queue = []
+                    break
+                if following not in paths:
+                    paths[following] = paths[current] + [following]
+                    queue.append(following)
+    return sorted(found.values(), key=lambda cycle: (len(cycle), cycle))
+
+
+def test_the_graph_sees_the_packages() -> None:
+    graph = import_graph()
+    assert {"local", "local.stack", "local.deploy", "bench", "bench.load"} <= set(graph)
+    assert "local.deploy" in graph["local.stack"]
+
+
+def test_a_cycle_is_found() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c", "a"]]
+
+
+def test_no_import_cycles() -> None:
+    found = cycles(import_graph())
+    assert not found, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in found)
