@@ -24,7 +24,8 @@ from local.identity import TokenIssuer
 from local.lambda_runtime import LambdaRuntime, install_moto_hook
 from local.moto_server import MotoServer
 from local.outbox import Outbox
-from local.seed import USERS, seed_api, seed_iam
+from local.seed import seed_api, seed_iam
+from local.seed_data import USERS
 from local.template import ROOT, translate
 from local.verify import check_stack
 

@@ -1,11 +1,14 @@
 """No import cycles among the modules of ``local/`` and ``bench/``: a module of one of them imports
 another of them, directly or through a chain, only if that one does not import it back. Every
 import counts, also those inside functions and under ``TYPE_CHECKING``: a cycle hidden by a lazy
-import is still a cycle."""
+import is still a cycle. And the seed's data (``local.seed_data``), which tests read too, loads
+no AWS library."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.support import ROOT
@@ -89,3 +92,14 @@ def test_a_cycle_is_found() -> None:
 def test_no_import_cycles() -> None:
     found = cycles(import_graph())
     assert not found, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in found)
+
+
+def test_the_seed_data_imports_no_aws_library() -> None:
+    script = (
+        "import sys, local.seed_data; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore', 'moto'}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stdout
