@@ -21,40 +21,37 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imported(tree: ast.Module, name: str, is_package: bool, modules: set[str]) -> set[str]:
-    """The project modules (of ``modules``) that the module ``name`` imports."""
-    found = set()
-    for node in ast.walk(tree):
+def imported_names(path: Path) -> set[str]:
+    """What the module at ``path`` imports, as absolute dotted names: ``import a.b`` gives a.b,
+    ``from a import b`` gives a.b (b may be a module, else it is a name in a)."""
+    name = module_name(path)
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
+            names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                package = name if is_package else name.rpartition(".")[0]
+                package = name if path.name == "__init__.py" else name.rpartition(".")[0]
                 for _ in range(node.level - 1):
                     package = package.rpartition(".")[0]
                 base = f"{package}.{base}" if base else package
-            # ``from local import stack`` imports the module local.stack; ``from local.stack import
-            # LocalStack`` imports local.stack.
-            submodules = (f"{base}.{alias.name}" for alias in node.names)
-            targets = [module if module in modules else base for module in submodules]
-        else:
-            continue
-        for target in targets:
-            while target and target not in modules:
-                target = target.rpartition(".")[0]
-            if target and target != name:
-                found.add(target)
-    return found
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
 
 
 def import_graph() -> dict[str, set[str]]:
+    """Each module of PACKAGES, with the modules of PACKAGES it imports."""
     paths = {module_name(path): path for package in PACKAGES for path in (ROOT / package).rglob("*.py")}
-    modules = set(paths)
-    return {
-        name: imported(ast.parse(path.read_text(), str(path)), name, path.name == "__init__.py", modules)
-        for name, path in paths.items()
-    }
+    graph = {}
+    for name, path in paths.items():
+        graph[name] = set()
+        for target in imported_names(path):
+            while target and target not in paths:  # a.b.Name -> a.b, the module that holds it
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                graph[name].add(target)
+    return graph
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -92,6 +89,18 @@ def test_a_cycle_is_found() -> None:
 def test_no_import_cycles() -> None:
     found = cycles(import_graph())
     assert not found, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in found)
+
+
+def test_local_imports_neither_bench_nor_tests() -> None:
+    """What local/__init__.py says: the local stack serves the benchmarks and the tests, not the
+    other way round."""
+    found = {
+        f"{path.relative_to(ROOT)}: {target}"
+        for path in (ROOT / "local").rglob("*.py")
+        for target in imported_names(path)
+        if target.split(".")[0] in ("bench", "tests")
+    }
+    assert not found, sorted(found)
 
 
 def test_the_seed_data_imports_no_aws_library() -> None:
