@@ -55,8 +55,7 @@ class Client:
                     return Answer(NO_ANSWER, f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
         seconds = time.perf_counter() - started
         if response.getheader("Connection", "").lower() == "close":
-            self._conn.close()
-            self._conn = None
+            self.close()
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError:

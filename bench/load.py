@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -188,10 +189,10 @@ def set_up(url: str, oscar: str) -> None:
         if answer.status != 200:
             raise RuntimeError(f"PUT {path}: {answer.status} {answer.body}")
 
-    _pool(4, [lambda a=account: put(f"/approvers/{a}", {"email": LOAD_ADMIN}) for account in ACCOUNTS])
+    _pool(4, [partial(put, f"/approvers/{account}", {"email": LOAD_ADMIN}) for account in ACCOUNTS])
     spaces = [f"load-{i}" for i in range(1, REQUESTERS + 1)]
-    _pool(8, [lambda s=space: put(f"/spaces/{s}", {"name": f"Load {s}"}) for space in spaces])
-    _pool(8, [lambda s=space: put(f"/spaces/{s}/members/alice", {"role": "SPACE_ADMIN"}) for space in spaces])
+    _pool(8, [partial(put, f"/spaces/{space}", {"name": f"Load {space}"}) for space in spaces])
+    _pool(8, [partial(put, f"/spaces/{space}/members/alice", {"role": "SPACE_ADMIN"}) for space in spaces])
 
 
 def probes(url: str, alice: str) -> tuple[list[float], list[float], list[str]]:
@@ -212,9 +213,11 @@ def probes(url: str, alice: str) -> tuple[list[float], list[float], list[str]]:
         if created.status != 201:
             failures.append(f"probe {k}: create answered {created.status}")
             continue
-        waited = _wait_for(
-            lambda n=name: any(f"Display name:  {n}\n" in e["body"] for e in _outbox(client)), 30
-        )
+
+        def emailed(n: str = name) -> bool:
+            return any(f"Display name:  {n}\n" in e["body"] for e in _outbox(client))
+
+        waited = _wait_for(emailed, 30)
         if waited is None:
             failures.append(f"probe {k}: no email within 30 s")
             continue
@@ -277,7 +280,7 @@ def put_item_rate(endpoint: str, threads: int, items: int = PUT_ITEMS) -> float:
         return done
 
     started = time.monotonic()
-    done = sum(_pool(threads, [lambda t=t: loop(t) for t in range(threads)]))
+    done = sum(_pool(threads, [partial(loop, t) for t in range(threads)]))
     return done / (time.monotonic() - started)
 
 
@@ -301,7 +304,7 @@ def create_load(url: str, alice: str) -> tuple[Phase, list[tuple[str, str, str]]
         client.close()
 
     started = time.monotonic()
-    _pool(REQUESTERS, [lambda i=i: requester(i) for i in range(1, REQUESTERS + 1)])
+    _pool(REQUESTERS, [partial(requester, i) for i in range(1, REQUESTERS + 1)])
     phase.seconds = time.monotonic() - started
     return phase, created
 
@@ -324,7 +327,7 @@ def approve_load(url: str, chosen: list[tuple[str, str, str]]) -> tuple[Phase, s
         client.close()
 
     started = time.monotonic()
-    _pool(REQUESTERS, [lambda s=share: approver(s) for share in shares if share])
+    _pool(REQUESTERS, [partial(approver, share) for share in shares if share])
     phase.seconds = time.monotonic() - started
     return phase, approved
 

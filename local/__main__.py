@@ -19,7 +19,8 @@ from types import FrameType
 
 from local.deploy import DeployError
 from local.front import PortInUse
-from local.seed import ADMIN_ACCOUNT, ADMIN_EMAIL, SPACE_ID, UNREGISTERED_ACCOUNT, USERS, SeedError
+from local.seed import SeedError
+from local.seed_data import ADMIN_ACCOUNT, ADMIN_EMAIL, SPACE_ID, UNREGISTERED_ACCOUNT, USERS
 from local.stack import STATE_DIR, LocalStack
 from local.template import ParameterError
 from local.verify import StackMismatch

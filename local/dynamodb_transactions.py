@@ -57,7 +57,7 @@ def _key_of(table: Table, op: dict[str, Any]) -> tuple[DynamoType, DynamoType | 
 def _snapshot(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     snapshots = []
     for entry in transact_items:
-        op = next(iter(entry.values()), {}) if entry else {}
+        op: dict[str, Any] = next(iter(entry.values()), {}) if entry else {}
         table = backend.tables.get(op.get("TableName", ""))
         key = _key_of(table, op) if table is not None else None
         if table is None or key is None:

@@ -16,15 +16,13 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from moto.cloudformation.parsing import get_model_map
 
+from local.deployed import STACK_NAME, DeployedStack
 from local.moto_server import ACCOUNT_ID
 from local.template import REGION
-
-if TYPE_CHECKING:
-    from local.deploy import DeployedStack
 
 
 class EmulationError(RuntimeError):
@@ -195,8 +193,6 @@ def _create_stage(stack: DeployedStack, logical_id: str, props: dict[str, Any]) 
 
 
 def _alarm_name(logical_id: str, props: dict[str, Any]) -> str:
-    from local.deploy import STACK_NAME
-
     name = props.get("AlarmName")
     return name if isinstance(name, str) else f"{STACK_NAME}-{logical_id}"
 

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from local.deploy import Route
+from local.deployed import Route
 from local.identity import TokenIssuer, render_claims
 from local.lambda_runtime import LambdaRuntime
 from local.moto_server import ACCOUNT_ID

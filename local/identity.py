@@ -18,7 +18,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from local.deploy import JwtAuthorizerConfig
+from local.deployed import JwtAuthorizerConfig
 
 TOKEN_LIFETIME_SECONDS = 3600
 

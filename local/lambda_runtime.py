@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from local.deploy import FunctionSpec
+from local.deployed import FunctionSpec
 from local.moto_server import DUMMY_CREDENTIALS
 from local.template import REGION
 

@@ -1,68 +1,33 @@
-"""The seed data of SPEC.md ("The local stack"), created the way it is created in AWS.
+"""Applies the seed (``local.seed_data``) to the local stack, the way it is created in AWS.
 
 - IAM, in account 111122223333, as that account's administrator would set it up: the verifier
   role (the template's ``VerifierRoleName``) that the service assumes, ``BuildRole`` that trusts
   the runner principal (``RunnerPrincipalArn``), ``UntrustedRole`` that does not.
-- The space, its members and the account's administrator, through the operator API's routes on
-  the front with an operator's token: the same authorizer, validation and SNS email subscription
-  (with its filter policy) as in AWS.
+- The spaces, their members and the accounts' administrators, through the operator API's routes
+  on the front with an operator's token: the same authorizer, validation and SNS email
+  subscription (with its filter policy) as in AWS.
 
-The users are the local stack's user pool: who exists and which groups they are in.
+The users are the local stack's user pool (``local.seed_data.USERS``): who exists and which
+groups they are in.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 
-from local.deploy import DeployedStack
+from local.deployed import DeployedStack
 from local.front import Front, IncomingRequest
 from local.identity import TokenIssuer
 from local.moto_server import ACCOUNT_ID
+from local.seed_data import SEED, USERS, seed_roles
 from local.template import REGION
-
-SPACE_ID = "demo"
-SPACE_NAME = "Demo space"
-ADMIN_ACCOUNT = "111122223333"
-ADMIN_EMAIL = "admin@example.com"
-UNREGISTERED_ACCOUNT = "444455556666"
-TRUSTED_ROLE = "BuildRole"
-UNTRUSTED_ROLE = "UntrustedRole"
-
-
-@dataclass(frozen=True)
-class SeedUser:
-    user_id: str
-    description: str
-    space_role: str | None = None
-    groups: tuple[str, ...] = ()
-
-
-USERS: dict[str, SeedUser] = {
-    user.user_id: user
-    for user in (
-        SeedUser("alice", f"SPACE_ADMIN of {SPACE_ID}", space_role="SPACE_ADMIN"),
-        SeedUser("bob", f"POWER_USER of {SPACE_ID}", space_role="POWER_USER"),
-        SeedUser("carol", f"LIMITED_ACCESS in {SPACE_ID}", space_role="LIMITED_ACCESS"),
-        SeedUser("audrey", "auditor", groups=("auditors",)),
-        SeedUser("oscar", "operator", groups=("operators",)),
-    )
-}
-OPERATOR = "oscar"
 
 
 class SeedError(RuntimeError):
     """The seed data could not be created."""
-
-
-def _trust(principal: dict[str, Any], condition: dict[str, Any] | None = None) -> str:
-    statement: dict[str, Any] = {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}
-    if condition:
-        statement["Condition"] = condition
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def _account_client(stack: DeployedStack, service: str, account_id: str) -> Any:
@@ -83,27 +48,22 @@ def _account_client(stack: DeployedStack, service: str, account_id: str) -> Any:
 
 
 def seed_iam(stack: DeployedStack) -> None:
-    """The roles an account's administrator creates in account 111122223333."""
-    iam = _account_client(stack, "iam", ADMIN_ACCOUNT)
-    verifier = stack.parameter("VerifierRoleName")
-    external_id = stack.parameter("VerifierExternalId")
-    runner = stack.parameter("RunnerPrincipalArn")
-    condition = {"StringEquals": {"sts:ExternalId": external_id}} if external_id else None
-    iam.create_role(
-        RoleName=verifier,
-        AssumeRolePolicyDocument=_trust({"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}, condition),
-        Description="Lets the account connections service read roles in this account.",
+    """The roles accounts' administrators create (``seed_roles``), each in its account."""
+    roles = seed_roles(
+        stack.parameter("RunnerPrincipalArn"),
+        stack.parameter("VerifierRoleName"),
+        service_account=ACCOUNT_ID,
+        external_id=stack.parameter("VerifierExternalId"),
     )
-    iam.put_role_policy(
-        RoleName=verifier,
-        PolicyName="ReadRoles",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["iam:GetRole"], "Resource": "*"}]}),
-    )  # fmt: skip
-    iam.create_role(RoleName=TRUSTED_ROLE, AssumeRolePolicyDocument=_trust({"AWS": runner}))
-    iam.create_role(
-        RoleName=UNTRUSTED_ROLE, AssumeRolePolicyDocument=_trust({"Service": "ec2.amazonaws.com"})
-    )
+    clients: dict[str, Any] = {}
+    for role in roles:
+        if role.account_id not in clients:
+            clients[role.account_id] = _account_client(stack, "iam", role.account_id)
+        iam = clients[role.account_id]
+        extra = {"Description": role.description} if role.description else {}
+        iam.create_role(RoleName=role.name, AssumeRolePolicyDocument=role.trust_policy, **extra)
+        for policy_name, document in role.inline_policies:
+            iam.put_role_policy(RoleName=role.name, PolicyName=policy_name, PolicyDocument=document)
 
 
 def _call(front: Front, token: str, method: str, path: str, body: dict[str, Any]) -> None:
@@ -128,13 +88,15 @@ def _call(front: Front, token: str, method: str, path: str, body: dict[str, Any]
 
 
 def seed_api(front: Front, issuer: TokenIssuer) -> None:
-    """The space, its members and the administrator, through the operator API's routes (the
+    """The spaces, their members and the administrators, through the operator API's routes (the
     front's routing, authorizer and function, before it opens its port to anyone else)."""
-    operator = USERS[OPERATOR]
+    operator = USERS[SEED.operator]
     token = issuer.issue(operator.user_id, list(operator.groups))
-    _call(front, token, "PUT", f"/spaces/{SPACE_ID}", {"name": SPACE_NAME})
-    for user in USERS.values():
-        if user.space_role:
-            path = f"/spaces/{SPACE_ID}/members/{user.user_id}"
-            _call(front, token, "PUT", path, {"role": user.space_role})
-    _call(front, token, "PUT", f"/approvers/{ADMIN_ACCOUNT}", {"email": ADMIN_EMAIL})
+    for space in SEED.spaces:
+        _call(front, token, "PUT", f"/spaces/{space.space_id}", {"name": space.name})
+        for member in SEED.members:
+            if member.space_id == space.space_id:
+                path = f"/spaces/{space.space_id}/members/{member.user_id}"
+                _call(front, token, "PUT", path, {"role": member.role})
+    for approver in SEED.approvers:
+        _call(front, token, "PUT", f"/approvers/{approver.account_id}", {"email": approver.email})

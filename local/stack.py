@@ -17,13 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from local.deploy import DeployedStack, deploy
+from local.deploy import deploy
+from local.deployed import DeployedStack
 from local.front import Front, Reply
 from local.identity import TokenIssuer
 from local.lambda_runtime import LambdaRuntime, install_moto_hook
 from local.moto_server import MotoServer
 from local.outbox import Outbox
-from local.seed import USERS, seed_api, seed_iam
+from local.seed import seed_api, seed_iam
+from local.seed_data import USERS
 from local.template import ROOT, translate
 from local.verify import check_stack
 

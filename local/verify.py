@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from local.deploy import DeployedStack
+from local.deployed import DeployedStack
 
 
 class StackMismatch(RuntimeError):
