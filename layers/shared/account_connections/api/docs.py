@@ -52,10 +52,21 @@ class Health(BaseModel):
     status: str
 
 
+def routers() -> list[APIGatewayHttpRouter]:
+    """Every router of the API, for the OpenAPI document (imported here, on use, so that each
+    function imports only its own router)."""
+    from account_connections.api.audit import router as audit
+    from account_connections.api.connection_roles import router as connection_roles
+    from account_connections.api.operator import router as operator
+    from account_connections.api.requester import router as requester
+    from account_connections.api.verify import router as verify
+
+    return [requester, connection_roles, verify, operator, audit, router]
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document of every route, generated from the routers (built once per process)."""
-    from account_connections.api import routers
     from account_connections.api.app import create_app
 
     app = create_app(*routers())
