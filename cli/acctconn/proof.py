@@ -100,7 +100,8 @@ def load_credentials(aws: botocore.session.Session) -> ReadOnlyCredentials:
         frozen = credentials.get_frozen_credentials() if credentials is not None else None
     except BotoCoreError as exc:
         # ProfileNotFound, an expired SSO token, a failing credential_process, ...
-        hint = " (for an SSO profile: aws sso login)" if "sso" in type(exc).__name__.lower() else ""
+        login = f"aws sso login --profile {aws.profile}" if aws.profile else "aws sso login"
+        hint = f" (sign in again: {login})" if "sso" in type(exc).__name__.lower() else ""
         raise AuthError(f"cannot load AWS credentials: {exc}{hint}") from None
     if frozen is None or not frozen.access_key or not frozen.secret_key:
         raise AuthError(

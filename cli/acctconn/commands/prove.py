@@ -25,7 +25,8 @@ from acctconn.params import CONNECTION_ID_TYPE, HTTP_URL
 @click.option(
     "--profile",
     metavar="PROFILE",
-    help="Use this AWS profile (default: AWS_PROFILE, else the default chain).",
+    help="Use this AWS profile, ahead of keys in the environment (default: the standard chain: "
+    "environment keys, then AWS_PROFILE or the default profile, SSO, roles).",
 )
 def prove(connection_id: str, region: str | None, endpoint_url: str | None, profile: str | None) -> None:
     """Print an account proof for CONNECTION_ID, signed with your AWS credentials.
