@@ -9,12 +9,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv run test lint typecheck validate build deploy bench clean
 
-$(STAMP): requirements-dev.txt constraints.txt layers/shared/requirements.txt layers/shared/pyproject.toml
+$(STAMP): requirements-dev.txt constraints.txt layers/shared/requirements.txt layers/shared/pyproject.toml cli/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or 3.11 is needed" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
 	$(BIN)/pip install --quiet --no-deps -e layers/shared
+	$(BIN)/pip install --quiet --no-deps -e cli
 	@touch $(STAMP)
 
 venv: $(STAMP)

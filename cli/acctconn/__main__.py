@@ -1,0 +1,5 @@
+"""``python -m acctconn``: the same as the ``acctconn`` console script."""
+
+from acctconn.main import main
+
+main()
