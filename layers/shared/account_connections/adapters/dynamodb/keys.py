@@ -1,4 +1,5 @@
-"""Where every item lives in the state table: keys ``pk``/``sk`` and four overloaded indexes.
+"""Where every item lives in the state table: keys ``pk``/``sk`` and four overloaded indexes
+(docs/architecture.md, "The state table", has the whole layout).
 
 =========  ============================  ===================================================
 index      connection item               other items
