@@ -105,6 +105,7 @@ class Resolver:
             "AWS::Logs::LogGroup": "arn:{p}:logs:{r}:{a}:log-group:{n}:*",
             "AWS::Cognito::UserPool": "arn:{p}:cognito-idp:{r}:{a}:userpool/{n}",
             "AWS::CloudWatch::Alarm": "arn:{p}:cloudwatch:{r}:{a}:alarm:{n}",
+            "AWS::KMS::Key": "arn:{p}:kms:{r}:{a}:key/{n}",
         }.get(kind)
         if pattern is None:
             raise ValueError(f"no ARN known for {name} ({kind})")

@@ -72,6 +72,11 @@ PUT, UPDATE, DELETE, CHECK = (
     "dynamodb:deleteitem",
     "dynamodb:conditioncheckitem",
 )
+# The service's key, usable by a role only through the service that encrypts with it: DynamoDB
+# decrypts the table key as the caller; SNS makes and reads the data key of an encrypted topic's
+# messages as the publisher.
+TABLE_KEY = {"key EncryptionKey via dynamodb": {"kms:decrypt", "kms:describekey"}}
+TOPIC_KEY = {"key EncryptionKey via sns": {"kms:generatedatakey", "kms:decrypt"}}
 # Never for any function: the spec serves every list by Query, and nothing writes in batches.
 NEVER = {"dynamodb:scan", "dynamodb:batchwriteitem", "dynamodb:batchgetitem", "dynamodb:partiqlselect"}
 
@@ -89,6 +94,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         MACHINE: {"states:startexecution", "states:sendtaskfailure"},
         APPROVALS: {"sns:publish"},
         VERIFIERS: {"sts:assumerole"},
+        **TABLE_KEY,
+        **TOPIC_KEY,
     },
     # Spaces, members (a check that the space exists), approvers: reads, puts, deletes, each with
     # its registry event; approvers by address and the list on GSI4; the approvers' email
@@ -97,6 +104,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "OperatorApiFunction": {
         TABLE: {GET, PUT, DELETE, CHECK},
         index("GSI4"): {QUERY},
+        **TABLE_KEY,
         APPROVALS: {
             "sns:subscribe",
             "sns:unsubscribe",
@@ -111,25 +119,31 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         },
     },
     # Auditors: one Query per page, on a connection's partition or an index (GSI1 to GSI4).
-    "AuditApiFunction": {TABLE: {QUERY}, INDEXES: {QUERY}},
+    "AuditApiFunction": {TABLE: {QUERY}, INDEXES: {QUERY}, **TABLE_KEY},
     # Public and unauthenticated. The page: the token and the connection by key. The decision: the
     # token by key, one transaction (consume the token, update the connection, put the event,
     # delete the live lock on a rejection or a late approval), then the task token answered.
     "DecideConnectionFunction": {
         TABLE: {GET, PUT, UPDATE, DELETE},
         MACHINE: {"states:sendtasksuccess", "states:sendtaskfailure"},
+        **TABLE_KEY,
     },
     # The OpenAPI document and the health check touch nothing.
     "ApiDocsFunction": {},
     # The connection and the approver by key; one transaction stores the link (updates of the
     # connection and the tokens, puts of the new token and the event); the email.
-    "NotifyApproverFunction": {TABLE: {GET, PUT, UPDATE}, APPROVALS: {"sns:publish"}},
+    "NotifyApproverFunction": {
+        TABLE: {GET, PUT, UPDATE},
+        APPROVALS: {"sns:publish"},
+        **TABLE_KEY,
+        **TOPIC_KEY,
+    },
     # The connection and the account's live lock, by key.
-    "VerifyConnectionFunction": {TABLE: {GET}},
+    "VerifyConnectionFunction": {TABLE: {GET}, **TABLE_KEY},
     # The connection's partition (Query); each role recorded with a condition check on the status.
-    "AttachRolesFunction": {TABLE: {QUERY, CHECK, PUT}, VERIFIERS: {"sts:assumerole"}},
+    "AttachRolesFunction": {TABLE: {QUERY, CHECK, PUT}, VERIFIERS: {"sts:assumerole"}, **TABLE_KEY},
     # The connection and its live lock by key; a transition (update, put, delete of the lock).
-    "RecordOutcomeFunction": {TABLE: {GET, PUT, UPDATE, DELETE}},
+    "RecordOutcomeFunction": {TABLE: {GET, PUT, UPDATE, DELETE}, **TABLE_KEY},
 }
 # The functions behind routes without a JWT (Authorizer: NONE).
 PUBLIC = {"DecideConnectionFunction", "ApiDocsFunction"}
@@ -186,13 +200,22 @@ def _target(resource: str) -> str:
         return known[resource]
     if match := re.fullmatch(rf"{prefix}sns:{REGION}:{ACCOUNT}:(\w+)(:\*)?", resource):
         return f"{'subscriptions of' if match.group(2) else 'topic'} {match.group(1)}"
+    if match := re.fullmatch(rf"{prefix}kms:{REGION}:{ACCOUNT}:key/(\w+)", resource):
+        return f"key {match.group(1)}"
     if match := re.fullmatch(rf"{prefix}lambda:{REGION}:{ACCOUNT}:function:(\w+)(\*|:\*)?", resource):
         return f"function {match.group(1)}"
     return resource
 
 
+def _via(statement: dict[str, Any]) -> str:
+    """The suffix " via <service>" when the statement holds only for requests made through it."""
+    via = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
+    return f" via {via.split('.')[0]}" if isinstance(via, str) else ""
+
+
 def _grants(role_id: str) -> dict[str, set[str]]:
-    """target -> lower-cased actions the role is allowed on it."""
+    """target -> lower-cased actions the role is allowed on it ("key X via dynamodb" for a key
+    usable only through that service)."""
     grants: dict[str, set[str]] = defaultdict(set)
     for statement in _statements(role_id):
         assert statement["Effect"] == "Allow", f"{role_id}: only Allow statements are expected: {statement}"
@@ -201,7 +224,7 @@ def _grants(role_id: str) -> dict[str, set[str]]:
         )
         for resource in _listed(statement["Resource"]):
             for action in _listed(statement["Action"]):
-                grants[_target(resource)].add(action.lower())
+                grants[_target(resource) + _via(statement)].add(action.lower())
     return dict(grants)
 
 
@@ -338,9 +361,18 @@ def test_state_machine_invokes_exactly_the_functions_and_topics_of_its_definitio
     assert publishable == topics
     expected = {f"function {f}": {"lambda:invokefunction"} for f in functions}
     expected |= {f"topic {t}": {"sns:publish"} for t in topics}
+    expected |= TOPIC_KEY  # the topics are encrypted with the service's key
     if "*" in grants:
         expected["*"] = grants["*"] & NO_RESOURCE_LEVEL
     assert grants == expected, "the state machine's role holds more than its definition calls"
+
+
+@pytest.mark.parametrize("role_id", sorted(OWNERS))
+def test_the_key_is_used_only_through_the_services_it_encrypts_for(role_id: str) -> None:
+    direct = {t: a for t, a in _grants(role_id).items() if t.startswith("key ") and " via " not in t}
+    assert not direct, f"{role_id} may use the key directly, not only through DynamoDB or SNS: {direct}"
+    services = {t.rsplit(" ", 1)[1] for t in _grants(role_id) if t.startswith("key ")}
+    assert services <= {"dynamodb", "sns"}, services
 
 
 def test_the_checks_see_a_broad_grant() -> None:
