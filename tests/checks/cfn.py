@@ -141,6 +141,13 @@ class Resolver:
             return left == right
         if fn == "Fn::Not":
             return not self.resolve(arg[0])
+        if fn == "Fn::Or":
+            return any(self.resolve(item) for item in arg)
+        if fn == "Fn::And":
+            return all(self.resolve(item) for item in arg)
+        if fn == "Fn::EachMemberEquals":  # a rule function (Rules: Assertions)
+            members, value = self.resolve(arg)
+            return all(member == value for member in members)
         if fn == "Condition":
             return self.condition(arg)
         raise ValueError(f"unknown intrinsic function {fn}")
