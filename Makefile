@@ -6,16 +6,22 @@ BIN := $(VENV)/bin
 PYTHON ?= $(shell for p in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12 python3.11 python3; do \
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 12), (3, 11)))' 2>/dev/null && { echo "$$p"; break; }; done)
 STAMP := $(VENV)/.installed
+# checkov (tests/checks/test_checkov.py) pins boto3, botocore and pydantic of its own: its own venv.
+CHECKOV_VENV := $(VENV)/checkov
 
 .PHONY: venv run test lint typecheck validate build deploy bench clean
 
-$(STAMP): requirements-dev.txt constraints.txt layers/shared/requirements.txt layers/shared/pyproject.toml cli/pyproject.toml
+$(STAMP): requirements-dev.txt constraints.txt requirements-checkov.txt layers/shared/requirements.txt \
+		layers/shared/pyproject.toml cli/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or 3.11 is needed" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
 	$(BIN)/pip install --quiet --no-deps -e layers/shared
 	$(BIN)/pip install --quiet --no-deps -e cli
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -24,7 +30,7 @@ run: $(STAMP)
 	$(BIN)/python -m local
 
 # ruff, mypy, then every test: unit, integration, e2e, and tests/checks (sam validate --lint, cfn-lint,
-# sam build with Python 3.12, the state machine's graph, least-privilege IAM, samconfig.toml).
+# checkov, sam build with Python 3.12, the state machine's graph, least-privilege IAM, samconfig.toml).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy

@@ -105,6 +105,7 @@ class Resolver:
             "AWS::Logs::LogGroup": "arn:{p}:logs:{r}:{a}:log-group:{n}:*",
             "AWS::Cognito::UserPool": "arn:{p}:cognito-idp:{r}:{a}:userpool/{n}",
             "AWS::CloudWatch::Alarm": "arn:{p}:cloudwatch:{r}:{a}:alarm:{n}",
+            "AWS::KMS::Key": "arn:{p}:kms:{r}:{a}:key/{n}",
         }.get(kind)
         if pattern is None:
             raise ValueError(f"no ARN known for {name} ({kind})")
@@ -140,6 +141,13 @@ class Resolver:
             return left == right
         if fn == "Fn::Not":
             return not self.resolve(arg[0])
+        if fn == "Fn::Or":
+            return any(self.resolve(item) for item in arg)
+        if fn == "Fn::And":
+            return all(self.resolve(item) for item in arg)
+        if fn == "Fn::EachMemberEquals":  # a rule function (Rules: Assertions)
+            members, value = self.resolve(arg)
+            return all(member == value for member in members)
         if fn == "Condition":
             return self.condition(arg)
         raise ValueError(f"unknown intrinsic function {fn}")

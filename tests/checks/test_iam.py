@@ -1,6 +1,7 @@
 """Least privilege, read from the CloudFormation that SAM makes of template.yaml: no statement
 on Resource "*" that could name its resource, no function that can answer a task token of
-anything but this state machine, and each role holds only what its routes or steps need."""
+anything but this state machine, and each role holds exactly what its routes or steps call: no
+Scan or batch write anywhere, and the public functions can list nothing."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ RESOURCES: dict[str, Any] = CFN["Resources"]
 STATE_MACHINE = "ApprovalStateMachine"
 STATE_MACHINE_ARN = RESOLVER.ref(STATE_MACHINE)
 VERIFIER_ROLE_NAME = RESOLVER.ref("VerifierRoleName")
+INDEX_NAMES = [gsi["IndexName"] for gsi in RESOURCES["StateTable"]["Properties"]["GlobalSecondaryIndexes"]]
 
 # Actions that IAM cannot scope to a resource: Resource "*" is the only form they accept.
 NO_RESOURCE_LEVEL = {
@@ -55,41 +57,60 @@ MANAGED = {
 TABLE, INDEXES = "table StateTable", "indexes of StateTable"
 APPROVALS, SUBSCRIPTIONS = "topic ApprovalTopic", "subscriptions of ApprovalTopic"
 MACHINE, VERIFIERS = f"state machine {STATE_MACHINE}", "verifier role in any account"
-READ = {"dynamodb:getitem", "dynamodb:query", "dynamodb:batchgetitem", "dynamodb:describetable"}
-# SAM's DynamoDBCrudPolicy. Scan is in it; only the audit function, which the spec says never
-# scans, is held to fewer.
-CRUD = READ | {
+
+
+def index(name: str) -> str:
+    return f"index {name} of StateTable"
+
+
+# What a transaction needs: TransactWriteItems is authorized item by item, as the action of each
+# item (Put: PutItem, Update: UpdateItem, Delete: DeleteItem, ConditionCheck: ConditionCheckItem).
+GET, QUERY = "dynamodb:getitem", "dynamodb:query"
+PUT, UPDATE, DELETE, CHECK = (
     "dynamodb:putitem",
     "dynamodb:updateitem",
     "dynamodb:deleteitem",
-    "dynamodb:batchwriteitem",
     "dynamodb:conditioncheckitem",
-    "dynamodb:scan",
-}
-TABLE_CRUD = {TABLE: CRUD, INDEXES: CRUD}
+)
+# The service's key, usable by a role only through the service that encrypts with it: DynamoDB
+# decrypts the table key as the caller; SNS makes and reads the data key of an encrypted topic's
+# messages as the publisher.
+TABLE_KEY = {"key EncryptionKey via dynamodb": {"kms:decrypt", "kms:describekey"}}
+TOPIC_KEY = {"key EncryptionKey via sns": {"kms:generatedatakey", "kms:decrypt"}}
+# Never for any function: the spec serves every list by Query, and nothing writes in batches.
+NEVER = {"dynamodb:scan", "dynamodb:batchwriteitem", "dynamodb:batchgetitem", "dynamodb:partiqlselect"}
 
-# The most each function may do, per resource, and why.
-ALLOWED: dict[str, dict[str, set[str]]] = {
-    # Create (transaction), list, read, cancel/disconnect (SendTaskFailure if the workflow waits),
-    # resend (emails the new link), attach a role (reads it through the verifier role).
-    "RequesterApiFunction": TABLE_CRUD
-    | {
+# Exactly what each function may do, per resource: what its routes or steps call (read from the
+# shared package's Repository calls), nothing more and nothing less.
+EXPECTED: dict[str, dict[str, set[str]]] = {
+    # Membership, approver, connection and role reads; a connection's partition (detail, detach);
+    # create (puts), cancel and a workflow that cannot start (update, put, delete of the live lock),
+    # resend (update, puts) and roles (condition check, put or delete); the Idempotency-Key records
+    # (powertools: put, get, update, delete); a space's list on GSI1. Starts the workflow, ends it on
+    # cancel, emails a resent link, reads roles through the verifier role.
+    "RequesterApiFunction": {
+        TABLE: {GET, QUERY, PUT, UPDATE, DELETE, CHECK},
+        index("GSI1"): {QUERY},
         MACHINE: {"states:startexecution", "states:sendtaskfailure"},
         APPROVALS: {"sns:publish"},
         VERIFIERS: {"sts:assumerole"},
+        **TABLE_KEY,
+        **TOPIC_KEY,
     },
-    # Spaces, members, and the approver registry as email subscriptions with a filter policy.
-    "OperatorApiFunction": TABLE_CRUD
-    | {
+    # Spaces, members (a check that the space exists), approvers: reads, puts, deletes, each with
+    # its registry event; approvers by address and the list on GSI4; the approvers' email
+    # subscriptions with their filter policy (the same statement names the topic and its
+    # subscriptions; Subscribe on a subscription ARN is meaningless but harmless).
+    "OperatorApiFunction": {
+        TABLE: {GET, PUT, DELETE, CHECK},
+        index("GSI4"): {QUERY},
+        **TABLE_KEY,
         APPROVALS: {
             "sns:subscribe",
             "sns:unsubscribe",
             "sns:setsubscriptionattributes",
             "sns:getsubscriptionattributes",
-            "sns:listsubscriptionsbytopic",
         },
-        # The same statement names the topic and its subscriptions; Subscribe on a subscription
-        # ARN is meaningless but harmless.
         SUBSCRIPTIONS: {
             "sns:subscribe",
             "sns:unsubscribe",
@@ -97,42 +118,35 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
             "sns:getsubscriptionattributes",
         },
     },
-    # Auditors only read, by Query on the table and its indexes.
-    "AuditApiFunction": {TABLE: READ, INDEXES: READ},
-    # The decision: one transaction, then the task token answered.
-    "DecideConnectionFunction": TABLE_CRUD | {MACHINE: {"states:sendtasksuccess", "states:sendtaskfailure"}},
+    # Auditors: one Query per page, on a connection's partition or an index (GSI1 to GSI4).
+    "AuditApiFunction": {TABLE: {QUERY}, INDEXES: {QUERY}, **TABLE_KEY},
+    # Public and unauthenticated. The page: the token and the connection by key. The decision: the
+    # token by key, one transaction (consume the token, update the connection, put the event,
+    # delete the live lock on a rejection or a late approval), then the task token answered.
+    "DecideConnectionFunction": {
+        TABLE: {GET, PUT, UPDATE, DELETE},
+        MACHINE: {"states:sendtasksuccess", "states:sendtaskfailure"},
+        **TABLE_KEY,
+    },
     # The OpenAPI document and the health check touch nothing.
     "ApiDocsFunction": {},
-    "NotifyApproverFunction": TABLE_CRUD | {APPROVALS: {"sns:publish"}},
-    # Reads the request and the account's live lock (SAM's DynamoDBReadPolicy, Scan included).
-    "VerifyConnectionFunction": {TABLE: READ | {"dynamodb:scan"}, INDEXES: READ | {"dynamodb:scan"}},
-    "AttachRolesFunction": TABLE_CRUD | {VERIFIERS: {"sts:assumerole"}},
-    "RecordOutcomeFunction": TABLE_CRUD | {"topic ConnectionEventsTopic": {"sns:publish"}},
+    # The connection and the approver by key; one transaction stores the link (updates of the
+    # connection and the tokens, puts of the new token and the event); the email.
+    "NotifyApproverFunction": {
+        TABLE: {GET, PUT, UPDATE},
+        APPROVALS: {"sns:publish"},
+        **TABLE_KEY,
+        **TOPIC_KEY,
+    },
+    # The connection and the account's live lock, by key.
+    "VerifyConnectionFunction": {TABLE: {GET}, **TABLE_KEY},
+    # The connection's partition (Query); each role recorded with a condition check on the status.
+    "AttachRolesFunction": {TABLE: {QUERY, CHECK, PUT}, VERIFIERS: {"sts:assumerole"}, **TABLE_KEY},
+    # The connection and its live lock by key; a transition (update, put, delete of the lock).
+    "RecordOutcomeFunction": {TABLE: {GET, PUT, UPDATE, DELETE}, **TABLE_KEY},
 }
-
-# What each function cannot work without: a check that the policies above are not just empty.
-NEEDED: dict[str, dict[str, set[str]]] = {
-    "RequesterApiFunction": {
-        TABLE: {"dynamodb:putitem", "dynamodb:updateitem", "dynamodb:getitem"},
-        INDEXES: {"dynamodb:query"},
-        MACHINE: {"states:startexecution", "states:sendtaskfailure"},
-        VERIFIERS: {"sts:assumerole"},
-    },
-    "OperatorApiFunction": {
-        TABLE: {"dynamodb:putitem", "dynamodb:deleteitem"},
-        APPROVALS: {"sns:subscribe", "sns:setsubscriptionattributes"},
-    },
-    "AuditApiFunction": {TABLE: {"dynamodb:query"}, INDEXES: {"dynamodb:query"}},
-    "DecideConnectionFunction": {
-        TABLE: {"dynamodb:updateitem", "dynamodb:getitem"},
-        MACHINE: {"states:sendtasksuccess", "states:sendtaskfailure"},
-    },
-    "ApiDocsFunction": {},
-    "NotifyApproverFunction": {TABLE: {"dynamodb:updateitem"}, APPROVALS: {"sns:publish"}},
-    "VerifyConnectionFunction": {TABLE: {"dynamodb:getitem"}},
-    "AttachRolesFunction": {TABLE: {"dynamodb:putitem"}, VERIFIERS: {"sts:assumerole"}},
-    "RecordOutcomeFunction": {TABLE: {"dynamodb:updateitem"}},
-}
+# The functions behind routes without a JWT (Authorizer: NONE).
+PUBLIC = {"DecideConnectionFunction", "ApiDocsFunction"}
 
 
 def _owners() -> dict[str, tuple[str, str]]:
@@ -175,6 +189,10 @@ def _target(resource: str) -> str:
     known = {
         f"{prefix}dynamodb:{REGION}:{ACCOUNT}:table/StateTable": TABLE,
         f"{prefix}dynamodb:{REGION}:{ACCOUNT}:table/StateTable/index/*": INDEXES,
+        **{
+            f"{prefix}dynamodb:{REGION}:{ACCOUNT}:table/StateTable/index/{name}": index(name)
+            for name in INDEX_NAMES
+        },
         f"{prefix}iam::*:role/{VERIFIER_ROLE_NAME}": VERIFIERS,
         STATE_MACHINE_ARN: MACHINE,
     }
@@ -182,13 +200,22 @@ def _target(resource: str) -> str:
         return known[resource]
     if match := re.fullmatch(rf"{prefix}sns:{REGION}:{ACCOUNT}:(\w+)(:\*)?", resource):
         return f"{'subscriptions of' if match.group(2) else 'topic'} {match.group(1)}"
+    if match := re.fullmatch(rf"{prefix}kms:{REGION}:{ACCOUNT}:key/(\w+)", resource):
+        return f"key {match.group(1)}"
     if match := re.fullmatch(rf"{prefix}lambda:{REGION}:{ACCOUNT}:function:(\w+)(\*|:\*)?", resource):
         return f"function {match.group(1)}"
     return resource
 
 
+def _via(statement: dict[str, Any]) -> str:
+    """The suffix " via <service>" when the statement holds only for requests made through it."""
+    via = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
+    return f" via {via.split('.')[0]}" if isinstance(via, str) else ""
+
+
 def _grants(role_id: str) -> dict[str, set[str]]:
-    """target -> lower-cased actions the role is allowed on it."""
+    """target -> lower-cased actions the role is allowed on it ("key X via dynamodb" for a key
+    usable only through that service)."""
     grants: dict[str, set[str]] = defaultdict(set)
     for statement in _statements(role_id):
         assert statement["Effect"] == "Allow", f"{role_id}: only Allow statements are expected: {statement}"
@@ -197,14 +224,14 @@ def _grants(role_id: str) -> dict[str, set[str]]:
         )
         for resource in _listed(statement["Resource"]):
             for action in _listed(statement["Action"]):
-                grants[_target(resource)].add(action.lower())
+                grants[_target(resource) + _via(statement)].add(action.lower())
     return dict(grants)
 
 
 def test_every_function_and_the_state_machine_have_their_own_role() -> None:
     assert sorted(OWNERS.values()) == sorted(
-        [(f, "function") for f in ALLOWED] + [(STATE_MACHINE, "state machine")]
-    ), "a function or role was added or removed: describe its permissions in ALLOWED and NEEDED"
+        [(f, "function") for f in EXPECTED] + [(STATE_MACHINE, "state machine")]
+    ), "a function or role was added or removed: describe its permissions in EXPECTED"
 
 
 @pytest.mark.parametrize("role_id", sorted(OWNERS))
@@ -257,19 +284,52 @@ def test_task_tokens_can_be_answered_only_for_this_state_machine(role_id: str) -
 def test_each_function_holds_only_what_its_routes_or_steps_need(function: str) -> None:
     role_id = next(role for role, (owner, _) in OWNERS.items() if owner == function)
     grants = _grants(role_id)
-    allowed = ALLOWED[function]
+    expected = EXPECTED[function]
     excess = {
-        target: sorted(actions - allowed.get(target, set()))
+        target: sorted(actions - expected.get(target, set()))
         for target, actions in grants.items()
-        if actions - allowed.get(target, set())
+        if actions - expected.get(target, set())
     }
     assert not excess, f"{function} can do more than it needs: {excess}"
     missing = {
         target: sorted(actions - grants.get(target, set()))
-        for target, actions in NEEDED[function].items()
+        for target, actions in expected.items()
         if actions - grants.get(target, set())
     }
     assert not missing, f"{function} lacks permissions it needs: {missing}"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_no_function_scans_or_writes_in_batches(function: str) -> None:
+    role_id = next(role for role, (owner, _) in OWNERS.items() if owner == function)
+    forbidden = {
+        target: sorted(actions & NEVER) for target, actions in _grants(role_id).items() if actions & NEVER
+    }
+    assert not forbidden, f"{function} may {forbidden}: every read is by key or Query, every write one item"
+
+
+def test_the_public_functions_can_list_nothing() -> None:
+    """The functions behind routes without a JWT read only the items whose keys a request names:
+    no Query, no Scan, on the table or an index, and the docs function touches no data at all."""
+    public = {
+        owner
+        for owner, event in (
+            (logical_id, e)
+            for logical_id, res in template()["Resources"].items()
+            if res["Type"] == "AWS::Serverless::Function"
+            for e in res["Properties"].get("Events", {}).values()
+        )
+        if event["Type"] == "HttpApi" and event["Properties"].get("Auth", {}).get("Authorizer") == "NONE"
+    }
+    assert public == PUBLIC
+    for function in PUBLIC:
+        role_id = next(role for role, (owner, _) in OWNERS.items() if owner == function)
+        listing = {
+            t: a for t, a in _grants(role_id).items() if t.endswith("StateTable") and a & ({QUERY} | NEVER)
+        }
+        assert not listing, f"{function} is public and may list: {listing}"
+    api_docs = next(role for role, (owner, _) in OWNERS.items() if owner == "ApiDocsFunction")
+    assert not [t for t in _grants(api_docs) if "StateTable" in t]
 
 
 def _definition_targets() -> tuple[set[str], set[str]]:
@@ -301,9 +361,18 @@ def test_state_machine_invokes_exactly_the_functions_and_topics_of_its_definitio
     assert publishable == topics
     expected = {f"function {f}": {"lambda:invokefunction"} for f in functions}
     expected |= {f"topic {t}": {"sns:publish"} for t in topics}
+    expected |= TOPIC_KEY  # the topics are encrypted with the service's key
     if "*" in grants:
         expected["*"] = grants["*"] & NO_RESOURCE_LEVEL
     assert grants == expected, "the state machine's role holds more than its definition calls"
+
+
+@pytest.mark.parametrize("role_id", sorted(OWNERS))
+def test_the_key_is_used_only_through_the_services_it_encrypts_for(role_id: str) -> None:
+    direct = {t: a for t, a in _grants(role_id).items() if t.startswith("key ") and " via " not in t}
+    assert not direct, f"{role_id} may use the key directly, not only through DynamoDB or SNS: {direct}"
+    services = {t.rsplit(" ", 1)[1] for t in _grants(role_id) if t.startswith("key ")}
+    assert services <= {"dynamodb", "sns"}, services
 
 
 def test_the_checks_see_a_broad_grant() -> None:
