@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+pytest_plugins = ["tests.proofs"]
+
 # Set before any boto3 client exists: nothing in the tests may reach a real AWS account.
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",

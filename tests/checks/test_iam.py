@@ -121,12 +121,15 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     # Auditors: one Query per page, on a connection's partition or an index (GSI1 to GSI4).
     "AuditApiFunction": {TABLE: {QUERY}, INDEXES: {QUERY}, **TABLE_KEY},
     # Public and unauthenticated. The page: the token and the connection by key. The decision: the
-    # token by key, one transaction (consume the token, update the connection, put the event,
-    # delete the live lock on a rejection or a late approval), then the task token answered.
+    # token by key, one transaction (consume the token, spend the account proof, update the
+    # connection, put the event, delete the live lock on a rejection or a late approval), then the
+    # task token answered; the administrator emailed after a decision by account proof.
     "DecideConnectionFunction": {
         TABLE: {GET, PUT, UPDATE, DELETE},
         MACHINE: {"states:sendtasksuccess", "states:sendtaskfailure"},
+        APPROVALS: {"sns:publish"},
         **TABLE_KEY,
+        **TOPIC_KEY,
     },
     # The OpenAPI document and the health check touch nothing.
     "ApiDocsFunction": {},

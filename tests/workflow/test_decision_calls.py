@@ -17,6 +17,7 @@ from account_connections.adapters.clients import client
 from account_connections.domain.connection import request_digest
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import hash_token
+from tests.proofs import ADMIN_SESSION, FakeSts
 from tests.support import stores
 from tests.workflow.conftest import ADMIN_ACCOUNT, ADMIN_EMAIL, TABLE, Stack
 
@@ -175,7 +176,7 @@ def test_a_request_changed_since_its_link_was_sent_cannot_be_decided(stack: Stac
     assert stack.connections.get(connection_id).status == ConnectionStatus.PENDING_APPROVAL
 
 
-def test_the_connection_token_before_the_workflow_waits_is_not_ready_yet(stack: Stack) -> None:
+def test_the_connection_token_before_the_workflow_waits_is_not_ready_yet(stack: Stack, sts: FakeSts) -> None:
     created = threading.Event()
     token: list[str] = []
     answers: list[dict[str, Any]] = []
@@ -192,8 +193,9 @@ def test_the_connection_token_before_the_workflow_waits_is_not_ready_yet(stack: 
     assert answers and answers[0]["statusCode"] == 409
     assert "still starting" in json.loads(answers[0]["body"])["detail"]
     assert stack.connections.get(connection_id).status == ConnectionStatus.PENDING_APPROVAL
-    # Once the link went out, the connection token carries what a decision needs.
-    assert stack.decide_json(connection_token, "approve")["statusCode"] == 200
+    # Once the link went out, the connection token carries what a decision needs (with a proof).
+    proof = sts.proof(connection_id, ADMIN_SESSION)
+    assert stack.decide_json(connection_token, "approve", accountProof=proof)["statusCode"] == 200
     assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
 
 

@@ -14,6 +14,7 @@ import pytest
 from account_connections.api.pages import SECURITY_HEADERS
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import hash_token
+from tests.proofs import ADMIN_SESSION, FakeSts
 from tests.support import load_event
 from tests.workflow.conftest import ADMIN_EMAIL, OTHER_ACCOUNT, Stack
 
@@ -70,11 +71,13 @@ def test_paste_token_page_and_unknown_tokens(stack: Stack) -> None:
     assert "not known" in unknown["body"]
 
 
-def test_the_connection_token_opens_the_same_page(stack: Stack) -> None:
+def test_the_connection_token_opens_the_same_page(stack: Stack, sts: FakeSts) -> None:
     connection_id, connection_token = stack.request()
     stack.wait_for_email()
     assert stack.page(connection_token)["statusCode"] == 200
-    assert stack.approve(connection_token)["statusCode"] == 200
+    proof = json.dumps(sts.proof(connection_id, ADMIN_SESSION))
+    answer = stack.decide_form(connection_token, {"decision": "approve", "accountProof": proof})
+    assert answer["statusCode"] == 200, answer["body"]
     assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
 
 

@@ -15,6 +15,7 @@ from account_connections.domain.connection import (
     ShownRequest,
     StatusChange,
 )
+from account_connections.domain.proof import AccountProof, CallerIdentity
 from account_connections.domain.registry import Approver, Member, Space, SpaceRole
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import LinkToken
@@ -102,9 +103,17 @@ class ConnectionStore(Protocol):
         Raises ``ConnectionAlreadyDecided``."""
         ...
 
-    def record_decision(self, shown: ShownRequest, change: StatusChange, *, token_hash: str) -> Connection:
-        """Decide a pending request as shown: consume the ``ACTIVE`` token ``token_hash`` and move the
-        connection, still pending at the shown version and digest, to ``change.target``.
+    def record_decision(
+        self,
+        shown: ShownRequest,
+        change: StatusChange,
+        *,
+        token_hash: str,
+        proof_signature: str | None = None,
+    ) -> Connection:
+        """Decide a pending request as shown: consume the ``ACTIVE`` token ``token_hash`` (and spend the
+        account proof with ``proof_signature``: a proof is good once) and move the connection, still
+        pending at the shown version and digest, to ``change.target``.
         Raises ``ConnectionAlreadyDecided``."""
         ...
 
@@ -206,6 +215,13 @@ class Subscriptions(Protocol):
     def set_accounts(self, subscription_arn: str, account_ids: list[str]) -> None: ...
 
     def unsubscribe(self, subscription_arn: str | None) -> bool: ...
+
+
+class ProofVerifier(Protocol):
+    def verify(self, proof: AccountProof, connection_id: str) -> tuple[CallerIdentity, str]:
+        """Who signed ``proof`` for ``connection_id``, and its signature. Raises
+        ``AccountProofRefused`` and ``DependencyUnavailable``."""
+        ...
 
 
 class AccountRoles(Protocol):

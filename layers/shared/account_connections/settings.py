@@ -52,8 +52,18 @@ class AuditApiSettings(BaseSettings):
     pass
 
 
-class DecisionSettings(WorkflowSettings):
-    pass
+class ProofSettings(BaseSettings):
+    # The STS endpoint account proofs are sent to (never the client's URL); empty: the region's.
+    sts_endpoint_url: str = Field(default="", alias="STS_ENDPOINT_URL")
+    region: str = Field(default="us-east-1", alias="AWS_REGION")
+
+    def sts_endpoint(self) -> str:
+        return self.sts_endpoint_url or f"https://sts.{self.region}.amazonaws.com/"
+
+
+class DecisionSettings(WorkflowSettings, ApprovalTopicSettings, ProofSettings):
+    # Every decision needs an account proof, emailed link or not (samconfig prod).
+    require_account_proof: bool = Field(default=False, alias="REQUIRE_ACCOUNT_PROOF")
 
 
 class NotifyApproverSettings(ApprovalTopicSettings):

@@ -16,9 +16,11 @@ from account_connections.adapters.dynamodb.tokens import DynamoTokens
 from account_connections.adapters.iam import IamVerifier
 from account_connections.adapters.sns import SnsMailer, SnsSubscriptions
 from account_connections.adapters.stepfunctions import StepFunctionsWorkflow
+from account_connections.adapters.sts import StsProofVerifier
 from account_connections.settings import (
     ApprovalTopicSettings,
     BaseSettings,
+    ProofSettings,
     VerifierSettings,
     WorkflowSettings,
     load_settings,
@@ -66,6 +68,11 @@ def subscriptions() -> SnsSubscriptions:
 
 
 @cache
+def proof_verifier() -> StsProofVerifier:
+    return StsProofVerifier(load_settings(ProofSettings).sts_endpoint())
+
+
+@cache
 def verifier() -> IamVerifier:
     config = load_settings(VerifierSettings)
     return IamVerifier(client("sts"), config.verifier_role_name, config.verifier_external_id)
@@ -89,7 +96,7 @@ def idempotency_persistence() -> Any:
 
 
 _BUILT = (table, connections, tokens, registry, audit_log, workflow, mailer, subscriptions, verifier,
-          idempotency_persistence)  # fmt: skip
+          proof_verifier, idempotency_persistence)  # fmt: skip
 
 
 def reset() -> None:

@@ -81,6 +81,7 @@ def confirmation(view: VerificationView) -> str:
             '<form method="post" action="/verify">\n'
             f'<input type="hidden" name="token" value="{escape(view.token)}">\n'
             f'<input type="hidden" name="csrf" value="{escape(view.csrf)}">\n'
+            f"{_proof_field(view)}"
             "<fieldset><legend>Verify</legend>\n"
             '<label><input type="checkbox" name="authorizePaidTiers" value="true"> '
             "Authorize paid tiers for this space</label>\n"
@@ -94,11 +95,33 @@ def confirmation(view: VerificationView) -> str:
     return _layout("Connect an AWS account to a space", f"{intro}\n{facts}\n{roles_html}\n{form}")
 
 
+def _proof_field(view: VerificationView) -> str:
+    """Where a decision needs an account proof: what it is, the one command that makes it, the field."""
+    if not view.proofNeeded:
+        return ""
+    command = f"acctconn prove {view.connection.connectionId}"
+    return (
+        "<fieldset><legend>Account proof</legend>\n"
+        "<p>Deciding needs proof that you act in AWS account "
+        f"{escape(view.connection.accountId)}: a request to AWS STS signed with your own credentials of "
+        "that account, which this service sends to STS itself to learn who you are. It is never "
+        "executed by you, and it works for this request only, for five minutes. Make it with:</p>\n"
+        f"<pre><code>{escape(command)}</code></pre>\n"
+        "<p>(with the AWS CLI's usual credentials: a profile, SSO or environment variables), then "
+        "paste what it prints:</p>\n"
+        '<label for="accountProof">Account proof (JSON)</label>\n'
+        '<textarea id="accountProof" name="accountProof" rows="6" required spellcheck="false" '
+        'autocomplete="off"></textarea>\n</fieldset>\n'
+    )
+
+
 def paste_token() -> str:
     """``GET /verify`` without a token: a field for the connection token handed over by other means."""
     form = (
         "<p>Paste the connection token that the requester gave you, or open the link from the "
-        "approval email.</p>\n"
+        "approval email. With a connection token, deciding also needs an account proof: a "
+        "signed AWS STS request from an identity of the account, made with "
+        "<code>acctconn prove CONNECTION_ID</code>.</p>\n"
         '<form method="get" action="/verify">\n'
         '<label for="token">Connection token</label>\n'
         '<input type="text" id="token" name="token" required autocomplete="off" spellcheck="false">\n'
@@ -114,6 +137,7 @@ def result(outcome: DecisionOutcome) -> str:
         ("Display name", outcome.displayName),
         ("Decided by", outcome.decidedBy),
         ("Decided at", outcome.decidedAt),
+        ("How", "account proof" if outcome.decisionMethod == "ACCOUNT_PROOF" else "emailed link"),
     ])  # fmt: skip
     if outcome.decision == "approve":
         paid = "authorized" if outcome.paidTiersAuthorized else "not authorized"

@@ -32,7 +32,7 @@ from account_connections.settings import DecisionSettings, load_settings
 router = APIGatewayHttpRouter()
 
 PATH = "/verify"
-FORM_FIELDS = frozenset({"token", "decision", "authorizePaidTiers", "reason", "csrf"})
+FORM_FIELDS = frozenset({"token", "decision", "authorizePaidTiers", "reason", "csrf", "accountProof"})
 HTML_CONTENT: dict[str, Any] = {"content": {"text/html": {}}}
 EITHER: dict[str, Any] = {"content": {"text/html": {}, PROBLEM_JSON: {}}}
 PAGE_RESPONSES: dict[int, Any] = {
@@ -53,6 +53,10 @@ DECISION_RESPONSES: dict[int, Any] = {
 }  # fmt: skip
 
 
+def _settings() -> DecisionSettings:
+    return load_settings(DecisionSettings)
+
+
 def _html(status: int, body: str) -> Response[str]:
     return Response(
         status_code=status, content_type=pages.HTML, body=body, headers=dict(pages.SECURITY_HEADERS)
@@ -71,8 +75,9 @@ def _is_head() -> bool:
 def _show(token: str | None) -> Response[str]:
     if token is None:
         return _html(200, pages.paste_token())
-    load_settings(DecisionSettings)  # the function's settings, checked on first use
-    return _html(200, pages.confirmation(approval.view_page(wiring.connections(), wiring.tokens(), token)))
+    required = _settings().require_account_proof
+    view = approval.view_page(wiring.connections(), wiring.tokens(), token, require_account_proof=required)
+    return _html(200, pages.confirmation(view))
 
 
 @router.get(
@@ -102,7 +107,12 @@ def show_page_head(
 
 def _form(body: str) -> tuple[DecisionRequest, str | None]:
     """The HTML form's fields; each at most once, none unknown. Raises ``RequestValidationError``."""
-    fields = parse_qs(body, keep_blank_values=True, max_num_fields=len(FORM_FIELDS) + 1)
+    try:
+        fields = parse_qs(body, keep_blank_values=True, max_num_fields=len(FORM_FIELDS) + 1)
+    except ValueError as exc:  # more fields than the form has
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": "the form has too many fields", "type": "value_error"}]
+        ) from exc
     problems = [
         {"loc": ("body", name), "msg": "unknown field" if name not in FORM_FIELDS else "given more than once",
          "type": "extra_forbidden" if name not in FORM_FIELDS else "value_error"}
@@ -116,6 +126,15 @@ def _form(body: str) -> tuple[DecisionRequest, str | None]:
     data["authorizePaidTiers"] = data.get("authorizePaidTiers", "") in ("true", "on", "1")
     if data.get("reason") == "":
         data.pop("reason")
+    proof = data.pop("accountProof", "").strip()
+    if proof:
+        # The form carries the proof as the JSON text ``acctconn prove`` prints.
+        try:
+            data["accountProof"] = json.loads(proof)
+        except (ValueError, RecursionError) as exc:
+            problem = {"loc": ("body", "accountProof"), "type": "value_error",
+                       "msg": "must be the JSON that acctconn prove prints"}  # fmt: skip
+            raise RequestValidationError([problem]) from exc
     return _validated(lambda: DecisionRequest.model_validate(data)), csrf
 
 
@@ -155,18 +174,23 @@ def _body() -> str:
     responses=DECISION_RESPONSES,
 )  # fmt: skip
 def decide() -> Response[Any]:
-    load_settings(DecisionSettings)
+    settings = _settings()
     body = _body()
+    ports = (
+        wiring.connections(),
+        wiring.tokens(),
+        wiring.workflow(),
+        wiring.proof_verifier(),
+        wiring.mailer(),
+    )
+    required = settings.require_account_proof
     if _is_json_request():
         request = _validated(lambda: DecisionRequest.model_validate_json(body or "null"))
-        outcome = approval.decide(
-            wiring.connections(), wiring.tokens(), wiring.workflow(), request, csrf=None, form=False
-        )
+        outcome = approval.decide(*ports, request, csrf=None, form=False, require_account_proof=required)
         return Response(status_code=200, content_type="application/json",
                         body=outcome.model_dump_json(), headers=dict(pages.SECURITY_HEADERS))  # fmt: skip
     request, csrf = _form(body)
-    outcome = approval.decide(wiring.connections(), wiring.tokens(), wiring.workflow(), request, csrf=csrf,
-                              form=True)  # fmt: skip
+    outcome = approval.decide(*ports, request, csrf=csrf, form=True, require_account_proof=required)
     return _html(200, pages.result(outcome))
 
 
@@ -199,6 +223,9 @@ _VERIFY_ERRORS: list[type[Exception]] = [
     errors.DecisionFormStale,
     errors.DecisionNotReady,
     errors.PayloadTooLarge,
+    errors.NotAuthorized,
+    errors.AccountProofRefused,
+    errors.DependencyUnavailable,
 ]
 
 

@@ -22,6 +22,9 @@ MUTATING_ROLES = frozenset({SpaceRole.SPACE_ADMIN, SpaceRole.POWER_USER})
 class Principal:
     sub: str
     groups: frozenset[str]
+    # The JWT's ``email`` claim, when the identity provider sends one: a link sent to it is the
+    # requester's own, and never decides their request.
+    email: str | None = None
 
 
 def parse_groups(raw: Any) -> frozenset[str]:
@@ -43,7 +46,12 @@ def principal_from_claims(claims: dict[str, Any] | None, groups_claim: str) -> P
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise NotAuthenticated("a valid bearer token is required")
-    return Principal(sub=sub, groups=parse_groups(claims.get(groups_claim)))
+    email = claims.get("email")
+    return Principal(
+        sub=sub,
+        groups=parse_groups(claims.get(groups_claim)),
+        email=email if isinstance(email, str) else None,
+    )
 
 
 def require_group(principal: Principal, group: str) -> None:

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from account_connections.domain.audit import AuditEvent, EventType
 from account_connections.domain.clock import isoformat, utcnow
 from account_connections.domain.fields import AccountId, Description, DisplayName, StrictModel
+from account_connections.domain.proof import AccountProof
 from account_connections.domain.statuses import ConnectionStatus
 
 _ROLE_ARN = re.compile(
@@ -81,13 +82,22 @@ class AttachRoleRequest(StrictModel):
     roleArn: RoleArnText
 
 
+DecisionMethod = Literal["EMAIL_LINK", "ACCOUNT_PROOF"]
+
+
 class DecisionRequest(StrictModel):
-    """``POST /verify`` as JSON. The HTML form sends the same names plus ``csrf``."""
+    """``POST /verify`` as JSON. The HTML form sends the same names plus ``csrf`` (and the proof as
+    JSON text)."""
 
     token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
     decision: Literal["approve", "reject"]
     authorizePaidTiers: bool = False
     reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    accountProof: AccountProof | None = Field(
+        default=None,
+        description="What `acctconn prove CONNECTION_ID` prints: needed with a connection token, "
+        "and with every link where the deployment requires account proofs.",
+    )
 
 
 # ---- stored and returned ---------------------------------------------------------------------
@@ -122,6 +132,9 @@ class Connection(BaseModel):
     verifiedAt: str | None = None
     disconnectedAt: str | None = None
     reason: str | None = None
+    decisionMethod: DecisionMethod | None = None
+    # With RequireAccountProof an emailed link also needs a proof: the principal it proved.
+    provenPrincipal: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,7 @@ class ConnectionSecrets:
     csrf_secret: str | None = None
     verify_base_url: str | None = None
     request_digest: str | None = None
+    requester_email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,10 +165,13 @@ class StatusChange:
     paidTiersAuthorized: bool | None = None
     verifiedAt: str | None = None
     disconnectedAt: str | None = None
+    decisionMethod: str | None = None
+    provenPrincipal: str | None = None
 
     def fields(self) -> dict[str, object]:
         """The connection's fields this change sets (those given)."""
-        names = ("reason", "decidedBy", "decidedAt", "paidTiersAuthorized", "verifiedAt", "disconnectedAt")
+        names = ("reason", "decidedBy", "decidedAt", "paidTiersAuthorized", "verifiedAt", "disconnectedAt",
+                 "decisionMethod", "provenPrincipal")  # fmt: skip
         return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
 

@@ -144,3 +144,15 @@ class DependencyUnavailable(DomainError):
 
 class PayloadTooLarge(DomainError):
     title = "Payload too large"
+
+
+class AccountProofRefused(NotAuthorized):
+    """An account proof is missing, malformed, or does not prove a principal that may decide."""
+
+    title = "Account proof refused"
+
+
+class TooManyLinks(DomainError):
+    """Links are rate-limited: at most one new link a minute and ten in all per request."""
+
+    title = "Too many links"

@@ -46,3 +46,6 @@ DisplayName = Annotated[
 ]
 Description = Annotated[str, StringConstraints(max_length=1000)]
 Email = Annotated[str, StringConstraints(min_length=3, max_length=254, pattern=EMAIL_PATTERN)]
+# An IAM role or user, as an approver list names it.
+PRINCIPAL_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[\x21-\x7e]{1,575}$"
+PrincipalArn = Annotated[str, StringConstraints(max_length=2048, pattern=PRINCIPAL_ARN_PATTERN)]

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from account_connections.domain.fields import DisplayName, Email, StrictModel
+from account_connections.domain.fields import DisplayName, Email, PrincipalArn, StrictModel
 
 
 class SpaceRole(StrEnum):
@@ -28,6 +28,11 @@ class PutMemberRequest(StrictModel):
 
 class PutApproverRequest(StrictModel):
     email: Email
+    approverPrincipals: list[PrincipalArn] = Field(
+        default_factory=list, max_length=10,
+        description="When given, an account proof counts only from one of these IAM roles or users "
+        "of the account (an assumed role matches its role).",
+    )  # fmt: skip
 
 
 class Space(BaseModel):
@@ -48,6 +53,7 @@ class Member(BaseModel):
 class Approver(BaseModel):
     accountId: str
     email: str
+    approverPrincipals: list[str] = Field(default_factory=list)
     subscriptionArn: str | None = None
     updatedAt: str
     updatedBy: str

@@ -43,6 +43,10 @@ class LinkToken(BaseModel):
     ttl: int
     request: ShownRequest | None = None
     approverEmail: str | None = None
+    # The requester's address (never an approver of their own request) and, when the account's
+    # registration names them, the only principals whose account proofs count.
+    requesterEmail: str | None = None
+    approverPrincipals: list[str] | None = None
     taskToken: str | None = None
     csrfSecret: str | None = None
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from account_connections.domain.clock import isoformat, utcnow
 from account_connections.domain.connection import (
     Connection,
+    DecisionMethod,
     DecisionRequest,
     ShownRequest,
     StatusChange,
@@ -32,14 +33,16 @@ from account_connections.domain.errors import (
     DecisionNotReady,
     DomainError,
     InvalidRequest,
+    NotAuthorized,
     TaskAlreadyClosed,
     VerificationTokenGone,
     VerificationTokenNotFound,
 )
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import LinkToken, TokenState, hash_token, sign, verify_signature
+from account_connections.logic.authority import Decider, decider, proof_needed, proof_notice
 from account_connections.observability import logger, metrics
-from account_connections.ports import ConnectionStore, TokenStore, Workflow
+from account_connections.ports import ConnectionStore, Mailer, ProofVerifier, TokenStore, Workflow
 
 GoneReason = Literal["used", "expired", "cancelled", "replaced"]
 MAX_TOKEN_LENGTH = 512
@@ -66,6 +69,8 @@ class VerificationView(BaseModel):
     csrf: str | None
     connection: Connection
     requestDigest: str
+    # A connection token (or a deployment that requires proofs): the form asks for an account proof.
+    proofNeeded: bool = False
 
 
 class DecisionOutcome(BaseModel):
@@ -79,6 +84,7 @@ class DecisionOutcome(BaseModel):
     status: ConnectionStatus
     decidedBy: str
     decidedAt: str
+    decisionMethod: DecisionMethod
     paidTiersAuthorized: bool | None = None
     reason: str | None = None
 
@@ -125,7 +131,9 @@ def _csrf(token: LinkToken, digest: str) -> str | None:
     return sign(token.csrfSecret, f"{token.tokenHash}:{digest}") if token.csrfSecret else None
 
 
-def view_page(connections: ConnectionStore, tokens: TokenStore, token: str) -> VerificationView:
+def view_page(
+    connections: ConnectionStore, tokens: TokenStore, token: str, *, require_account_proof: bool = False
+) -> VerificationView:
     """The confirmation page's content: the connection as it stands. Reads only.
 
     Raises ``VerificationTokenNotFound`` (404) and ``VerificationTokenGone`` (410).
@@ -140,8 +148,9 @@ def view_page(connections: ConnectionStore, tokens: TokenStore, token: str) -> V
         raise VerificationTokenGone(_GONE_DETAIL[reason], reason)
     digest = request_digest(connection)
     return VerificationView(
-        token=token, csrf=_csrf(found, digest), connection=connection, requestDigest=digest
-    )
+        token=token, csrf=_csrf(found, digest), connection=connection, requestDigest=digest,
+        proofNeeded=proof_needed(found, require_account_proof),
+    )  # fmt: skip
 
 
 def _refusal(connections: ConnectionStore, token: LinkToken, otherwise: DomainError) -> DomainError:
@@ -159,10 +168,13 @@ def decide(
     connections: ConnectionStore,
     tokens: TokenStore,
     workflow: Workflow,
+    proofs: ProofVerifier,
+    mailer: Mailer,
     request: DecisionRequest,
     *,
     csrf: str | None,
     form: bool,
+    require_account_proof: bool = False,
 ) -> DecisionOutcome:
     """Record the administrator's decision and answer the waiting workflow.
 
@@ -173,7 +185,8 @@ def decide(
     of the page as shown: it binds the token and the request's digest. Raises
     ``VerificationTokenNotFound``, ``VerificationTokenGone``, ``InvalidRequest``,
     ``DecisionFormStale``, ``DecisionNotReady``, ``ConnectionAlreadyDecided`` (a second decision,
-    concurrent or later) and ``TaskAlreadyClosed`` (an approval after the window closed).
+    concurrent or later), ``TaskAlreadyClosed`` (an approval after the window closed), and what
+    ``logic.authority.decider`` raises: who may decide, and the account proof they give.
     """
     token = _token(tokens, request.token)
     task_token = token.taskToken
@@ -199,23 +212,33 @@ def decide(
     if request.decision == "reject" and reason is None:
         raise _refusal(connections, token, InvalidRequest("say why the request is rejected",
                        errors=[{"field": "reason", "message": "is required to reject"}]))  # fmt: skip
-    # The address the link went to. A link resent while no administrator was registered has none.
-    decided_by = token.approverEmail or f"administrator of account {shown.accountId}"
+    try:
+        who = decider(token, shown, request.accountProof, proofs, require_account_proof=require_account_proof)
+    except NotAuthorized as exc:  # AccountProofRefused too
+        # A link that no longer works says so first (the connection is read on refusals only).
+        raise _refusal(connections, token, exc) from exc
+    decided_by = who.decided_by
     decided_at = isoformat(utcnow())
     approve = request.decision == "approve"
+    proven = who.proven.arn if who.proven else None
     if approve:
         change = StatusChange(
             ConnectionStatus.APPROVED, decided_by, decidedBy=decided_by, decidedAt=decided_at,
-            paidTiersAuthorized=request.authorizePaidTiers,
-            detail=f"approved by {decided_by}" + (" with paid tiers" if request.authorizePaidTiers else ""),
+            paidTiersAuthorized=request.authorizePaidTiers, decisionMethod=who.method,
+            provenPrincipal=proven,
+            detail=f"approved by {decided_by}" + (" with paid tiers" if request.authorizePaidTiers else "")
+            + _by_proof(who),
         )  # fmt: skip
     else:
         change = StatusChange(
             ConnectionStatus.REJECTED, decided_by, decidedBy=decided_by, decidedAt=decided_at, reason=reason,
-            detail=f"rejected by {decided_by}: {reason}",
+            detail=f"rejected by {decided_by}{_by_proof(who)}: {reason}", decisionMethod=who.method,
+            provenPrincipal=proven,
         )  # fmt: skip
     try:
-        decided = connections.record_decision(shown, change, token_hash=token.tokenHash)
+        decided = connections.record_decision(
+            shown, change, token_hash=token.tokenHash, proof_signature=who.signature
+        )
     except ConnectionAlreadyDecided as exc:
         # Another decision, a cancel, a resend or the expiry got there first; or (the token still
         # active, the request still pending) the request is no longer the one shown.
@@ -245,12 +268,33 @@ def decide(
         else:
             _fail_late_approval(connections, decided)
             raise
+    if who.method == "ACCOUNT_PROOF":
+        _tell_the_administrator(mailer, shown, request.decision, who, decided_at)
     return DecisionOutcome(
         connectionId=decided.connectionId, spaceId=decided.spaceId, accountId=decided.accountId,
         displayName=decided.displayName, decision=request.decision, status=decided.status,
         decidedBy=decided_by, decidedAt=decided_at, paidTiersAuthorized=decided.paidTiersAuthorized,
-        reason=decided.reason,
+        reason=decided.reason, decisionMethod=who.method,
     )  # fmt: skip
+
+
+def _by_proof(who: Decider) -> str:
+    if who.method == "ACCOUNT_PROOF":
+        return " with an account proof"
+    return f" (proved as {who.proven.arn})" if who.proven else ""
+
+
+def _tell_the_administrator(
+    mailer: Mailer, shown: ShownRequest, decision: str, who: Decider, at: str
+) -> None:
+    """The registered administrator hears of a decision that did not come through their link. The
+    decision stands if the email cannot be sent now; the failure is logged for the operators."""
+    subject, body = proof_notice(shown, decision, who, at)
+    try:
+        mailer.send(shown.accountId, subject, body)
+    except DomainError:
+        logger.exception("administrator not told of a decision by account proof",
+                         extra={"connection_id": shown.connectionId})  # fmt: skip
 
 
 def _fail_late_approval(connections: ConnectionStore, approved: Connection) -> None:

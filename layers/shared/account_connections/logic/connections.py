@@ -96,7 +96,8 @@ def create_connection(
         tokenHash=token_hash, connectionId=connection.connectionId, kind=TokenKind.CONNECTION_TOKEN,
         createdAt=connection.createdAt, expiresAt=connection.expiresAt,
         ttl=int((expires + TOKEN_RETENTION).timestamp()),
-        request=ShownRequest.of(connection), approverEmail=approver.email,
+        request=ShownRequest.of(connection), approverEmail=approver.email, requesterEmail=principal.email,
+        approverPrincipals=approver.approverPrincipals or None,
     ))  # fmt: skip
     try:
         workflow.start(

@@ -19,6 +19,7 @@ from account_connections.domain.access import Principal
 from account_connections.domain.clock import isoformat, utcnow
 from account_connections.domain.connection import Connection, ConnectionSecrets, ShownRequest
 from account_connections.domain.errors import ConnectionAlreadyDecided, ConnectionNotFound, DecisionNotReady
+from account_connections.domain.registry import Approver
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import TOKEN_RETENTION, LinkToken, TokenKind, new_secret, new_token
 from account_connections.observability import logger, metrics
@@ -88,7 +89,7 @@ def issue_link(
     *,
     actor: str,
     verify_base_url: str,
-    approver_email: str | None,
+    approver: Approver | None,
     task_token: str | None = None,
 ) -> str:
     """Store a new link (retiring the previous one at once) and email it; returns when it was sent.
@@ -97,9 +98,9 @@ def issue_link(
     secret). The writes are one transaction conditional on the connection still being pending;
     with ``task_token`` (the notify step) they also keep the workflow's task token and a fresh
     CSRF secret on the connection. The new link's item, and the connection token's, get copies
-    of both and ``approver_email`` (the address the email goes to), so that a decision needs to
-    read nothing but its token. Raises ``ConnectionAlreadyDecided`` when the request is no longer
-    pending.
+    of both, the address the email goes to and the principals whose proofs count (``approver``'s,
+    as registered now), so that a decision needs to read nothing but its token. Raises
+    ``ConnectionAlreadyDecided`` when the request is no longer pending.
     """
     token, token_hash = new_token()
     expires = datetime.fromisoformat(connection.expiresAt)
@@ -110,7 +111,9 @@ def issue_link(
         token=LinkToken(
             tokenHash=token_hash, connectionId=connection.connectionId, kind=TokenKind.LINK, createdAt=now,
             expiresAt=connection.expiresAt, ttl=int((expires + TOKEN_RETENTION).timestamp()),
-            request=ShownRequest.of(connection), approverEmail=approver_email or None,
+            request=ShownRequest.of(connection), approverEmail=approver.email if approver else None,
+            requesterEmail=secrets.requester_email,
+            approverPrincipals=(approver.approverPrincipals or None) if approver else None,
             taskToken=task_token if task_token is not None else secrets.task_token, csrfSecret=csrf_secret,
         ),
         verify_base_url=verify_base_url,
@@ -159,7 +162,7 @@ def resend_link(
     approver = registry.get_approver(connection.accountId)
     sent_at = issue_link(
         connections, mailer, connection, secrets, actor=principal.sub,
-        verify_base_url=secrets.verify_base_url, approver_email=approver.email if approver else None,
+        verify_base_url=secrets.verify_base_url, approver=approver,
     )  # fmt: skip
     return LinkSent(connectionId=connection_id, status=connection.status, sentAt=sent_at,
                     expiresAt=connection.expiresAt)  # fmt: skip

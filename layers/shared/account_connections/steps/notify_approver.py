@@ -45,7 +45,7 @@ def notify_approver(
             secrets,
             actor="system",
             verify_base_url=request.verifyBaseUrl,
-            approver_email=approver.email,
+            approver=approver,
             task_token=request.taskToken.get_secret_value(),
         )
     except ConnectionAlreadyDecided as exc:

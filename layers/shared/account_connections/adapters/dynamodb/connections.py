@@ -16,6 +16,7 @@ from account_connections.adapters.dynamodb.keys import (
     connection_key,
     connection_pk,
     live_key,
+    proof_key,
     role_key,
 )
 from account_connections.adapters.dynamodb.table import Item, Op, Table, public
@@ -43,6 +44,9 @@ from account_connections.domain.errors import (
 from account_connections.domain.statuses import LIVE_STATUSES, ConnectionStatus, can_transition
 from account_connections.domain.tokens import LinkToken, TokenState
 from account_connections.ports import NewLink, Page
+
+# A spent proof is remembered past the five minutes it could be replayed in.
+PROOF_RETENTION_SECONDS = 24 * 3600
 
 
 def connection_item(connection: Connection, **internal: Any) -> Item:
@@ -75,6 +79,7 @@ def _secrets(item: Item) -> ConnectionSecrets:
         csrf_secret=text("csrfSecret"),
         verify_base_url=text("verifyBaseUrl"),
         request_digest=text("requestDigest"),
+        requester_email=text("requesterEmail"),
     )
 
 
@@ -154,6 +159,7 @@ class DynamoConnections:
             connection,
             connectionTokenHash=connection_token.tokenHash,
             requestDigest=request_digest(connection),
+            requesterEmail=connection_token.requesterEmail,
         )
         items = [
             self.table.put(live, new=True),
@@ -177,11 +183,22 @@ class DynamoConnections:
     ) -> Connection:
         return self._transition(connection, change, release_live=release_live)
 
-    def record_decision(self, shown: ShownRequest, change: StatusChange, *, token_hash: str) -> Connection:
-        consume = retire_token(self.table, token_hash, TokenState.USED, require_active=True)
-        return self._transition(
-            shown.pending(), change, expect={"requestDigest": request_digest(shown)}, extra=[consume]
-        )
+    def record_decision(
+        self,
+        shown: ShownRequest,
+        change: StatusChange,
+        *,
+        token_hash: str,
+        proof_signature: str | None = None,
+    ) -> Connection:
+        extra = [retire_token(self.table, token_hash, TokenState.USED, require_active=True)]
+        if proof_signature:
+            now = utcnow()
+            spent = {**proof_key(proof_signature), "connectionId": shown.connectionId, "at": isoformat(now),
+                     "ttl": int(now.timestamp()) + PROOF_RETENTION_SECONDS}  # fmt: skip
+            extra.append(self.table.put(spent, new=True))
+        digest = request_digest(shown)
+        return self._transition(shown.pending(), change, expect={"requestDigest": digest}, extra=extra)
 
     def _transition(
         self,
@@ -241,6 +258,7 @@ class DynamoConnections:
                 "taskToken": token.taskToken,
                 "csrfSecret": token.csrfSecret,
                 "approverEmail": token.approverEmail,
+                "approverPrincipals": token.approverPrincipals,
             }
             extra.append(refresh_token(self.table, link.connection_token_hash,
                                        {name: value for name, value in copies.items() if value}))  # fmt: skip

@@ -14,7 +14,8 @@ Items by partition: ``CONNECTION#<id>`` holds the connection (``CONNECTION``), i
 (``ROLE#<name>``) and its events (``EVENT#<at>#<id>``); ``LIVE#<space>#<account>`` the lock of the
 account's live connection; ``TOKEN#<sha256>`` a link or connection token; ``SPACE#<id>`` the space
 (``SPACE``) and its members (``MEMBER#<user>``); ``APPROVER#<account>`` the administrator;
-``REGISTRY#SPACE#<id>`` / ``REGISTRY#ACCOUNT#<id>`` the registry's events;
+``REGISTRY#SPACE#<id>`` / ``REGISTRY#ACCOUNT#<id>`` the registry's events; ``PROOF#<signature>``
+an account proof spent on a decision;
 ``IDEMPOTENCY#create_connection`` powertools' idempotency records.
 """
 
@@ -46,6 +47,11 @@ def token_key(token_hash: str) -> Key:
 
 def role_key(connection_id: str, role_name: str) -> Key:
     return {"pk": connection_pk(connection_id), "sk": f"ROLE#{role_name}"}
+
+
+def proof_key(signature: str) -> Key:
+    """An account proof spent on a decision: a proof is good for one."""
+    return {"pk": f"PROOF#{signature}", "sk": "PROOF"}
 
 
 def space_key(space_id: str) -> Key:

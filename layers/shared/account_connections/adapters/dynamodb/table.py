@@ -25,7 +25,7 @@ Item = dict[str, Any]
 INTERNAL = frozenset({
     "pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "gsi4pk", "gsi4sk",
     "ttl", "taskToken", "linkTokenHash", "connectionTokenHash", "executionArn", "correlationId",
-    "csrfSecret", "verifyBaseUrl", "requestDigest",
+    "csrfSecret", "verifyBaseUrl", "requestDigest", "requesterEmail",
 })  # fmt: skip
 
 
