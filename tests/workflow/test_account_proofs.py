@@ -116,8 +116,10 @@ def test_a_link_sent_to_the_requesters_own_address_does_not_decide(stack: Stack)
 
 def test_approver_principals_limit_whose_proofs_count(stack: Stack, sts: FakeSts) -> None:
     only = ["arn:aws:iam::111122223333:role/Approver"]
-    stack.registry.put_approver(Approver(accountId=ADMIN_ACCOUNT, email=ADMIN_EMAIL, approverPrincipals=only,
-                                         updatedAt="2026-11-01T00:00:00.000Z", updatedBy="oscar"))  # fmt: skip
+    stamp = {"updatedAt": "2026-11-01T00:00:00.000Z", "updatedBy": "oscar"}
+    stack.registry.put_approver(
+        Approver(accountId=ADMIN_ACCOUNT, email=ADMIN_EMAIL, approverPrincipals=only, **stamp)
+    )
     connection_id, connection_token = stack.request()
     stack.wait_for_email()
     admin = stack.decide_json(
