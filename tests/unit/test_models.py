@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from account_connections.domain.clock import isoformat
 from account_connections.domain.connection import CreateConnectionRequest, RoleArn
@@ -19,7 +19,7 @@ from account_connections.domain.registry import (
 VALID = {"accountId": "111122223333", "displayName": "Production"}
 
 
-def refused_fields(model: type, data: dict[str, Any]) -> set[str]:
+def refused_fields(model: type[BaseModel], data: dict[str, Any]) -> set[str]:
     with pytest.raises(ValidationError) as caught:
         model.model_validate(data)
     return {".".join(str(part) for part in error["loc"]) for error in caught.value.errors()}
