@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 12), (3, 11)))' 2>/dev/null && { echo "$$p"; break; }; done)
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test lint typecheck validate build deploy bench clean
+.PHONY: venv run test test-fast lint typecheck validate build deploy bench clean
 
 $(STAMP): requirements-dev.txt constraints.txt layers/shared/requirements.txt layers/shared/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or 3.11 is needed" >&2; exit 1; }
@@ -28,6 +28,13 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest tests
+
+# The unit tier alone, for every change: ruff, mypy, then tests/unit (no network: pytest-socket blocks
+# it; the ports are in-memory fakes). Well under a minute.
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest tests/unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
