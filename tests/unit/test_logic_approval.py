@@ -22,7 +22,7 @@ from account_connections.domain.errors import (
     VerificationTokenNotFound,
 )
 from account_connections.domain.statuses import ConnectionStatus
-from account_connections.domain.tokens import TokenState, hash_token
+from account_connections.domain.tokens import LinkToken, TokenState, hash_token
 from account_connections.logic.approval import (
     ALREADY_DECIDED,
     WINDOW_CLOSED,
@@ -34,7 +34,8 @@ from account_connections.logic.connections import cancel_connection
 from account_connections.logic.links import resend_link
 from account_connections.logic.registry import delete_approver
 from tests.builders import ACCOUNT, ADMIN_EMAIL, SPACE
-from tests.unit.world import ALICE, OSCAR, World
+from tests.fakes import InMemoryTokens
+from tests.unit.world import ALICE, BOB, OSCAR, World
 
 S: TypeAlias = ConnectionStatus
 Decision = Literal["approve", "reject"]
@@ -272,3 +273,28 @@ def test_a_link_sent_while_nobody_was_registered_decides_as_the_accounts_adminis
     resend_link(world.connections, world.registry, world.mailer, ALICE, SPACE, created.connectionId)
     outcome = _decide(world, world.mailer.emails[-1].token)
     assert outcome.decidedBy == f"administrator of account {ACCOUNT}"
+
+
+def test_a_decision_racing_a_resend_through_the_old_link_loses(world: World) -> None:
+    # Given the old link is read for a decision just before bob's resend retires it
+    created, email = world.waiting()
+    old_hash = hash_token(email.token)
+
+    class Racing(InMemoryTokens):
+        def get(self, token_hash: str) -> LinkToken | None:
+            seen = super().get(token_hash)
+            if token_hash == old_hash and seen is not None and seen.state == TokenState.ACTIVE:
+                resend_link(world.connections, world.registry, world.mailer, BOB, SPACE, created.connectionId)
+            return seen
+
+    racing = Racing()
+    racing.stored = world.tokens.stored
+    # When the decision through the old link is written
+    with pytest.raises(VerificationTokenGone) as refused:
+        approve = DecisionRequest(token=email.token, decision="approve")
+        decide(world.connections, racing, world.workflow, approve, csrf=None, form=False)
+    # Then it is refused as replaced, and the request waits for a decision through the new link
+    assert refused.value.reason == "replaced"
+    assert world.connections.get(created.connectionId).status == S.PENDING_APPROVAL
+    assert world.workflow.succeeded == []
+    assert _decide(world, world.mailer.emails[-1].token).status == S.APPROVED

@@ -22,7 +22,7 @@ from account_connections.domain.tokens import TokenState, hash_token
 from account_connections.logic.approval import view_page
 from account_connections.logic.links import compose_email, resend_link
 from account_connections.logic.registry import delete_approver
-from tests.builders import ACCOUNT, ADMIN_EMAIL, BASE_URL, OTHER_SPACE, SPACE, connection
+from tests.builders import ACCOUNT, ADMIN_EMAIL, BASE_URL, OTHER_SPACE, SPACE, connection, token_for
 from tests.fakes import FakeMailer, InMemoryConnections, InMemoryRegistry
 from tests.unit.world import ALICE, BOB, OSCAR, World
 
@@ -84,10 +84,11 @@ def test_a_resend_goes_to_the_administrator_registered_now(world: World) -> None
 def _waiting_store(status: ConnectionStatus, **fields: Any) -> tuple[InMemoryConnections, Connection]:
     """A request whose workflow waits with task-1, seeded in ``status``."""
     stored = connection(status, **fields)
+    _, link = token_for(stored, task_token="task-1")
     store = InMemoryConnections()
-    store.seed(
-        stored, ConnectionSecrets(task_token="task-1", verify_base_url=BASE_URL, link_token_hash="old")
-    )
+    secrets = ConnectionSecrets(task_token="task-1", verify_base_url=BASE_URL, link_token_hash=link.tokenHash)
+    store.seed(stored, secrets)
+    store.tokens.stored[link.tokenHash] = link
     return store, stored
 
 
@@ -106,11 +107,12 @@ def test_no_resend_for_a_request_that_cannot_be_decided(
     status: ConnectionStatus, fields: dict[str, Any], space_id: str, error: type[DomainError], code: int
 ) -> None:
     store, stored = _waiting_store(status, **fields)
+    link_hash = store.secrets(stored.connectionId).link_token_hash
     mailer = FakeMailer()
     with pytest.raises(error) as refused:
         resend_link(store, InMemoryRegistry(), mailer, ALICE, space_id, stored.connectionId)
     assert status_of(refused.value) == code
-    assert mailer.emails == [] and store.tokens.stored == {} and store.events == []
+    assert mailer.emails == [] and list(store.tokens.stored) == [link_hash] and store.events == []
 
 
 def test_no_resend_before_the_first_link_is_out(world: World) -> None:
