@@ -66,6 +66,26 @@ def test_display_name_refuses_empty_long_and_control_characters(name: str) -> No
     assert refused_fields(CreateConnectionRequest, {**VALID, "displayName": name}) == {"displayName"}
 
 
+@pytest.mark.parametrize(
+    "name", ["no\u00a0break", "line\u2028separator", "para\u2029graph", "ideographic\u3000space"]
+)
+def test_display_name_refuses_separators_other_than_the_space(name: str) -> None:
+    assert refused_fields(CreateConnectionRequest, {**VALID, "displayName": name}) == {"displayName"}
+
+
+def test_a_description_may_break_lines_and_say_anything_readable() -> None:
+    text = "Deploy target\nfor the web app: <b>ünïcödé</b> & 日本語, 100 % sure"
+    assert CreateConnectionRequest.model_validate({**VALID, "description": text}).description == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["tab\there", "carriage\rreturn", "nul\x00", "zero\u200bwidth", "bidi\u202e", "nbsp\u00a0", "ls\u2028"],
+)
+def test_a_description_refuses_control_format_and_separator_characters(text: str) -> None:
+    assert refused_fields(CreateConnectionRequest, {**VALID, "description": text}) == {"description"}
+
+
 def test_description_is_at_most_1000_characters() -> None:
     assert (
         CreateConnectionRequest.model_validate({**VALID, "description": "d" * 1000}).description == "d" * 1000
