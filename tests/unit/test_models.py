@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from account_connections.domain.clock import isoformat
 from account_connections.domain.connection import CreateConnectionRequest, RoleArn
@@ -19,7 +19,7 @@ from account_connections.domain.registry import (
 VALID = {"accountId": "111122223333", "displayName": "Production"}
 
 
-def refused_fields(model: type, data: dict[str, Any]) -> set[str]:
+def refused_fields(model: type[BaseModel], data: dict[str, Any]) -> set[str]:
     with pytest.raises(ValidationError) as caught:
         model.model_validate(data)
     return {".".join(str(part) for part in error["loc"]) for error in caught.value.errors()}
@@ -64,6 +64,26 @@ def test_display_name_of_1_to_100_printable_characters_is_accepted(name: str) ->
 )
 def test_display_name_refuses_empty_long_and_control_characters(name: str) -> None:
     assert refused_fields(CreateConnectionRequest, {**VALID, "displayName": name}) == {"displayName"}
+
+
+@pytest.mark.parametrize(
+    "name", ["no\u00a0break", "line\u2028separator", "para\u2029graph", "ideographic\u3000space"]
+)
+def test_display_name_refuses_separators_other_than_the_space(name: str) -> None:
+    assert refused_fields(CreateConnectionRequest, {**VALID, "displayName": name}) == {"displayName"}
+
+
+def test_a_description_may_break_lines_and_say_anything_readable() -> None:
+    text = "Deploy target\nfor the web app: <b>ünïcödé</b> & 日本語, 100 % sure"
+    assert CreateConnectionRequest.model_validate({**VALID, "description": text}).description == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["tab\there", "carriage\rreturn", "nul\x00", "zero\u200bwidth", "bidi\u202e", "nbsp\u00a0", "ls\u2028"],
+)
+def test_a_description_refuses_control_format_and_separator_characters(text: str) -> None:
+    assert refused_fields(CreateConnectionRequest, {**VALID, "description": text}) == {"description"}
 
 
 def test_description_is_at_most_1000_characters() -> None:

@@ -16,10 +16,27 @@ CONNECTION_ID_PATTERN = r"^[0-9a-f-]{36}$"
 EMAIL_PATTERN = r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$"
 
 
-def no_control_characters(value: str) -> str:
-    if any(unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn") for char in value):
-        raise ValueError("must not contain control or invisible format characters")
+_INVISIBLE = ("Cc", "Cf", "Cs", "Co", "Cn")
+
+
+def _text_without(value: str, allowed: str) -> str:
+    """SPEC.md's rule for text people read: no control, format or separator character (Unicode
+    C*, Z*) but the plain space and ``allowed``."""
+    for char in value:
+        category = unicodedata.category(char)
+        if char not in allowed and (category in _INVISIBLE or (category.startswith("Z") and char != " ")):
+            raise ValueError(
+                "must not contain control, invisible format or separator characters but the space"
+            )
     return value
+
+
+def no_control_characters(value: str) -> str:
+    return _text_without(value, "")
+
+
+def no_control_characters_but_newlines(value: str) -> str:
+    return _text_without(value, "\n")
 
 
 def not_blank(value: str) -> str:
@@ -44,7 +61,10 @@ DisplayName = Annotated[
     AfterValidator(not_blank),
     AfterValidator(no_control_characters),
 ]
-Description = Annotated[str, StringConstraints(max_length=1000)]
+# What a requester may say about the request: the same rule as a name, with line breaks.
+Description = Annotated[
+    str, StringConstraints(max_length=1000), AfterValidator(no_control_characters_but_newlines)
+]
 Email = Annotated[str, StringConstraints(min_length=3, max_length=254, pattern=EMAIL_PATTERN)]
 # An IAM role or user, as an approver list names it.
 PRINCIPAL_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[\x21-\x7e]{1,575}$"

@@ -1,0 +1,640 @@
+"""In-memory fakes of the ports in ``account_connections.ports``, one per port, over dicts.
+
+Each store refuses exactly what its DynamoDB adapter's conditional writes refuse (see
+``adapters/dynamodb/``), and a refused write changes nothing, so that a use case tested against
+the fakes behaves as it does against the table; ``tests/integration/test_store_contract.py``
+runs the same scenarios against both to prove it. Each fake also keeps what a test observes:
+``transitions`` and ``events`` of the stores, ``emails``, the workflow's ``starts``/``succeeded``/
+``failed``, the verifier's ``opened``.
+
+Every value handed out is a copy: a test cannot change stored state by editing what it read.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+from urllib.parse import unquote
+
+from account_connections.domain.audit import AuditEvent, EventType
+from account_connections.domain.clock import isoformat, utcnow
+from account_connections.domain.connection import (
+    Connection,
+    ConnectionSecrets,
+    RoleAttachment,
+    ShownRequest,
+    StatusChange,
+    connection_event,
+    request_digest,
+    requested_event,
+    role_event,
+    status_event,
+)
+from account_connections.domain.errors import (
+    ConnectionAlreadyDecided,
+    ConnectionAlreadyLive,
+    ConnectionNotFound,
+    DependencyUnavailable,
+    InvalidRequest,
+    RoleCheckFailed,
+    SpaceNotFound,
+    TaskAlreadyClosed,
+)
+from account_connections.domain.registry import Approver, Member, Space, SpaceRole
+from account_connections.domain.statuses import LIVE_STATUSES, ConnectionStatus, can_transition
+from account_connections.domain.tokens import LinkToken, TokenState
+from account_connections.ports import (
+    AccountRoles,
+    AuditLog,
+    ConnectionQuery,
+    ConnectionStore,
+    EventQuery,
+    Mailer,
+    NewLink,
+    Page,
+    RegistryStore,
+    RoleVerifier,
+    Subscriptions,
+    TokenStore,
+    Workflow,
+)
+
+T = TypeVar("T")
+
+
+class DuplicateItem(Exception):
+    """A write of an item that must be new found one stored under its key: the adapter lets
+    DynamoDB's ``TransactionCanceledException`` propagate there (no domain error)."""
+
+
+# ---- paging ------------------------------------------------------------------------------------
+
+
+def _page(items: list[T], limit: int, next_token: str | None, scope: str) -> Page[T]:
+    """One page of ``items`` and an opaque token for the next, valid only for ``scope`` (the query):
+    a foreign token is refused as ``Table.page`` refuses one."""
+    start = 0
+    if next_token:
+        try:
+            padded = next_token + "=" * (-len(next_token) % 4)
+            plain = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+            if not isinstance(plain, dict) or plain.get("scope") != scope:
+                raise ValueError(next_token)
+            start = int(plain["start"])
+        except (ValueError, KeyError, TypeError, UnicodeError) as exc:
+            raise InvalidRequest(
+                "nextToken is not valid for this query",
+                errors=[{"field": "nextToken", "message": "not a token of this query"}],
+            ) from exc
+    end = start + limit
+    token = None
+    if end < len(items):
+        raw = json.dumps({"scope": scope, "start": end}, separators=(",", ":")).encode()
+        token = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return Page(items[start:end], token)
+
+
+def _sort_key(connection: Connection) -> str:
+    """The indexes' sort key of a connection item: newest first means this, descending."""
+    return f"{connection.createdAt}#{connection.connectionId}"
+
+
+def _between(sort: str, low: str | None, high: str | None) -> bool:
+    """``range_query``'s bounds: from ``low`` on, up to every key that starts with ``high``."""
+    return (low is None or sort >= low) and (high is None or sort <= high + "\uffff")
+
+
+# ---- tokens ------------------------------------------------------------------------------------
+
+
+class InMemoryTokens:
+    """The ``TokenStore``: link and connection tokens by hash. The connection store writes them
+    (in its transactions, as the adapter does); tests read ``stored`` or ``get``."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, LinkToken] = {}
+
+    def get(self, token_hash: str) -> LinkToken | None:
+        token = self.stored.get(token_hash)
+        return token.model_copy(deep=True) if token else None
+
+
+# ---- connections -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Record:
+    """A connection item: the connection and its internal attributes."""
+
+    connection: Connection
+    secrets: ConnectionSecrets
+    roles: dict[str, RoleAttachment] = field(default_factory=dict)
+
+
+class InMemoryConnections:
+    """The ``ConnectionStore`` over dicts, refusing what ``DynamoConnections`` refuses.
+
+    ``InMemoryConnections(*connections)`` starts with those connections stored (a live one holding
+    its account's lock); ``seed`` stores one with secrets or roles. ``events`` is every audit event
+    the writes appended, in order; ``transitions`` the status each successful change reached.
+    """
+
+    def __init__(self, *connections: Connection, tokens: InMemoryTokens | None = None) -> None:
+        self.tokens = tokens if tokens is not None else InMemoryTokens()
+        self.records: dict[str, _Record] = {}
+        self.live: dict[tuple[str, str], str] = {}
+        self.events: list[AuditEvent] = []
+        self.transitions: list[ConnectionStatus] = []
+        for connection in connections:
+            self.seed(connection)
+
+    # ---- arranging (tests only) ------------------------------------------------------------
+
+    def seed(
+        self,
+        connection: Connection,
+        secrets: ConnectionSecrets | None = None,
+        roles: list[RoleAttachment] | None = None,
+        *,
+        live: bool | None = None,
+    ) -> Connection:
+        """Store ``connection`` as a test's given state (no event). It holds its account's lock when
+        ``live`` (default: when its status is live); its digest is computed unless ``secrets`` has one."""
+        secrets = secrets or ConnectionSecrets()
+        if secrets.request_digest is None:
+            secrets = replace(secrets, request_digest=request_digest(connection))
+        record = _Record(connection.model_copy(deep=True), secrets)
+        record.roles = {role.roleName: role.model_copy() for role in roles or []}
+        self.records[connection.connectionId] = record
+        if live if live is not None else connection.status in LIVE_STATUSES:
+            self.live[(connection.spaceId, connection.accountId)] = connection.connectionId
+        return connection
+
+    def secrets(self, connection_id: str) -> ConnectionSecrets:
+        return self.records[connection_id].secrets
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    def get(self, connection_id: str) -> Connection:
+        return self.read(connection_id)[0]
+
+    def read(self, connection_id: str) -> tuple[Connection, ConnectionSecrets]:
+        record = self._record(connection_id)
+        return record.connection.model_copy(deep=True), record.secrets
+
+    def detail(self, connection_id: str) -> tuple[Connection, list[RoleAttachment], list[AuditEvent]]:
+        """As one Query of the connection's partition returns it: roles by name, events by time."""
+        record = self._record(connection_id)
+        roles = [record.roles[name].model_copy() for name in sorted(record.roles)]
+        history = sorted(
+            (event.model_copy() for event in self.events if event.connectionId == connection_id),
+            key=lambda event: f"{event.at}#{event.eventId}",
+        )
+        return record.connection.model_copy(deep=True), roles, history
+
+    def get_role(self, connection_id: str, role_name: str) -> RoleAttachment | None:
+        record = self.records.get(connection_id)
+        role = record.roles.get(role_name) if record else None
+        return role.model_copy() if role else None
+
+    def live_holder(self, space_id: str, account_id: str) -> str | None:
+        return self.live.get((space_id, account_id))
+
+    def list_space(
+        self, space_id: str, status: ConnectionStatus | None, limit: int, next_token: str | None
+    ) -> Page[Connection]:
+        chosen = [
+            record.connection.model_copy(deep=True)
+            for record in self.records.values()
+            if record.connection.spaceId == space_id
+            and (status is None or record.connection.status == status)
+        ]
+        chosen.sort(key=_sort_key, reverse=True)
+        return _page(chosen, limit, next_token, f"space:{space_id}:{status}")
+
+    def stored(self) -> list[Connection]:
+        """Every connection (the auditors' fake queries these)."""
+        return [record.connection.model_copy(deep=True) for record in self.records.values()]
+
+    # ---- writes ----------------------------------------------------------------------------
+
+    def create(self, connection: Connection, connection_token: LinkToken) -> None:
+        """Refuses ``ConnectionAlreadyLive`` while the account has a live lock in the space."""
+        lock = (connection.spaceId, connection.accountId)
+        if lock in self.live:
+            raise ConnectionAlreadyLive(
+                f"account {connection.accountId} already has a pending or verified connection "
+                f"in space {connection.spaceId}"
+            )
+        if connection.connectionId in self.records or connection_token.tokenHash in self.tokens.stored:
+            raise DuplicateItem(connection.connectionId)
+        secrets = ConnectionSecrets(
+            connection_token_hash=connection_token.tokenHash, request_digest=request_digest(connection)
+        )
+        self.live[lock] = connection.connectionId
+        self.records[connection.connectionId] = _Record(connection.model_copy(deep=True), secrets)
+        self.tokens.stored[connection_token.tokenHash] = connection_token.model_copy(deep=True)
+        self.events.append(requested_event(connection))
+
+    def transition(
+        self, connection: Connection, change: StatusChange, *, release_live: bool = True
+    ) -> Connection:
+        return self._transition(connection, change, release_live=release_live)
+
+    def record_decision(self, shown: ShownRequest, change: StatusChange, *, token_hash: str) -> Connection:
+        """Consumes the token (``USED``, its copies of the task token and CSRF secret dropped) with the
+        transition, only while it is ``ACTIVE`` and the connection pending at the shown version and
+        digest."""
+        token = self.tokens.stored.get(token_hash)
+        consumable = token is not None and token.state == TokenState.ACTIVE
+        decided = self._transition(
+            shown.pending(), change, digest=request_digest(shown), also_requires=consumable
+        )
+        assert token is not None  # the transition succeeded, so the token was consumable
+        self.tokens.stored[token_hash] = token.model_copy(
+            update={"state": TokenState.USED, "taskToken": None, "csrfSecret": None}
+        )
+        return decided
+
+    def _transition(
+        self,
+        connection: Connection,
+        change: StatusChange,
+        *,
+        release_live: bool = True,
+        digest: str | None = None,
+        also_requires: bool = True,
+    ) -> Connection:
+        source, target = connection.status, change.target
+        if not can_transition(source, target):
+            raise ConnectionAlreadyDecided(f"a {source} connection cannot become {target}")
+        record = self.records.get(connection.connectionId)
+        lock = (connection.spaceId, connection.accountId)
+        release = release_live and source in LIVE_STATUSES and target not in LIVE_STATUSES
+        if (
+            record is None
+            or record.connection.status != source
+            or record.connection.version != connection.version
+            or (digest is not None and record.secrets.request_digest != digest)
+            # The adapter deletes the lock on the condition that it is this connection's.
+            or (release and self.live.get(lock) != connection.connectionId)
+            or not also_requires
+        ):
+            raise ConnectionAlreadyDecided(
+                f"connection {connection.connectionId} changed before it could become {target}"
+            )
+        now = isoformat(utcnow())
+        version = connection.version + 1
+        fields: dict[str, Any] = {"status": target, "updatedAt": now, "version": version, **change.fields()}
+        record.connection = record.connection.model_copy(update=fields)
+        if release:
+            del self.live[lock]
+        self.events.append(status_event(connection, change, version, now))
+        self.transitions.append(target)
+        return connection.model_copy(update=fields)
+
+    def issue_link(self, connection: Connection, link: NewLink, *, actor: str) -> None:
+        """While the connection keeps its status: store the new token, retire the one it replaces
+        (``REPLACED``, copies dropped), refresh the connection token's copies, keep the secrets."""
+        record = self._keeping_status(connection)
+        token = link.token
+        replaced = link.replaces if link.replaces and link.replaces != token.tokenHash else None
+        if (
+            token.tokenHash in self.tokens.stored
+            or (replaced is not None and replaced not in self.tokens.stored)
+            or (link.connection_token_hash and link.connection_token_hash not in self.tokens.stored)
+        ):
+            raise self._lost(connection)
+        secrets = replace(
+            record.secrets, link_token_hash=token.tokenHash, verify_base_url=link.verify_base_url
+        )
+        if link.task_token is not None:
+            secrets = replace(secrets, task_token=link.task_token, csrf_secret=link.csrf_secret)
+        record.secrets = secrets
+        self.tokens.stored[token.tokenHash] = token.model_copy(deep=True)
+        if replaced is not None:
+            self.tokens.stored[replaced] = self.tokens.stored[replaced].model_copy(
+                update={"state": TokenState.REPLACED, "taskToken": None, "csrfSecret": None}
+            )
+        if link.connection_token_hash:
+            copies = {"taskToken": token.taskToken, "csrfSecret": token.csrfSecret,
+                      "approverEmail": token.approverEmail}  # fmt: skip
+            held = self.tokens.stored[link.connection_token_hash]
+            self.tokens.stored[link.connection_token_hash] = held.model_copy(
+                update={name: value for name, value in copies.items() if value}
+            )
+        self.events.append(connection_event(connection, EventType.LINK_SENT, actor, link.detail))
+
+    def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:
+        """Records the result (replacing one of the same name) while the connection keeps its status."""
+        record = self._keeping_status(connection)
+        record.roles[attachment.roleName] = attachment.model_copy()
+        self.events.append(role_event(connection, attachment, actor))
+
+    def detach_role(self, connection: Connection, role: RoleAttachment, *, actor: str) -> None:
+        """Only a recorded role, while the connection keeps its status."""
+        record = self._keeping_status(connection)
+        if role.roleName not in record.roles:
+            raise self._lost(connection)
+        del record.roles[role.roleName]
+        self.events.append(connection_event(connection, EventType.ROLE_DETACHED, actor, role.roleArn))
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _record(self, connection_id: str) -> _Record:
+        record = self.records.get(connection_id)
+        if record is None:
+            raise ConnectionNotFound(f"connection {connection_id} does not exist")
+        return record
+
+    def _keeping_status(self, connection: Connection) -> _Record:
+        """The stored record, if it still has ``connection``'s status (the adapter's guard)."""
+        record = self.records.get(connection.connectionId)
+        if record is None or record.connection.status != connection.status:
+            raise self._lost(connection)
+        return record
+
+    @staticmethod
+    def _lost(connection: Connection) -> ConnectionAlreadyDecided:
+        return ConnectionAlreadyDecided(
+            f"connection {connection.connectionId} is no longer {connection.status}"
+        )
+
+
+# ---- the registry ------------------------------------------------------------------------------
+
+
+class InMemoryRegistry:
+    """The ``RegistryStore``: spaces, members and administrators, each change with its event."""
+
+    def __init__(self) -> None:
+        self.spaces: dict[str, Space] = {}
+        self.members: dict[tuple[str, str], Member] = {}
+        self.approvers: dict[str, Approver] = {}
+        self.events: list[AuditEvent] = []
+
+    def _write(self, event: AuditEvent | None) -> None:
+        if event is not None:
+            self.events.append(event.model_copy())
+
+    def put_space(self, space: Space, event: AuditEvent | None = None) -> None:
+        self.spaces[space.spaceId] = space.model_copy()
+        self._write(event)
+
+    def get_space(self, space_id: str) -> Space | None:
+        space = self.spaces.get(space_id)
+        return space.model_copy() if space else None
+
+    def put_member(self, member: Member, event: AuditEvent | None = None) -> None:
+        if member.spaceId not in self.spaces:
+            raise SpaceNotFound(f"space {member.spaceId} does not exist")
+        self.members[(member.spaceId, member.userId)] = member.model_copy()
+        self._write(event)
+
+    def delete_member(self, space_id: str, user_id: str, event: AuditEvent | None = None) -> bool:
+        if self.members.pop((space_id, user_id), None) is None:
+            return False
+        self._write(event)
+        return True
+
+    def get_member_role(self, space_id: str, user_id: str) -> SpaceRole | None:
+        member = self.members.get((space_id, user_id))
+        return member.role if member else None
+
+    def put_approver(self, approver: Approver, event: AuditEvent | None = None) -> None:
+        self.approvers[approver.accountId] = approver.model_copy()
+        self._write(event)
+
+    def get_approver(self, account_id: str) -> Approver | None:
+        approver = self.approvers.get(account_id)
+        return approver.model_copy() if approver else None
+
+    def delete_approver(self, account_id: str, event: AuditEvent | None = None) -> bool:
+        if self.approvers.pop(account_id, None) is None:
+            return False
+        self._write(event)
+        return True
+
+    def list_approvers(self, limit: int, next_token: str | None) -> Page[Approver]:
+        ordered = [self.approvers[account].model_copy() for account in sorted(self.approvers)]
+        return _page(ordered, limit, next_token, "approvers")
+
+    def approvers_with_email(self, email: str) -> list[Approver]:
+        return [approver.model_copy() for approver in self.approvers.values() if approver.email == email]
+
+
+# ---- the audit log -----------------------------------------------------------------------------
+
+
+class InMemoryAuditLog:
+    """The ``AuditLog`` over the fakes' connections and events (the connections' and the
+    registry's), filtered and ordered as the adapter's queries are. ``queries`` records each query."""
+
+    def __init__(self, connections: InMemoryConnections, registry: InMemoryRegistry | None = None) -> None:
+        self.connections = connections
+        self.registry = registry
+        self.queries: list[ConnectionQuery | EventQuery] = []
+
+    def query_connections(
+        self, query: ConnectionQuery, limit: int, next_token: str | None
+    ) -> Page[Connection]:
+        self.queries.append(query)
+        chosen = [
+            connection
+            for connection in self.connections.stored()
+            if (query.status is None or connection.status == query.status)
+            and (query.space_id is None or connection.spaceId == query.space_id)
+            and (query.account_id is None or connection.accountId == query.account_id)
+            and _between(_sort_key(connection), query.created_from, query.created_to)
+        ]
+        chosen.sort(key=_sort_key, reverse=True)
+        return _page(chosen, limit, next_token, f"connections:{query}")
+
+    def query_events(self, query: EventQuery, limit: int, next_token: str | None) -> Page[AuditEvent]:
+        self.queries.append(query)
+        events = [*self.connections.events, *(self.registry.events if self.registry else [])]
+        chosen = [
+            event.model_copy()
+            for event in events
+            if (query.connection_id is None or event.connectionId == query.connection_id)
+            and (query.actor is None or event.actor == query.actor)
+            and _between(event.at, query.at_from, query.at_to)
+        ]
+        chosen.sort(key=lambda event: f"{event.at}#{event.eventId}", reverse=True)
+        return _page(chosen, limit, next_token, f"events:{query}")
+
+
+# ---- the workflow, the mail, the subscriptions --------------------------------------------------
+
+
+class FakeWorkflow:
+    """The ``Workflow``: records each start and each answer to a task. A task answered once is
+    closed (as Step Functions closes it); ``close(task_token)`` closes one (timed out, stopped);
+    ``start_error`` makes every start raise it."""
+
+    def __init__(self, start_error: Exception | None = None) -> None:
+        self.start_error = start_error
+        self.starts: list[tuple[str, dict[str, Any]]] = []
+        self.succeeded: list[tuple[str, dict[str, Any]]] = []
+        self.failed: list[tuple[str, str, str]] = []
+        self.closed: set[str] = set()
+
+    def start(self, connection_id: str, payload: dict[str, Any]) -> str:
+        if self.start_error is not None:
+            raise self.start_error
+        if connection_id not in {started for started, _ in self.starts}:
+            self.starts.append((connection_id, dict(payload)))
+        return f"arn:aws:states:us-east-1:123456789012:execution:approval:{connection_id}"
+
+    def close(self, task_token: str) -> None:
+        self.closed.add(task_token)
+
+    def succeed(self, task_token: str, output: dict[str, Any]) -> None:
+        self._answer(task_token)
+        self.succeeded.append((task_token, dict(output)))
+
+    def fail(self, task_token: str, error: str, cause: str) -> None:
+        self._answer(task_token)
+        self.failed.append((task_token, error, cause))
+
+    def _answer(self, task_token: str) -> None:
+        if task_token in self.closed:
+            raise TaskAlreadyClosed("the approval workflow is no longer waiting for a decision")
+        self.closed.add(task_token)
+
+
+@dataclass(frozen=True)
+class Email:
+    account_id: str
+    subject: str
+    body: str
+
+    @property
+    def token(self) -> str:
+        """The link token of the email's verification link."""
+        match = re.search(r"/verify\?token=(\S+)", self.body)
+        assert match, "the email has no verification link"
+        return unquote(match[1])
+
+
+class FakeMailer:
+    """The ``Mailer``: keeps every email in ``emails``; ``unavailable`` makes sending raise
+    ``DependencyUnavailable`` (SNS throttled)."""
+
+    def __init__(self) -> None:
+        self.emails: list[Email] = []
+        self.unavailable = False
+
+    def send(self, account_id: str, subject: str, body: str) -> str:
+        if self.unavailable:
+            raise DependencyUnavailable("the approval email could not be sent yet")
+        self.emails.append(Email(account_id, subject, body))
+        return f"message-{len(self.emails)}"
+
+
+@dataclass
+class Subscription:
+    email: str
+    accounts: list[str]
+
+
+class FakeSubscriptions:
+    """The ``Subscriptions``: each email subscription and the accounts its filter lets through.
+    ``withhold_arn`` makes ``subscribe`` answer None (SNS withholding an unconfirmed ARN)."""
+
+    def __init__(self) -> None:
+        self.subscriptions: dict[str, Subscription] = {}
+        self.withhold_arn = False
+        self._made = 0
+
+    def subscribe(self, email: str, account_ids: list[str]) -> str | None:
+        self._made += 1
+        arn = f"arn:aws:sns:us-east-1:123456789012:approvals:sub-{self._made}"
+        self.subscriptions[arn] = Subscription(email, sorted(account_ids))
+        return None if self.withhold_arn else arn
+
+    def set_accounts(self, subscription_arn: str, account_ids: list[str]) -> None:
+        if subscription_arn not in self.subscriptions:
+            raise LookupError(f"no subscription {subscription_arn}")  # SNS: NotFound
+        self.subscriptions[subscription_arn].accounts = sorted(account_ids)
+
+    def unsubscribe(self, subscription_arn: str | None) -> bool:
+        return subscription_arn is not None and self.subscriptions.pop(subscription_arn, None) is not None
+
+    def of(self, email: str) -> dict[str, list[str]]:
+        """The subscriptions of ``email``: ARN -> accounts."""
+        return {arn: sub.accounts for arn, sub in self.subscriptions.items() if sub.email == email}
+
+
+# ---- the role verifier -------------------------------------------------------------------------
+
+
+def trust_policy(principal_arn: str, effect: str = "Allow") -> str:
+    """A role's trust policy as IAM returns it (URL-encoded JSON) that lets ``principal_arn`` assume it."""
+    document = {"Version": "2012-10-17", "Statement": [
+        {"Effect": effect, "Principal": {"AWS": principal_arn}, "Action": "sts:AssumeRole"},
+    ]}  # fmt: skip
+    return json.dumps(document)
+
+
+class _AccountRoles:
+    def __init__(self, verifier: FakeVerifier, account_id: str) -> None:
+        self.verifier = verifier
+        self.account_id = account_id
+
+    def get_role(self, role_name: str) -> dict[str, Any] | None:
+        if self.verifier.transient:
+            raise DependencyUnavailable(f"IAM did not answer for account {self.account_id}: Throttling")
+        if role_name in self.verifier.unreadable:
+            raise RoleCheckFailed(f"the verifier role may not read role {role_name}: AccessDenied")
+        role = self.verifier.roles.get(self.account_id, {}).get(role_name)
+        return dict(role) if role else None
+
+
+class FakeVerifier:
+    """The ``RoleVerifier``: the roles of each account (as ``iam:GetRole`` returns them). An account
+    in ``refused`` has no verifier role this service may assume (``RoleCheckFailed``); ``transient``
+    makes STS and IAM fail as when throttled (``DependencyUnavailable``); ``opened`` records each
+    assumption of a verifier role."""
+
+    def __init__(self) -> None:
+        self.roles: dict[str, dict[str, dict[str, Any]]] = {}
+        self.refused: set[str] = set()
+        self.unreadable: set[str] = set()
+        self.transient = False
+        self.opened: list[tuple[str, str]] = []
+
+    def add_role(self, account_id: str, name: str, trust: str, *, path: str = "/") -> str:
+        """A role in the account whose trust policy is ``trust``; returns its ARN."""
+        arn = f"arn:aws:iam::{account_id}:role{path}{name}"
+        self.roles.setdefault(account_id, {})[name] = {
+            "RoleName": name, "Path": path, "Arn": arn, "AssumeRolePolicyDocument": trust,
+        }  # fmt: skip
+        return arn
+
+    def open(self, partition: str, account_id: str) -> AccountRoles:
+        if self.transient:
+            raise DependencyUnavailable(f"STS did not answer for account {account_id}")
+        self.opened.append((partition, account_id))
+        if account_id in self.refused:
+            raise RoleCheckFailed(
+                f"the verifier role arn:{partition}:iam::{account_id}:role/AccountConnectionsVerifier cannot "
+                "be assumed (AccessDenied): the account's administrator must create it and let this "
+                "service assume it"
+            )
+        return _AccountRoles(self, account_id)
+
+
+# mypy proves that each fake has its port's shape.
+_connections: ConnectionStore = InMemoryConnections()
+_tokens: TokenStore = InMemoryTokens()
+_registry: RegistryStore = InMemoryRegistry()
+_audit: AuditLog = InMemoryAuditLog(InMemoryConnections())
+_workflow: Workflow = FakeWorkflow()
+_mailer: Mailer = FakeMailer()
+_subscriptions: Subscriptions = FakeSubscriptions()
+_verifier: RoleVerifier = FakeVerifier()
+_roles: AccountRoles = _AccountRoles(FakeVerifier(), "111122223333")

@@ -1,0 +1,451 @@
+"""The stores' contract: the same scenarios against the in-memory fakes (``tests.fakes``) and the
+DynamoDB adapters (moto, the table from template.yaml), so that a logic test over the fakes
+means what it would mean over the table: the same refusals, and nothing changed by a refused
+write (a concurrent change, the live lock, a token consumed once, a retired link, a missing role)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeAlias
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from account_connections.adapters.dynamodb.keys import live_key
+from account_connections.adapters.dynamodb.table import serialize
+from account_connections.domain.audit import AuditEvent, EventType, registry_event
+from account_connections.domain.clock import isoformat, utcnow
+from account_connections.domain.connection import Connection, RoleAttachment, ShownRequest, StatusChange
+from account_connections.domain.errors import (
+    ConnectionAlreadyDecided,
+    ConnectionAlreadyLive,
+    ConnectionNotFound,
+    InvalidRequest,
+    SpaceNotFound,
+)
+from account_connections.domain.registry import Approver, Member, Space, SpaceRole
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.domain.tokens import LinkToken, TokenKind, TokenState
+from account_connections.ports import (
+    AuditLog,
+    ConnectionQuery,
+    ConnectionStore,
+    EventQuery,
+    NewLink,
+    RegistryStore,
+    TokenStore,
+)
+from tests.builders import (
+    ACCOUNT,
+    ADMIN_EMAIL,
+    BASE_URL,
+    OTHER_SPACE,
+    SPACE,
+    UNREGISTERED_ACCOUNT,
+    role_arn,
+    token_for,
+)
+from tests.builders import connection as a_connection
+from tests.fakes import InMemoryAuditLog, InMemoryConnections, InMemoryRegistry
+from tests.support import stores, table_definition
+
+S: TypeAlias = ConnectionStatus
+TABLE = "contract-test"
+STAMP = {"updatedAt": "2026-11-01T00:00:00.000Z", "updatedBy": "oscar"}
+
+
+@dataclass
+class Backend:
+    name: str
+    connections: ConnectionStore
+    tokens: TokenStore
+    registry: RegistryStore
+    audit: AuditLog
+    # Give the account's live lock to another connection (a state no port write produces alone).
+    hand_lock: Callable[[str, str, str], None]
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    if request.param == "memory":
+        connections = InMemoryConnections()
+        registry = InMemoryRegistry()
+
+        def hand_memory_lock(space_id: str, account_id: str, holder: str) -> None:
+            connections.live[(space_id, account_id)] = holder
+
+        yield Backend("memory", connections, connections.tokens, registry,
+                      InMemoryAuditLog(connections, registry), hand_memory_lock)  # fmt: skip
+        return
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(**table_definition(TABLE))
+        state = stores(TABLE, ddb)
+
+        def hand_table_lock(space_id: str, account_id: str, holder: str) -> None:
+            ddb.put_item(
+                TableName=TABLE, Item=serialize({**live_key(space_id, account_id), "connectionId": holder})
+            )
+
+        yield Backend(
+            "dynamodb", state.connections, state.tokens, state.registry, state.audit, hand_table_lock
+        )
+
+
+# ---- arranging through the ports ---------------------------------------------------------------
+
+
+def created(backend: Backend, **fields: Any) -> tuple[Connection, LinkToken]:
+    """A new request stored with its connection token, as ``create_connection`` stores it."""
+    connection = a_connection(**fields)
+    _, connection_token = token_for(connection, TokenKind.CONNECTION_TOKEN)
+    backend.connections.create(connection, connection_token)
+    return connection, connection_token
+
+
+def link(
+    backend: Backend,
+    connection: Connection,
+    connection_token: LinkToken,
+    *,
+    replaces: str | None = None,
+    task_token: str | None = "task-1",
+) -> LinkToken:
+    """Issue a link as ``logic.links.issue_link`` does; returns the new token's record."""
+    copy = task_token or "task-1"
+    _, token = token_for(connection, task_token=copy, csrf_secret="ab" * 32)
+    backend.connections.issue_link(connection, NewLink(
+        token=token, verify_base_url=BASE_URL, replaces=replaces, task_token=task_token,
+        csrf_secret="ab" * 32 if task_token else None, connection_token_hash=connection_token.tokenHash,
+    ), actor="system")  # fmt: skip
+    return token
+
+
+def approve(shown: Connection) -> StatusChange:
+    return StatusChange(S.APPROVED, ADMIN_EMAIL, decidedBy=ADMIN_EMAIL, decidedAt=isoformat(utcnow()),
+                        paidTiersAuthorized=False, detail=f"approved by {ADMIN_EMAIL}")  # fmt: skip
+
+
+def token_state(backend: Backend, token: LinkToken) -> tuple[TokenState, str | None, str | None]:
+    stored = backend.tokens.get(token.tokenHash)
+    assert stored is not None
+    return stored.state, stored.taskToken, stored.csrfSecret
+
+
+def history(backend: Backend, connection_id: str) -> list[EventType]:
+    return sorted(event.type for event in backend.connections.detail(connection_id)[2])
+
+
+# ---- the live lock -----------------------------------------------------------------------------
+
+
+def test_a_second_live_request_for_the_account_is_refused_in_its_space_only(backend: Backend) -> None:
+    first, _ = created(backend)
+    second = a_connection()
+    with pytest.raises(ConnectionAlreadyLive):
+        backend.connections.create(second, token_for(second, TokenKind.CONNECTION_TOKEN)[1])
+    with pytest.raises(ConnectionNotFound):
+        backend.connections.get(second.connectionId)
+    assert backend.connections.live_holder(SPACE, ACCOUNT) == first.connectionId
+    elsewhere, _ = created(backend, space_id=OTHER_SPACE)
+    assert backend.connections.live_holder(OTHER_SPACE, ACCOUNT) == elsewhere.connectionId
+
+
+def test_leaving_the_live_statuses_frees_the_account(backend: Backend) -> None:
+    pending, _ = created(backend)
+    cancelled = backend.connections.transition(pending, StatusChange(S.CANCELLED, "alice", reason="no"))
+    assert (cancelled.status, cancelled.version, cancelled.reason) == (S.CANCELLED, 2, "no")
+    assert backend.connections.get(pending.connectionId) == cancelled
+    assert backend.connections.live_holder(SPACE, ACCOUNT) is None
+    again, _ = created(backend)
+    assert backend.connections.live_holder(SPACE, ACCOUNT) == again.connectionId
+
+
+def test_a_lock_held_by_another_connection_is_released_only_when_asked_not_to(backend: Backend) -> None:
+    # Given a pending request whose account's lock (somehow) names another connection
+    pending, _ = created(backend)
+    backend.hand_lock(SPACE, ACCOUNT, "another-connection")
+    failed = StatusChange(S.FAILED, "system", reason="the workflow failed")
+    # When it fails releasing the lock Then the lock's condition refuses it
+    with pytest.raises(ConnectionAlreadyDecided):
+        backend.connections.transition(pending, failed)
+    assert backend.connections.get(pending.connectionId).status == S.PENDING_APPROVAL
+    # When it fails keeping the lock Then it fails and the other keeps the account
+    assert backend.connections.transition(pending, failed, release_live=False).status == S.FAILED
+    assert backend.connections.live_holder(SPACE, ACCOUNT) == "another-connection"
+
+
+# ---- concurrent changes ------------------------------------------------------------------------
+
+
+def test_a_change_from_a_stale_read_is_refused_and_changes_nothing(backend: Backend) -> None:
+    pending, _ = created(backend)
+    approved = backend.connections.transition(pending, approve(pending))
+    # A second writer still holding the pending read: neither another decision nor a cancel lands.
+    for change in (approve(pending), StatusChange(S.CANCELLED, "alice")):
+        with pytest.raises(ConnectionAlreadyDecided):
+            backend.connections.transition(pending, change)
+    # The same status at an older version (a read from before a change) is stale too.
+    with pytest.raises(ConnectionAlreadyDecided):
+        backend.connections.transition(
+            approved.model_copy(update={"version": 1}), StatusChange(S.FAILED, "x")
+        )
+    assert backend.connections.get(pending.connectionId) == approved
+    assert history(backend, pending.connectionId) == [EventType.REQUESTED, EventType.STATUS_CHANGED]
+
+
+@pytest.mark.parametrize(("source", "target"), [(S.PENDING_APPROVAL, S.VERIFIED), (S.APPROVED, S.CANCELLED)])
+def test_no_transition_outside_the_allowed_ones(backend: Backend, source: S, target: S) -> None:
+    pending, _ = created(backend)
+    current = (
+        pending if source == S.PENDING_APPROVAL else backend.connections.transition(pending, approve(pending))
+    )
+    with pytest.raises(ConnectionAlreadyDecided):
+        backend.connections.transition(current, StatusChange(target, "alice"))
+    assert backend.connections.get(pending.connectionId).status == source
+
+
+def test_a_verified_connection_disconnects_and_frees_the_account(backend: Backend) -> None:
+    pending, _ = created(backend)
+    approved = backend.connections.transition(pending, approve(pending))
+    verified = backend.connections.transition(approved, StatusChange(S.VERIFIED, "system", verifiedAt="now"))
+    assert backend.connections.live_holder(SPACE, ACCOUNT) == pending.connectionId
+    gone = backend.connections.transition(verified, StatusChange(S.DISCONNECTED, "alice", disconnectedAt="t"))
+    assert (gone.status, gone.version, gone.disconnectedAt) == (S.DISCONNECTED, 4, "t")
+    assert backend.connections.live_holder(SPACE, ACCOUNT) is None
+
+
+# ---- decisions ---------------------------------------------------------------------------------
+
+
+def test_a_decision_consumes_its_token_once(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    token = link(backend, pending, connection_token)
+    shown = ShownRequest.of(pending)
+    # When the administrator approves through the link
+    decided = backend.connections.record_decision(shown, approve(pending), token_hash=token.tokenHash)
+    # Then the request is approved with who decided, and the link is used, its secrets gone
+    assert (decided.status, decided.version, decided.decidedBy) == (S.APPROVED, 2, ADMIN_EMAIL)
+    assert backend.connections.get(pending.connectionId).status == S.APPROVED
+    assert token_state(backend, token) == (TokenState.USED, None, None)
+    # And a second decision, through the same link or the connection token, is refused
+    reject = StatusChange(S.REJECTED, ADMIN_EMAIL, reason="no")
+    for again in (token, connection_token):
+        with pytest.raises(ConnectionAlreadyDecided):
+            backend.connections.record_decision(shown, reject, token_hash=again.tokenHash)
+    assert backend.connections.get(pending.connectionId).status == S.APPROVED
+    assert token_state(backend, connection_token)[0] == TokenState.ACTIVE
+
+
+def test_a_decision_on_a_request_changed_since_shown_changes_nothing(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    token = link(backend, pending, connection_token)
+    # Same version, but not what is stored: the digest differs.
+    shown = ShownRequest.of(pending.model_copy(update={"displayName": "Something else"}))
+    with pytest.raises(ConnectionAlreadyDecided):
+        backend.connections.record_decision(shown, approve(pending), token_hash=token.tokenHash)
+    assert backend.connections.get(pending.connectionId).status == S.PENDING_APPROVAL
+    assert token_state(backend, token) == (TokenState.ACTIVE, "task-1", "ab" * 32)
+    assert backend.connections.live_holder(SPACE, ACCOUNT) == pending.connectionId
+
+
+def test_a_rejection_frees_the_account(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    token = link(backend, pending, connection_token)
+    change = StatusChange(S.REJECTED, ADMIN_EMAIL, decidedBy=ADMIN_EMAIL, reason="not ours")
+    rejected = backend.connections.record_decision(
+        ShownRequest.of(pending), change, token_hash=token.tokenHash
+    )
+    assert (rejected.status, rejected.reason) == (S.REJECTED, "not ours")
+    assert backend.connections.live_holder(SPACE, ACCOUNT) is None
+
+
+# ---- links -------------------------------------------------------------------------------------
+
+
+def test_a_new_link_retires_the_one_it_replaces(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    first = link(backend, pending, connection_token, task_token="task-1")
+    second = link(backend, pending, connection_token, replaces=first.tokenHash, task_token=None)
+    # The replaced link is retired and keeps no secret; the new one is live
+    assert token_state(backend, first) == (TokenState.REPLACED, None, None)
+    assert token_state(backend, second) == (TokenState.ACTIVE, "task-1", "ab" * 32)
+    # The connection token carries the new link's copies; the connection keeps its link and secrets
+    held = backend.tokens.get(connection_token.tokenHash)
+    assert held is not None and (held.state, held.taskToken, held.approverEmail) == (
+        TokenState.ACTIVE, "task-1", ADMIN_EMAIL,
+    )  # fmt: skip
+    _, secrets = backend.connections.read(pending.connectionId)
+    assert (secrets.link_token_hash, secrets.task_token, secrets.csrf_secret, secrets.verify_base_url) == (
+        second.tokenHash, "task-1", "ab" * 32, BASE_URL,
+    )  # fmt: skip
+    assert secrets.connection_token_hash == connection_token.tokenHash
+    # A decision through the replaced link is refused
+    with pytest.raises(ConnectionAlreadyDecided):
+        backend.connections.record_decision(
+            ShownRequest.of(pending), approve(pending), token_hash=first.tokenHash
+        )
+    assert history(backend, pending.connectionId) == [
+        EventType.LINK_SENT,
+        EventType.LINK_SENT,
+        EventType.REQUESTED,
+    ]
+
+
+def test_no_link_for_a_request_no_longer_in_its_status(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    first = link(backend, pending, connection_token)
+    backend.connections.transition(pending, StatusChange(S.CANCELLED, "alice"))
+    _, late = token_for(pending)
+    with pytest.raises(ConnectionAlreadyDecided):
+        backend.connections.issue_link(pending, NewLink(
+            token=late, verify_base_url=BASE_URL, replaces=first.tokenHash,
+            connection_token_hash=connection_token.tokenHash,
+        ), actor="alice")  # fmt: skip
+    assert backend.tokens.get(late.tokenHash) is None
+    assert token_state(backend, first)[0] == TokenState.ACTIVE
+
+
+def test_a_link_replacing_an_unknown_token_is_refused(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    _, new = token_for(pending)
+    with pytest.raises(ConnectionAlreadyDecided):
+        unknown = NewLink(token=new, verify_base_url=BASE_URL, replaces="0" * 64)
+        backend.connections.issue_link(pending, unknown, actor="alice")
+    assert backend.tokens.get(new.tokenHash) is None
+    assert backend.connections.read(pending.connectionId)[1].link_token_hash is None
+
+
+# ---- roles -------------------------------------------------------------------------------------
+
+
+def test_roles_are_recorded_and_detached_while_the_status_holds(backend: Backend) -> None:
+    pending, _ = created(backend)
+    approved = backend.connections.transition(pending, approve(pending))
+    build = RoleAttachment(roleArn=role_arn("BuildRole"), roleName="BuildRole", attached=True, checkedAt="t")
+    refused = RoleAttachment(roleArn=role_arn("Other"), roleName="Other", attached=False, reason="no trust",
+                             checkedAt="t")  # fmt: skip
+    backend.connections.attach_role(approved, build, actor="system")
+    backend.connections.attach_role(approved, refused, actor="system")
+    # A writer holding the pending read cannot record a role
+    with pytest.raises(ConnectionAlreadyDecided):
+        backend.connections.attach_role(
+            pending, build.model_copy(update={"roleName": "Late"}), actor="system"
+        )
+    assert backend.connections.get_role(pending.connectionId, "BuildRole") == build
+    assert backend.connections.detail(pending.connectionId)[1] == [build, refused]
+    # A role that is not recorded cannot be detached; a recorded one can, once
+    missing = build.model_copy(update={"roleName": "Missing"})
+    with pytest.raises(ConnectionAlreadyDecided):
+        backend.connections.detach_role(approved, missing, actor="alice")
+    backend.connections.detach_role(approved, build, actor="alice")
+    with pytest.raises(ConnectionAlreadyDecided):
+        backend.connections.detach_role(approved, build, actor="alice")
+    assert backend.connections.get_role(pending.connectionId, "BuildRole") is None
+    events = backend.connections.detail(pending.connectionId)[2]
+    # (events of one millisecond are ordered by their random ids: compare them as a set)
+    assert sorted((e.type, e.detail) for e in events if e.type.startswith("ROLE")) == [
+        (EventType.ROLE_ATTACHED, build.roleArn),
+        (EventType.ROLE_DETACHED, build.roleArn),
+        (EventType.ROLE_REJECTED, f"{refused.roleArn}: no trust"),
+    ]
+
+
+# ---- lists and the audit log -------------------------------------------------------------------
+
+
+def test_a_space_lists_newest_first_and_by_status(backend: Backend) -> None:
+    old, _ = created(backend, created_ago=timedelta(hours=3))
+    backend.connections.transition(old, StatusChange(S.CANCELLED, "alice"))
+    middle, _ = created(backend, created_ago=timedelta(hours=2), account_id=UNREGISTERED_ACCOUNT)
+    new, _ = created(backend, created_ago=timedelta(hours=1))
+    created(backend, space_id=OTHER_SPACE)
+    page = backend.connections.list_space(SPACE, None, 2, None)
+    assert [c.connectionId for c in page.items] == [new.connectionId, middle.connectionId]
+    assert page.next_token is not None
+    rest = backend.connections.list_space(SPACE, None, 2, page.next_token)
+    assert [c.connectionId for c in rest.items] == [old.connectionId] and rest.next_token is None
+    cancelled = backend.connections.list_space(SPACE, S.CANCELLED, 10, None)
+    assert [c.connectionId for c in cancelled.items] == [old.connectionId]
+    with pytest.raises(InvalidRequest):
+        backend.connections.list_space(OTHER_SPACE, None, 2, page.next_token)
+
+
+def test_auditors_query_connections_and_events(backend: Backend) -> None:
+    old, _ = created(backend, created_ago=timedelta(days=3))
+    backend.connections.transition(old, StatusChange(S.CANCELLED, "bob"))
+    new, _ = created(backend, created_ago=timedelta(hours=1))
+    other, _ = created(backend, space_id=OTHER_SPACE, account_id=UNREGISTERED_ACCOUNT, requested_by="dave")
+
+    def ids(query: ConnectionQuery) -> list[str]:
+        return [c.connectionId for c in backend.audit.query_connections(query, 10, None).items]
+
+    assert ids(ConnectionQuery(account_id=ACCOUNT)) == [new.connectionId, old.connectionId]
+    assert ids(ConnectionQuery(space_id=SPACE, status=S.CANCELLED)) == [old.connectionId]
+    assert ids(ConnectionQuery(status=S.PENDING_APPROVAL)) == [other.connectionId, new.connectionId]
+    day_ago = isoformat(utcnow() - timedelta(days=1))
+    assert ids(ConnectionQuery(created_from=day_ago)) == [other.connectionId, new.connectionId]
+    assert ids(ConnectionQuery(created_to=day_ago)) == [old.connectionId]
+    first = backend.audit.query_connections(ConnectionQuery(), 2, None)
+    assert len(first.items) == 2 and first.next_token is not None
+    with pytest.raises(InvalidRequest):
+        backend.audit.query_connections(ConnectionQuery(), 2, "not-a-token")
+
+    def events(query: EventQuery) -> list[tuple[str | None, EventType]]:
+        return sorted((e.connectionId, e.type) for e in backend.audit.query_events(query, 10, None).items)
+
+    assert events(EventQuery(connection_id=old.connectionId)) == [
+        (old.connectionId, EventType.REQUESTED), (old.connectionId, EventType.STATUS_CHANGED),
+    ]  # fmt: skip
+    assert events(EventQuery(actor="bob")) == [(old.connectionId, EventType.STATUS_CHANGED)]
+    assert events(EventQuery(actor="dave")) == [(other.connectionId, EventType.REQUESTED)]
+
+
+# ---- the registry ------------------------------------------------------------------------------
+
+
+def test_the_registry_writes_each_change_with_its_event(backend: Backend) -> None:
+    registry = backend.registry
+    at = isoformat(utcnow())
+
+    def by_oscar(kind: EventType) -> AuditEvent:
+        return registry_event(kind, "oscar", at, str(kind), space_id=SPACE)
+
+    member = Member(spaceId=SPACE, userId="alice", role=SpaceRole.SPACE_ADMIN, **STAMP)
+    # A member of a space that does not exist is refused, with no event
+    with pytest.raises(SpaceNotFound):
+        registry.put_member(member, by_oscar(EventType.MEMBER_CHANGED))
+    registry.put_space(Space(spaceId=SPACE, name="Demo space", **STAMP), by_oscar(EventType.SPACE_CHANGED))
+    registry.put_member(member, by_oscar(EventType.MEMBER_CHANGED))
+    assert registry.get_member_role(SPACE, "alice") == SpaceRole.SPACE_ADMIN
+    assert registry.delete_member(SPACE, "alice", by_oscar(EventType.MEMBER_REMOVED))
+    # Removing someone who is not a member writes nothing
+    assert not registry.delete_member(SPACE, "alice", by_oscar(EventType.MEMBER_REMOVED))
+    assert registry.get_member_role(SPACE, "alice") is None
+    kinds = sorted(e.type for e in backend.audit.query_events(EventQuery(actor="oscar"), 10, None).items)
+    assert kinds == [EventType.MEMBER_CHANGED, EventType.MEMBER_REMOVED, EventType.SPACE_CHANGED]
+
+
+def test_administrators_by_account_and_by_address(backend: Backend) -> None:
+    registry = backend.registry
+    for account, email in (("333333333333", "a@example.com"), ("111111111111", "a@example.com"),
+                           ("222222222222", "b@example.com")):  # fmt: skip
+        registry.put_approver(
+            Approver(accountId=account, email=email, subscriptionArn=f"arn:{email}", **STAMP)
+        )
+    first = registry.list_approvers(2, None)
+    assert [a.accountId for a in first.items] == ["111111111111", "222222222222"]
+    assert first.next_token is not None
+    rest = registry.list_approvers(2, first.next_token)
+    assert [a.accountId for a in rest.items] == ["333333333333"] and rest.next_token is None
+    assert sorted(a.accountId for a in registry.approvers_with_email("a@example.com")) == [
+        "111111111111", "333333333333",
+    ]  # fmt: skip
+    assert registry.delete_approver("111111111111")
+    assert not registry.delete_approver("111111111111")
+    assert registry.get_approver("111111111111") is None
+    with pytest.raises(InvalidRequest):
+        registry.list_approvers(2, backend.connections.list_space(SPACE, None, 1, None).next_token or "x")

@@ -1,0 +1,25 @@
+"""The unit tier runs without a network: every test under tests/unit gets pytest-socket's
+``disable_socket`` marker (opening any socket raises ``SocketBlockedError``), and the ports are
+in-memory fakes (``tests.fakes``) seeded as SPEC.md's local stack (``tests.unit.world``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.unit.world import World
+
+UNIT = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Called with every collected item, the other tiers' too: mark only this folder's.
+    for item in items:
+        if UNIT in item.path.resolve().parents:
+            item.add_marker(pytest.mark.disable_socket)
+
+
+@pytest.fixture
+def world() -> World:
+    return World.seeded()

@@ -1,0 +1,267 @@
+"""Requesters' use cases over the fakes: create, list, get and cancel a connection request."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import TypeAlias
+
+import pytest
+
+from account_connections.api.problems import status_of
+from account_connections.domain.audit import EventType
+from account_connections.domain.connection import Connection, ConnectionSecrets, RoleAttachment, StatusChange
+from account_connections.domain.errors import (
+    ApproverNotRegistered,
+    ConnectionAlreadyDecided,
+    ConnectionAlreadyLive,
+    ConnectionNotFound,
+    InvalidRequest,
+    TaskAlreadyClosed,
+    WorkflowUnavailable,
+)
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.domain.tokens import TokenKind, hash_token
+from account_connections.logic.connections import (
+    WORKFLOW_NOT_STARTED,
+    cancel_connection,
+    get_connection,
+    list_connections,
+)
+from tests.builders import (
+    ACCOUNT,
+    ADMIN_EMAIL,
+    BASE_URL,
+    OTHER_SPACE,
+    SPACE,
+    UNREGISTERED_ACCOUNT,
+    connection,
+    role_arn,
+)
+from tests.fakes import FakeWorkflow, InMemoryConnections
+from tests.unit.world import ALICE, BUILD_ROLE, TIMEOUT, World
+
+S: TypeAlias = ConnectionStatus
+
+
+# ---- create ------------------------------------------------------------------------------------
+
+
+def test_a_request_is_stored_pending_with_its_token_and_its_workflow_started(world: World) -> None:
+    # When alice asks to connect the account
+    created = world.request(role_arns=[BUILD_ROLE])
+    # Then she gets the pending request and its connection token, and the workflow starts for it
+    assert (created.status, created.requestedBy, created.roleArns) == (
+        S.PENDING_APPROVAL,
+        "alice",
+        [BUILD_ROLE],
+    )
+    expires = datetime.fromisoformat(created.expiresAt) - datetime.fromisoformat(created.createdAt)
+    assert expires == timedelta(seconds=TIMEOUT)
+    assert world.workflow.starts == [(created.connectionId, {
+        "connectionId": created.connectionId, "approvalTimeoutSeconds": TIMEOUT, "verifyBaseUrl": BASE_URL,
+        "correlationId": "corr-1", "requestedAt": created.createdAt,
+    })]  # fmt: skip
+    stored = world.connections.get(created.connectionId)
+    assert stored.model_dump() == {k: v for k, v in created.model_dump().items() if k != "connectionToken"}
+    # The table keeps only the token's hash, with the request as it will be shown
+    token = world.tokens.get(hash_token(created.connectionToken))
+    assert (
+        token is not None and token.kind == TokenKind.CONNECTION_TOKEN and token.approverEmail == ADMIN_EMAIL
+    )
+    assert token.request is not None and token.request.displayName == "Production"
+    assert created.connectionToken not in str(world.tokens.stored) + str(world.connections.events)
+    assert [event.type for event in world.connections.events] == [EventType.REQUESTED]
+
+
+def test_no_administrator_no_request(world: World) -> None:
+    with pytest.raises(ApproverNotRegistered) as refused:
+        world.request(account_id=UNREGISTERED_ACCOUNT)
+    assert status_of(refused.value) == 422
+    assert "ask an operator" in refused.value.detail
+    assert world.connections.list_space(SPACE, None, 10, None).items == []
+    assert world.workflow.starts == []
+
+
+def test_a_second_live_request_for_the_account_is_a_conflict_in_that_space_only(world: World) -> None:
+    first = world.request()
+    with pytest.raises(ConnectionAlreadyLive) as refused:
+        world.request(display_name="Again")
+    assert status_of(refused.value) == 409
+    assert [c.connectionId for c in world.connections.list_space(SPACE, None, 10, None).items] == [
+        first.connectionId
+    ]
+    assert len(world.workflow.starts) == 1
+    # Another space may connect the same account
+    assert world.request(space_id=OTHER_SPACE).status == S.PENDING_APPROVAL
+
+
+def test_a_workflow_that_does_not_start_fails_the_request_and_frees_the_account(world: World) -> None:
+    # Given Step Functions refuses to start executions
+    world.workflow.start_error = RuntimeError("throttled")
+    # When alice asks
+    with pytest.raises(WorkflowUnavailable) as refused:
+        world.request()
+    # Then she is told to try later, and the request is recorded FAILED with why
+    assert status_of(refused.value) == 503
+    [failed] = world.connections.list_space(SPACE, None, 10, None).items
+    assert (failed.status, failed.reason) == (S.FAILED, WORKFLOW_NOT_STARTED)
+    assert world.connections.transitions == [S.FAILED]
+    # And once the workflow is back, the account can be asked for again
+    world.workflow.start_error = None
+    assert world.request().status == S.PENDING_APPROVAL
+
+
+@pytest.mark.parametrize(
+    ("role_arns", "field", "message"),
+    [
+        ([BUILD_ROLE, role_arn("Deploy", "210987654321")], "roleArns[1]", "must be a role in account"),
+        ([BUILD_ROLE, "arn:aws:iam::111122223333:role/other/BuildRole"], "roleArns[1]", "listed twice"),
+    ],
+)
+def test_roles_of_another_account_or_twice_are_refused(
+    world: World, role_arns: list[str], field: str, message: str
+) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        world.request(role_arns=role_arns)
+    assert [error["field"] for error in refused.value.errors] == [field]
+    assert message in refused.value.errors[0]["message"]
+    assert world.connections.records == {} and world.workflow.starts == []
+
+
+# ---- list and get ------------------------------------------------------------------------------
+
+
+def test_a_space_lists_its_requests_newest_first_page_by_page() -> None:
+    old = connection(S.REJECTED, created_ago=timedelta(days=2))
+    new = connection(created_ago=timedelta(hours=1))
+    elsewhere = connection(space_id=OTHER_SPACE)
+    store = InMemoryConnections(old, new, elsewhere)
+    first = list_connections(store, SPACE, None, 1, None)
+    assert [c.connectionId for c in first.items] == [new.connectionId] and first.nextToken
+    second = list_connections(store, SPACE, None, 1, first.nextToken)
+    assert [c.connectionId for c in second.items] == [old.connectionId] and second.nextToken is None
+    rejected = list_connections(store, SPACE, S.REJECTED, 10, None)
+    assert [c.connectionId for c in rejected.items] == [old.connectionId]
+
+
+def test_a_connection_is_read_with_its_roles_and_history(world: World) -> None:
+    created = world.request(role_arns=[BUILD_ROLE])
+    world.notify(created.connectionId)
+    detail = get_connection(world.connections, SPACE, created.connectionId)
+    assert detail.connectionId == created.connectionId and detail.roles == []
+    assert [event.type for event in detail.history] == [EventType.REQUESTED, EventType.LINK_SENT]
+    assert "connectionToken" not in detail.model_dump()
+
+
+@pytest.mark.parametrize("space_id", [OTHER_SPACE, "nowhere"])
+def test_another_spaces_connection_is_not_found(world: World, space_id: str) -> None:
+    created = world.request()
+    with pytest.raises(ConnectionNotFound) as refused:
+        get_connection(world.connections, space_id, created.connectionId)
+    with pytest.raises(ConnectionNotFound) as same:
+        get_connection(world.connections, SPACE, "00000000-0000-0000-0000-000000000000")
+    # Exactly as a missing one: nothing tells that it exists elsewhere
+    assert type(refused.value) is type(same.value) and status_of(refused.value) == 404
+
+
+# ---- cancel ------------------------------------------------------------------------------------
+
+
+def test_cancelling_a_waiting_request_ends_its_workflow_and_frees_the_account(world: World) -> None:
+    # Given a request whose workflow waits for the decision
+    created, _ = world.waiting()
+    # When alice cancels it
+    cancelled = cancel_connection(world.connections, world.workflow, ALICE, SPACE, created.connectionId)
+    # Then it is CANCELLED, once, and the waiting task fails as "Cancelled"
+    assert (cancelled.status, cancelled.reason) == (S.CANCELLED, "cancelled by alice")
+    assert world.connections.get(created.connectionId).status == S.CANCELLED
+    assert world.connections.transitions == [S.CANCELLED]
+    assert world.workflow.failed == [("task-1", "Cancelled", "cancelled by alice")]
+    assert world.connections.live_holder(SPACE, ACCOUNT) is None
+
+
+def test_cancelling_before_the_workflow_waits_answers_no_task() -> None:
+    pending = connection()
+    workflow = FakeWorkflow()
+    cancelled = cancel_connection(InMemoryConnections(pending), workflow, ALICE, SPACE, pending.connectionId)
+    assert cancelled.status == S.CANCELLED
+    assert workflow.failed == []
+
+
+def test_cancelling_answers_the_task_the_notify_step_stored_meanwhile() -> None:
+    # Given the notify step stores its task token between the cancel's read and its write
+    pending = connection()
+
+    class Racing(InMemoryConnections):
+        def transition(
+            self, read: Connection, change: StatusChange, *, release_live: bool = True
+        ) -> Connection:
+            record = self.records[read.connectionId]
+            record.secrets = replace(record.secrets, task_token="late-task")
+            return super().transition(read, change, release_live=release_live)
+
+    workflow = FakeWorkflow()
+    cancel_connection(Racing(pending), workflow, ALICE, SPACE, pending.connectionId)
+    # Then the cancel still ends that workflow
+    assert workflow.failed == [("late-task", "Cancelled", "cancelled by alice")]
+
+
+def test_a_workflow_already_closed_does_not_undo_the_cancel(world: World) -> None:
+    created, _ = world.waiting()
+    world.workflow.close("task-1")
+    cancelled = cancel_connection(world.connections, world.workflow, ALICE, SPACE, created.connectionId)
+    assert cancelled.status == S.CANCELLED
+    with pytest.raises(TaskAlreadyClosed):  # nothing was answered
+        world.workflow.fail("task-1", "x", "y")
+
+
+def test_cancelling_a_verified_connection_disconnects_it() -> None:
+    verified = connection(S.VERIFIED, version=3)
+    roles = [RoleAttachment(roleArn=BUILD_ROLE, roleName="BuildRole", attached=True, checkedAt="t")]
+    store = InMemoryConnections()
+    store.seed(verified, roles=roles)
+    workflow = FakeWorkflow()
+    gone = cancel_connection(store, workflow, ALICE, SPACE, verified.connectionId)
+    assert (gone.status, gone.version) == (S.DISCONNECTED, 4) and gone.disconnectedAt
+    assert store.get(verified.connectionId).status == S.DISCONNECTED
+    assert store.live_holder(SPACE, ACCOUNT) is None
+    assert workflow.failed == []
+    [event] = store.events
+    assert (event.fromStatus, event.toStatus, event.actor) == (S.VERIFIED, S.DISCONNECTED, "alice")
+
+
+@pytest.mark.parametrize("status", [S.APPROVED, S.REJECTED, S.EXPIRED, S.CANCELLED, S.FAILED, S.DISCONNECTED])
+def test_other_statuses_can_be_neither_cancelled_nor_disconnected(status: S) -> None:
+    decided = connection(status)
+    store = InMemoryConnections(decided)
+    with pytest.raises(ConnectionAlreadyDecided) as refused:
+        cancel_connection(store, FakeWorkflow(), ALICE, SPACE, decided.connectionId)
+    assert status_of(refused.value) == 409
+    assert store.get(decided.connectionId).status == status and store.events == []
+
+
+def test_another_spaces_connection_cannot_be_cancelled(world: World) -> None:
+    created, _ = world.waiting(space_id=OTHER_SPACE)
+    with pytest.raises(ConnectionNotFound):
+        cancel_connection(world.connections, world.workflow, ALICE, SPACE, created.connectionId)
+    assert world.connections.get(created.connectionId).status == S.PENDING_APPROVAL
+    assert world.workflow.failed == []
+
+
+def test_a_cancel_that_loses_a_race_is_a_conflict() -> None:
+    # Given the request is decided between the cancel's read and its write
+    pending = connection()
+
+    class Stale(InMemoryConnections):
+        def read(self, connection_id: str) -> tuple[Connection, ConnectionSecrets]:
+            seen = super().read(connection_id)
+            if seen[0].status == S.PENDING_APPROVAL:
+                self.transition(seen[0], StatusChange(S.APPROVED, ADMIN_EMAIL))
+            return seen
+
+    store = Stale(pending)
+    with pytest.raises(ConnectionAlreadyDecided) as refused:
+        cancel_connection(store, FakeWorkflow(), ALICE, SPACE, pending.connectionId)
+    assert status_of(refused.value) == 409
+    assert store.get(pending.connectionId).status == S.APPROVED

@@ -1,0 +1,164 @@
+"""The role check and the requester's attach and detach, over the fakes."""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import pytest
+
+from account_connections.api.problems import status_of
+from account_connections.domain.audit import EventType
+from account_connections.domain.connection import RoleAttachment
+from account_connections.domain.errors import (
+    ConnectionAlreadyDecided,
+    ConnectionNotFound,
+    DependencyUnavailable,
+    InvalidRequest,
+    RoleCheckFailed,
+    RoleNotFound,
+)
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.logic.roles import attach_role, check_roles, detach_role
+from tests.builders import ACCOUNT, OTHER_SPACE, RUNNER, SPACE, connection, role_arn
+from tests.fakes import FakeVerifier, InMemoryConnections, trust_policy
+from tests.unit.world import ALICE, BUILD_ROLE, UNTRUSTED_ROLE, World
+
+S: TypeAlias = ConnectionStatus
+
+
+def _check(verifier: FakeVerifier, *arns: str) -> dict[str, str | None]:
+    """Each role's reason for not being attached (None: attached)."""
+    results = check_roles(verifier, ACCOUNT, list(arns), RUNNER)
+    assert [r.roleArn for r in results] == list(arns)
+    return {r.roleArn: (None if r.attached else r.reason) for r in results}
+
+
+def test_each_role_is_checked_and_a_failure_recorded_with_why(world: World) -> None:
+    world.verifier.add_role(ACCOUNT, "Denied", trust_policy(RUNNER, effect="Deny"))
+    world.verifier.add_role(ACCOUNT, "Pathed", trust_policy(RUNNER), path="/ci/")
+    others = [role_arn("Missing"), role_arn("Denied"), role_arn("Pathed"), role_arn("Build", "210987654321")]
+    reasons = _check(world.verifier, BUILD_ROLE, UNTRUSTED_ROLE, *others, "not-an-arn")
+    assert reasons[BUILD_ROLE] is None
+    assert f"does not allow sts:AssumeRole to {RUNNER}" in str(reasons[UNTRUSTED_ROLE])
+    assert reasons[role_arn("Missing")] == f"role Missing does not exist in account {ACCOUNT}"
+    assert "does not allow" in str(reasons[role_arn("Denied")])  # an explicit Deny wins
+    assert "with another path" in str(reasons[role_arn("Pathed")])
+    assert "not the connection's account" in str(reasons[role_arn("Build", "210987654321")])
+    assert "is not a role ARN" in str(reasons["not-an-arn"])
+    # The verifier role is assumed once for all of them
+    assert world.verifier.opened == [("aws", ACCOUNT)]
+
+
+def test_an_account_whose_verifier_role_cannot_be_assumed_refuses_each_role() -> None:
+    verifier = FakeVerifier()
+    verifier.refused.add(ACCOUNT)
+    reasons = _check(verifier, role_arn("A"), role_arn("B"))
+    assert all("cannot be assumed" in str(reason) for reason in reasons.values())
+    assert verifier.opened == [("aws", ACCOUNT)]
+
+
+def test_a_role_the_verifier_may_not_read_is_refused_with_why(world: World) -> None:
+    world.verifier.unreadable.add("BuildRole")
+    assert "may not read role BuildRole" in str(_check(world.verifier, BUILD_ROLE)[BUILD_ROLE])
+
+
+def test_a_transient_failure_is_raised_for_the_workflow_to_retry(world: World) -> None:
+    world.verifier.transient = True
+    with pytest.raises(DependencyUnavailable):
+        check_roles(world.verifier, ACCOUNT, [BUILD_ROLE], RUNNER)
+
+
+# ---- attach and detach -------------------------------------------------------------------------
+
+
+def _verified(world: World, *roles: RoleAttachment) -> str:
+    verified = connection(S.VERIFIED, version=3)
+    world.connections.seed(verified, roles=list(roles))
+    return verified.connectionId
+
+
+def _attach(world: World, connection_id: str, arn: str, space_id: str = SPACE) -> RoleAttachment:
+    return attach_role(world.connections, world.verifier, RUNNER, ALICE, space_id, connection_id, arn)
+
+
+def test_a_checked_role_is_attached_to_a_verified_connection(world: World) -> None:
+    connection_id = _verified(world)
+    attached = _attach(world, connection_id, BUILD_ROLE)
+    assert (attached.roleName, attached.attached) == ("BuildRole", True)
+    assert world.connections.get_role(connection_id, "BuildRole") == attached
+    [event] = world.connections.events
+    assert (event.type, event.actor, event.detail) == (EventType.ROLE_ATTACHED, "alice", BUILD_ROLE)
+
+
+def test_a_role_that_fails_its_check_is_refused_with_why_and_not_recorded(world: World) -> None:
+    connection_id = _verified(world)
+    with pytest.raises(RoleCheckFailed) as refused:
+        _attach(world, connection_id, UNTRUSTED_ROLE)
+    assert status_of(refused.value) == 422 and "does not allow sts:AssumeRole" in refused.value.detail
+    assert world.connections.get_role(connection_id, "UntrustedRole") is None
+    assert world.connections.events == []
+
+
+def test_a_role_of_another_account_is_a_bad_request(world: World) -> None:
+    connection_id = _verified(world)
+    with pytest.raises(InvalidRequest) as refused:
+        _attach(world, connection_id, role_arn("BuildRole", "210987654321"))
+    assert [error["field"] for error in refused.value.errors] == ["roleArn"]
+    assert world.verifier.opened == []
+
+
+@pytest.mark.parametrize("status", [S.PENDING_APPROVAL, S.APPROVED, S.DISCONNECTED, S.REJECTED])
+def test_roles_are_attached_only_to_verified_connections(world: World, status: S) -> None:
+    other = connection(status)
+    world.connections.seed(other)
+    with pytest.raises(ConnectionAlreadyDecided) as refused:
+        _attach(world, other.connectionId, BUILD_ROLE)
+    assert "VERIFIED" in refused.value.detail
+    assert world.connections.get_role(other.connectionId, "BuildRole") is None
+
+
+def test_another_spaces_connection_gets_no_role(world: World) -> None:
+    connection_id = _verified(world)
+    with pytest.raises(ConnectionNotFound):
+        _attach(world, connection_id, BUILD_ROLE, space_id=OTHER_SPACE)
+    with pytest.raises(ConnectionNotFound):
+        detach_role(world.connections, ALICE, OTHER_SPACE, connection_id, "BuildRole")
+
+
+def test_a_recorded_role_is_detached(world: World) -> None:
+    build = RoleAttachment(roleArn=BUILD_ROLE, roleName="BuildRole", attached=True, checkedAt="t")
+    refused = RoleAttachment(roleArn=UNTRUSTED_ROLE, roleName="UntrustedRole", attached=False, reason="r",
+                             checkedAt="t")  # fmt: skip
+    connection_id = _verified(world, build, refused)
+    # A role recorded as refused can be removed too
+    for name in ("BuildRole", "UntrustedRole"):
+        detach_role(world.connections, ALICE, SPACE, connection_id, name)
+    assert world.connections.detail(connection_id)[1] == []
+    assert [(e.type, e.detail) for e in world.connections.events] == [
+        (EventType.ROLE_DETACHED, BUILD_ROLE), (EventType.ROLE_DETACHED, UNTRUSTED_ROLE),
+    ]  # fmt: skip
+
+
+def test_detaching_a_role_that_is_not_there_is_not_found(world: World) -> None:
+    connection_id = _verified(world)
+    with pytest.raises(RoleNotFound) as refused:
+        detach_role(world.connections, ALICE, SPACE, connection_id, "BuildRole")
+    assert status_of(refused.value) == 404 and world.connections.events == []
+
+
+def test_a_detach_that_loses_a_race_is_a_conflict() -> None:
+    # Given the role disappears between the read and the write (another detach)
+    build = RoleAttachment(roleArn=BUILD_ROLE, roleName="BuildRole", attached=True, checkedAt="t")
+    verified = connection(S.VERIFIED)
+
+    class Racing(InMemoryConnections):
+        def get_role(self, connection_id: str, role_name: str) -> RoleAttachment | None:
+            found = super().get_role(connection_id, role_name)
+            self.records[connection_id].roles.clear()
+            return found
+
+    store = Racing()
+    store.seed(verified, roles=[build])
+    with pytest.raises(ConnectionAlreadyDecided):
+        detach_role(store, ALICE, SPACE, verified.connectionId, "BuildRole")
+    assert store.events == []
