@@ -34,6 +34,7 @@ from account_connections.domain.connection import (
     status_event,
 )
 from account_connections.domain.errors import (
+    AccountProofRefused,
     ConnectionAlreadyDecided,
     ConnectionAlreadyLive,
     ConnectionNotFound,
@@ -43,6 +44,7 @@ from account_connections.domain.errors import (
     SpaceNotFound,
     TaskAlreadyClosed,
 )
+from account_connections.domain.proof import AccountProof, CallerIdentity
 from account_connections.domain.registry import Approver, Member, Space, SpaceRole
 from account_connections.domain.statuses import LIVE_STATUSES, ConnectionStatus, can_transition
 from account_connections.domain.tokens import LinkToken, TokenState
@@ -55,6 +57,7 @@ from account_connections.ports import (
     Mailer,
     NewLink,
     Page,
+    ProofVerifier,
     RegistryStore,
     RoleVerifier,
     Subscriptions,
@@ -148,6 +151,8 @@ class InMemoryConnections:
         self.live: dict[tuple[str, str], str] = {}
         self.events: list[AuditEvent] = []
         self.transitions: list[ConnectionStatus] = []
+        # Account proofs spent on decisions, by signature: each is good once.
+        self.spent_proofs: set[str] = set()
         for connection in connections:
             self.seed(connection)
 
@@ -232,8 +237,9 @@ class InMemoryConnections:
         if connection.connectionId in self.records or connection_token.tokenHash in self.tokens.stored:
             raise DuplicateItem(connection.connectionId)
         secrets = ConnectionSecrets(
-            connection_token_hash=connection_token.tokenHash, request_digest=request_digest(connection)
-        )
+            connection_token_hash=connection_token.tokenHash, request_digest=request_digest(connection),
+            requester_email=connection_token.requesterEmail,
+        )  # fmt: skip
         self.live[lock] = connection.connectionId
         self.records[connection.connectionId] = _Record(connection.model_copy(deep=True), secrets)
         self.tokens.stored[connection_token.tokenHash] = connection_token.model_copy(deep=True)
@@ -244,16 +250,26 @@ class InMemoryConnections:
     ) -> Connection:
         return self._transition(connection, change, release_live=release_live)
 
-    def record_decision(self, shown: ShownRequest, change: StatusChange, *, token_hash: str) -> Connection:
-        """Consumes the token (``USED``, its copies of the task token and CSRF secret dropped) with the
-        transition, only while it is ``ACTIVE`` and the connection pending at the shown version and
-        digest."""
+    def record_decision(
+        self,
+        shown: ShownRequest,
+        change: StatusChange,
+        *,
+        token_hash: str,
+        proof_signature: str | None = None,
+    ) -> Connection:
+        """Consumes the token (``USED``, its copies of the task token and CSRF secret dropped) and
+        spends the proof with the transition, only while the token is ``ACTIVE``, the proof unspent
+        and the connection pending at the shown version and digest."""
         token = self.tokens.stored.get(token_hash)
         consumable = token is not None and token.state == TokenState.ACTIVE
+        unspent = proof_signature is None or proof_signature not in self.spent_proofs
         decided = self._transition(
-            shown.pending(), change, digest=request_digest(shown), also_requires=consumable
+            shown.pending(), change, digest=request_digest(shown), also_requires=consumable and unspent
         )
         assert token is not None  # the transition succeeded, so the token was consumable
+        if proof_signature is not None:
+            self.spent_proofs.add(proof_signature)
         self.tokens.stored[token_hash] = token.model_copy(
             update={"state": TokenState.USED, "taskToken": None, "csrfSecret": None}
         )
@@ -321,7 +337,8 @@ class InMemoryConnections:
             )
         if link.connection_token_hash:
             copies = {"taskToken": token.taskToken, "csrfSecret": token.csrfSecret,
-                      "approverEmail": token.approverEmail}  # fmt: skip
+                      "approverEmail": token.approverEmail,
+                      "approverPrincipals": token.approverPrincipals}  # fmt: skip
             held = self.tokens.stored[link.connection_token_hash]
             self.tokens.stored[link.connection_token_hash] = held.model_copy(
                 update={name: value for name, value in copies.items() if value}
@@ -629,6 +646,33 @@ class FakeVerifier:
 
 
 # mypy proves that each fake has its port's shape.
+class FakeProofVerifier:
+    """The ``ProofVerifier``: a proof made for the connection (its ``X-Account-Connection-Id``)
+    proves ``identity``; ``refuse`` makes every proof refused (as STS refuses a bad signature).
+    ``calls`` are the connections proofs were checked for."""
+
+    def __init__(self, identity: CallerIdentity | None = None, *, refuse: str | None = None) -> None:
+        self.identity = identity or CallerIdentity(
+            "111122223333", "arn:aws:sts::111122223333:assumed-role/Admin/admin", "AROAADMIN:admin"
+        )
+        self.refuse = refuse
+        self.calls: list[str] = []
+
+    def verify(self, proof: AccountProof, connection_id: str) -> tuple[CallerIdentity, str]:
+        self.calls.append(connection_id)
+        bound = {name.lower(): value for name, value in proof.headers.items()}.get("x-account-connection-id")
+        if self.refuse or bound != connection_id:
+            raise AccountProofRefused(f"the account proof was refused: {self.refuse or 'another connection'}")
+        return self.identity, f"signature-{len(self.calls)}"
+
+
+def fake_proof(connection_id: str) -> AccountProof:
+    """A proof ``FakeProofVerifier`` accepts for ``connection_id`` (its shape only: no signature)."""
+    return AccountProof(method="POST", url="https://sts.us-east-1.amazonaws.com/",
+                        body="QWN0aW9uPUdldENhbGxlcklkZW50aXR5JlZlcnNpb249MjAxMS0wNi0xNQ==",
+                        headers={"X-Account-Connection-Id": connection_id})  # fmt: skip
+
+
 _connections: ConnectionStore = InMemoryConnections()
 _tokens: TokenStore = InMemoryTokens()
 _registry: RegistryStore = InMemoryRegistry()
@@ -637,4 +681,5 @@ _workflow: Workflow = FakeWorkflow()
 _mailer: Mailer = FakeMailer()
 _subscriptions: Subscriptions = FakeSubscriptions()
 _verifier: RoleVerifier = FakeVerifier()
+_proofs: ProofVerifier = FakeProofVerifier()
 _roles: AccountRoles = _AccountRoles(FakeVerifier(), "111122223333")

@@ -61,7 +61,7 @@ class FakeSts:
         credentials = ReadOnlyCredentials(
             "ASIA" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30), secrets.token_urlsafe(40)
         )
-        self.issued[credentials.access_key] = (credentials, arn)
+        self.issued[str(credentials.access_key)] = (credentials, arn)
         return credentials
 
     def proof(self, connection_id: str, arn: str, *, endpoint: str | None = None) -> dict[str, Any]:
@@ -72,16 +72,17 @@ class FakeSts:
         headers = {name.lower(): value for name, value in prepared.headers.items()}
         self.calls.append(headers)
         match = _AUTH.search(headers.get("authorization", ""))
-        if match is None or match["key"] not in self.issued:
+        if match is None or match["key"] not in self.issued:  # an access key STS never issued
             return self._error(
                 403, "InvalidClientTokenId", "The security token included in the request is invalid."
             )
-        credentials, arn = self.issued[match["key"]]
+        credentials, arn = self.issued[str(match["key"])]
         # As STS does: the canonical request covers the headers the signature names, no others.
         signed = match["signed"].split(";")
         request = AWSRequest(method=prepared.method, url=prepared.url, data=prepared.body,
                              headers={name: headers.get(name, "") for name in signed})  # fmt: skip
-        signer = SigV4Auth(Credentials(*credentials), "sts", match["region"])
+        signer = SigV4Auth(Credentials(credentials.access_key, credentials.secret_key, credentials.token), "sts",
+                           match["region"])  # fmt: skip
         request.context["timestamp"] = headers.get("x-amz-date", "")
         canonical = signer.canonical_request(request)
         if signer.signature(signer.string_to_sign(request, canonical), request) != match["signature"]:

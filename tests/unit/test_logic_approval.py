@@ -48,10 +48,12 @@ def _decide(
     *,
     form: bool = False,
     csrf: str | None = None,
+    require_account_proof: bool = False,
     **fields: Any,
 ) -> DecisionOutcome:
     request = DecisionRequest(token=token, decision=decision, **fields)
-    return decide(world.connections, world.tokens, world.workflow, request, csrf=csrf, form=form)
+    ports = world.connections, world.tokens, world.workflow, world.proofs, world.mailer
+    return decide(*ports, request, csrf=csrf, form=form, require_account_proof=require_account_proof)
 
 
 def _snapshot(world: World) -> tuple[str, str, str]:
@@ -292,7 +294,16 @@ def test_a_decision_racing_a_resend_through_the_old_link_loses(world: World) -> 
     # When the decision through the old link is written
     with pytest.raises(VerificationTokenGone) as refused:
         approve = DecisionRequest(token=email.token, decision="approve")
-        decide(world.connections, racing, world.workflow, approve, csrf=None, form=False)
+        decide(
+            world.connections,
+            racing,
+            world.workflow,
+            world.proofs,
+            world.mailer,
+            approve,
+            csrf=None,
+            form=False,
+        )
     # Then it is refused as replaced, and the request waits for a decision through the new link
     assert refused.value.reason == "replaced"
     assert world.connections.get(created.connectionId).status == S.PENDING_APPROVAL

@@ -20,6 +20,7 @@ from tests.builders import ACCOUNT, ADMIN_EMAIL, BASE_URL, OTHER_SPACE, RUNNER, 
 from tests.fakes import (
     Email,
     FakeMailer,
+    FakeProofVerifier,
     FakeSubscriptions,
     FakeVerifier,
     FakeWorkflow,
@@ -47,6 +48,7 @@ class World:
     mailer: FakeMailer = field(default_factory=FakeMailer)
     subscriptions: FakeSubscriptions = field(default_factory=FakeSubscriptions)
     verifier: FakeVerifier = field(default_factory=FakeVerifier)
+    proofs: FakeProofVerifier = field(default_factory=FakeProofVerifier)
 
     def __post_init__(self) -> None:
         self.connections = InMemoryConnections(tokens=self.tokens)
