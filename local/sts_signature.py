@@ -297,7 +297,13 @@ def moto_issued_key(access_key_id: str) -> IssuedKey | None:
 def _request_from(environ: dict[str, Any]) -> SignedRequest:
     """The request as it arrived, its body read (and put back for the application)."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length) if length else b""
+    if length:
+        body = environ["wsgi.input"].read(length)
+    elif environ.get("wsgi.input_terminated"):  # chunked: the server ends the stream
+        body = environ["wsgi.input"].read()
+        environ["CONTENT_LENGTH"] = str(len(body))
+    else:
+        body = b""
     environ["wsgi.input"] = io.BytesIO(body)
     headers = {
         key[5:].replace("_", "-").lower(): str(value)
