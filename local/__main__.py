@@ -19,10 +19,11 @@ from types import FrameType
 
 from local.deploy import DeployError
 from local.front import PortInUse
+from local.moto_server import DUMMY_CREDENTIALS
 from local.seed import SeedError
-from local.seed_data import ADMIN_ACCOUNT, ADMIN_EMAIL, SPACE_ID, UNREGISTERED_ACCOUNT, USERS
+from local.seed_data import ADMIN_ACCOUNT, ADMIN_EMAIL, ADMIN_ROLE, SPACE_ID, UNREGISTERED_ACCOUNT, USERS
 from local.stack import STATE_DIR, LocalStack
-from local.template import ParameterError
+from local.template import REGION, ParameterError
 from local.verify import StackMismatch
 
 
@@ -38,6 +39,8 @@ def _int_env(name: str, default: int | None) -> int | None:
 
 def banner(stack: LocalStack) -> str:
     url = stack.url
+    aws = stack.aws_endpoint
+    dummy = " ".join(f"{name}={value}" for name, value in DUMMY_CREDENTIALS.items())
     users = "\n".join(f"    {user.user_id:<7} {user.description}" for user in USERS.values())
     return f"""
 Account connections is running (local stack, built from template.yaml).
@@ -45,12 +48,20 @@ Account connections is running (local stack, built from template.yaml).
   API            {url}
   API docs       {url}/docs   (OpenAPI: {url}/openapi.json)
   Outbox         {url}/_local/outbox.html   (JSON: {url}/_local/outbox)
+  Emulated AWS   {aws}   (moto: the table, executions, topics; region {REGION})
   Function logs  {stack.log_dir}
 
   Seeded users (space {SPACE_ID!r}):
 {users}
   Account {ADMIN_ACCOUNT}: administrator {ADMIN_EMAIL}, roles BuildRole (trusted) and UntrustedRole.
   Account {UNREGISTERED_ACCOUNT}: no administrator.
+  Each account: role {ADMIN_ROLE} (trusts the account's root). Its temporary credentials, for
+  acctconn prove ID --endpoint-url {aws}:
+    curl -s '{url}/_local/aws-credentials?account={ADMIN_ACCOUNT}'
+
+  Inspect the emulated AWS (the table, executions, topics) with the stack's dummy credentials:
+    export {dummy} AWS_DEFAULT_REGION={REGION}
+    aws --endpoint-url {aws} dynamodb list-tables      (boto3: endpoint_url="{aws}")
 
   Get a token and call the API:
     TOKEN=$(curl -s '{url}/_local/token?sub=alice' \\

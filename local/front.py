@@ -4,6 +4,9 @@ Each request becomes the event AWS would send to the function that the template 
 route matching as API Gateway does it (the most specific route wins), the JWT authorizer's
 checks and claims, headers lowercased, cookies apart, repeated query parameters comma-joined,
 binary bodies in base64. The function's answer is mapped back to HTTP as API Gateway maps it.
+A method an HTTP API cannot route (``TRACE``, ``CONNECT``, anything else) answers 404, as API
+Gateway does. Requests are logged by method and path, never with their query string (which can
+carry a link's token).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from local.moto_server import ACCOUNT_ID
 log = logging.getLogger(__name__)
 
 API_ID = "local"
+# The methods an HTTP API route can have (ANY is all of them); API Gateway answers others 404.
+ROUTABLE_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
                "application/x-www-form-urlencoded", "+json", "+xml")  # fmt: skip
 
@@ -53,6 +58,17 @@ class Reply:
     @classmethod
     def json(cls, status: int, value: Any) -> Reply:
         return cls(status, json.dumps(value).encode(), [("Content-Type", "application/json")])
+
+    @classmethod
+    def problem(cls, status: int, title: str, detail: str) -> Reply:
+        """An RFC 7807 problem, shaped as the service's own."""
+        body = {
+            "type": f"https://httpstatuses.io/{status}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+        }
+        return cls(status, json.dumps(body).encode(), [("Content-Type", "application/problem+json")])
 
 
 LocalRoute = Callable[[dict[str, str]], Reply]
@@ -79,6 +95,8 @@ class RouteTable:
         return (0 if greedy else 1, literal, len(segments))
 
     def match(self, method: str, raw_path: str) -> MatchedRoute | None:
+        if method not in ROUTABLE_METHODS:  # not even ANY routes TRACE
+            return None
         segments = raw_path.strip("/").split("/") if raw_path.strip("/") else [""]
         for wanted in (method, "ANY"):
             for route in self.routes:
@@ -363,9 +381,13 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(reply.body)
         elapsed = (time.monotonic() - started) * 1000
-        log.debug("%s %s %s in %.0f ms", self.command, self.path, reply.status, elapsed)
+        log.debug("%s %s %s in %.0f ms", self.command, request.path, reply.status, elapsed)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+    def __getattr__(self, name: str) -> Any:
+        """``do_<METHOD>`` for every method, so the front (not http.server's 501) answers them."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         """Requests are logged once, by the front, with the function that served them."""

@@ -3,6 +3,10 @@
 In this process because the Lambda hook (``local.lambda_runtime``) replaces a method of moto's
 backend, which only works where that backend lives; in server mode because the handlers (in
 their own processes) and the state machine engine reach AWS over HTTP, as in AWS.
+
+moto's application is wrapped in ``local.sts_signature.StsSignatureCheck``: STS requests signed
+with credentials the emulated STS issued have their SigV4 signature checked as AWS checks it
+(moto checks none), so an account proof means locally what it means in AWS.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 from local import dynamodb_transactions
+from local.sts_signature import StsSignatureCheck
 
 ACCOUNT_ID = "123456789012"
-# What every AWS client of the local stack signs with: moto accepts anything, AWS nothing.
+# What every AWS client of the local stack signs with: moto accepts anything, AWS nothing. Not
+# shaped like an AWS key, so the emulated STS does not check its signature (local.sts_signature).
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local-stack",
     "AWS_SECRET_ACCESS_KEY": "local-stack",
@@ -36,15 +42,17 @@ MOTO_CONFIG = {
 
 
 class MotoServer(ThreadedMotoServer):
-    """moto's threaded server that reports a bind failure instead of hanging in ``start()``."""
+    """moto's threaded server that reports a bind failure instead of hanging in ``start()``, and
+    checks the signatures of STS requests signed with keys it issued, as STS in ``region`` does."""
 
-    def __init__(self) -> None:
+    def __init__(self, region: str) -> None:
         super().__init__(ip_address="127.0.0.1", port=0, verbose=False)
+        self.region = region
         self._error: BaseException | None = None
 
     def _server_entry(self) -> None:
         try:
-            app = DomainDispatcherApplication(create_backend_app)
+            app = StsSignatureCheck(DomainDispatcherApplication(create_backend_app), self.region)
             self._server = make_server(
                 self._ip_address, self._port, app, threaded=True, request_handler=MotoRequestHandler
             )

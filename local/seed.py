@@ -2,7 +2,8 @@
 
 - IAM, in account 111122223333, as that account's administrator would set it up: the verifier
   role (the template's ``VerifierRoleName``) that the service assumes, ``BuildRole`` that trusts
-  the runner principal (``RunnerPrincipalArn``), ``UntrustedRole`` that does not.
+  the runner principal (``RunnerPrincipalArn``), ``UntrustedRole`` that does not; and in every
+  seeded account the role ``Admin`` (trusts the account's root), for account proofs.
 - The spaces, their members and the accounts' administrators, through the operator API's routes
   on the front with an operator's token: the same authorizer, validation and SNS email
   subscription (with its filter policy) as in AWS.
@@ -22,7 +23,7 @@ from local.deployed import DeployedStack
 from local.front import Front, IncomingRequest
 from local.identity import TokenIssuer
 from local.moto_server import ACCOUNT_ID
-from local.seed_data import SEED, USERS, seed_roles
+from local.seed_data import SEED, USERS, admin_roles, seed_roles
 from local.template import REGION
 
 
@@ -48,12 +49,16 @@ def _account_client(stack: DeployedStack, service: str, account_id: str) -> Any:
 
 
 def seed_iam(stack: DeployedStack) -> None:
-    """The roles accounts' administrators create (``seed_roles``), each in its account."""
-    roles = seed_roles(
-        stack.parameter("RunnerPrincipalArn"),
-        stack.parameter("VerifierRoleName"),
-        service_account=ACCOUNT_ID,
-        external_id=stack.parameter("VerifierExternalId"),
+    """The roles accounts' administrators create (``seed_roles``, ``admin_roles``), each in its
+    account."""
+    roles = (
+        seed_roles(
+            stack.parameter("RunnerPrincipalArn"),
+            stack.parameter("VerifierRoleName"),
+            service_account=ACCOUNT_ID,
+            external_id=stack.parameter("VerifierExternalId"),
+        )
+        + admin_roles()
     )
     clients: dict[str, Any] = {}
     for role in roles:

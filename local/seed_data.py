@@ -5,6 +5,8 @@ by the tests.
   administrators (approvers), and the accounts that have none.
 - ``seed_roles(...)``: the IAM roles an account's administrator creates, with their trust
   policies, for a given runner principal and verifier role (template parameters).
+- ``admin_roles()``: the role ``Admin`` in each seeded account, trusting that account's root:
+  whose temporary credentials (``/_local/aws-credentials``) make account proofs.
 
 ``local.seed`` applies this to the local stack (IAM, then the operator API). Test fixtures
 (tests/integration, tests/workflow) build the same seed from it in their own moto, so this
@@ -25,6 +27,7 @@ UNREGISTERED_ACCOUNT = "444455556666"
 TRUSTED_ROLE = "BuildRole"
 UNTRUSTED_ROLE = "UntrustedRole"
 OPERATOR = "oscar"
+ADMIN_ROLE = "Admin"
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,12 @@ class Seed:
     unregistered_accounts: tuple[str, ...]  # accounts with no administrator
     operator: str  # the user (group operators) who writes the spaces, members and approvers
 
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        """Every seeded AWS account: those with an administrator, then those without."""
+        accounts = [approver.account_id for approver in self.approvers] + list(self.unregistered_accounts)
+        return tuple(dict.fromkeys(accounts))
+
 
 SEED = Seed(
     spaces=(SeedSpace(SPACE_ID, SPACE_NAME),),
@@ -131,4 +140,22 @@ def seed_roles(
         ),
         SeedRole(ADMIN_ACCOUNT, TRUSTED_ROLE, trust_policy({"AWS": runner_arn})),
         SeedRole(ADMIN_ACCOUNT, UNTRUSTED_ROLE, trust_policy({"Service": "ec2.amazonaws.com"})),
+    )
+
+
+def admin_roles() -> tuple[SeedRole, ...]:
+    """``ADMIN_ROLE`` in every seeded account: trusts the account's root (anyone the account
+    allows), may do anything. Its temporary credentials stand for someone signed in to the
+    account with administrative permissions, who makes account proofs."""
+    everything = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"}]})  # fmt: skip
+    return tuple(
+        SeedRole(
+            account,
+            ADMIN_ROLE,
+            trust_policy({"AWS": f"arn:aws:iam::{account}:root"}),
+            description="The account's administrators (local stack: makes account proofs).",
+            inline_policies=(("AdministratorAccess", everything),),
+        )
+        for account in SEED.accounts
     )

@@ -11,6 +11,7 @@ run several, or to keep the stack apart from the caller, use ``local.process.Sta
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -25,14 +26,16 @@ from local.lambda_runtime import LambdaRuntime, install_moto_hook
 from local.moto_server import MotoServer
 from local.outbox import Outbox
 from local.seed import seed_api, seed_iam
-from local.seed_data import USERS
-from local.template import ROOT, translate
+from local.seed_data import ADMIN_ROLE, SEED, USERS
+from local.template import REGION, ROOT, load_sam, translate
 from local.verify import check_stack
 
 log = logging.getLogger(__name__)
 
 LOCAL_AUDIENCE = "account-connections-local"
 STATE_DIR = ROOT / ".local-stack"
+ADMIN_SESSION_NAME = "local-stack-admin"
+ACCOUNT_ID_PATTERN = re.compile(r"[0-9]{12}")
 
 Progress = Callable[[str], None]
 
@@ -74,6 +77,12 @@ class LocalStack:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def aws_endpoint(self) -> str:
+        """The emulated AWS (moto): for boto3's ``endpoint_url`` or ``aws --endpoint-url``."""
+        assert self.moto is not None, "start() first"
+        return self.moto.endpoint
+
+    @property
     def log_dir(self) -> Path:
         return self.state_dir / str(self.port) / "logs"
 
@@ -82,6 +91,22 @@ class LocalStack:
         assert self.issuer is not None, "start() first"
         user = USERS[user_id]
         return self.issuer.issue(user.user_id, list(user.groups))
+
+    def aws_credentials(self, account_id: str) -> dict[str, str]:
+        """Temporary credentials of the role ``Admin`` of a seeded account, issued by the
+        emulated STS (``sts:AssumeRole``); raises KeyError for an account that is not seeded."""
+        assert self.deployed is not None, "start() first"
+        if account_id not in SEED.accounts:
+            raise KeyError(account_id)
+        credentials = self.deployed.client("sts").assume_role(
+            RoleArn=f"arn:aws:iam::{account_id}:role/{ADMIN_ROLE}", RoleSessionName=ADMIN_SESSION_NAME
+        )["Credentials"]
+        return {
+            "AccessKeyId": credentials["AccessKeyId"],
+            "SecretAccessKey": credentials["SecretAccessKey"],
+            "SessionToken": credentials["SessionToken"],
+            "endpoint": self.aws_endpoint,
+        }
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -95,21 +120,32 @@ class LocalStack:
             raise
         return self
 
+    def _parameters(self, declared: dict[str, object], issuer_url: str) -> dict[str, str]:
+        """The parameter overrides of the local deploy: the JWT issuer and audience of
+        ``/_local``; the stack's own address as the public base URL of the links in emails, and
+        the emulated STS as the endpoint account proofs are sent to (each only if the template
+        declares it); the approval window if one was given."""
+        assert self.moto is not None
+        parameters = {"JwtIssuer": issuer_url, "JwtAudience": LOCAL_AUDIENCE}
+        optional = {"PublicBaseUrl": self.url, "StsEndpointUrl": f"{self.moto.endpoint}/"}
+        parameters.update((name, value) for name, value in optional.items() if name in declared)
+        if self.approval_timeout_seconds is not None:
+            parameters["ApprovalTimeoutSeconds"] = str(self.approval_timeout_seconds)
+        return parameters
+
     def _start(self) -> None:
         self.front = Front(self.requested_port)  # first: a taken port stops us before any work
         issuer_url = f"{self.url}/_local"
-        parameters = {"JwtIssuer": issuer_url, "JwtAudience": LOCAL_AUDIENCE}
-        if self.approval_timeout_seconds is not None:
-            parameters["ApprovalTimeoutSeconds"] = str(self.approval_timeout_seconds)
-
         started = time.monotonic()
-        self.progress("Translating template.yaml (SAM -> CloudFormation)")
-        template = translate(parameters)
-
+        # Before the translation: the emulated STS's address is one of the parameters.
         self.progress("Starting moto (server mode, state machine execution on)")
-        self.moto = MotoServer()
+        self.moto = MotoServer(REGION)
         self.moto.start()
         self._undo.append(self.outbox.install())
+
+        self.progress("Translating template.yaml (SAM -> CloudFormation)")
+        parameters = self._parameters(load_sam().get("Parameters", {}), issuer_url)
+        template = translate(parameters)
 
         self.progress(f"Deploying {len(template.resources())} resources into moto's CloudFormation")
         self.deployed = deploy(template, parameters, self.moto.endpoint)
@@ -126,7 +162,7 @@ class LocalStack:
         self.issuer = TokenIssuer(issuer_url, LOCAL_AUDIENCE, self.deployed.parameter("GroupsClaim"))
         self.front.configure(self.deployed.routes, self.runtime, self.issuer, self._local_routes())
 
-        self.progress("Seeding: IAM roles in 111122223333, space demo, members, administrator")
+        self.progress("Seeding: IAM roles (Admin in each account), space demo, members, administrator")
         seed_iam(self.deployed)
         seed_api(self.front, self.issuer)
         # Only now does the port answer: once /health does, the stack is seeded and ready.
@@ -171,8 +207,23 @@ class LocalStack:
             headers = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
             return Reply(200, self.outbox.as_html().encode(), headers)
 
+        def aws_credentials(query: dict[str, str]) -> Reply:
+            account_id = query.get("account", "")
+            if not ACCOUNT_ID_PATTERN.fullmatch(account_id):
+                detail = "account must be a twelve-digit AWS account ID, e.g. ?account=111122223333"
+                return Reply.problem(400, "Bad Request", detail)
+            try:
+                credentials = self.aws_credentials(account_id)
+            except KeyError:
+                detail = f"account {account_id} is not seeded; seeded: {', '.join(SEED.accounts)}"
+                return Reply.problem(404, "Not Found", detail)
+            reply = Reply.json(200, credentials)
+            reply.headers.append(("Cache-Control", "no-store"))
+            return reply
+
         return {
             "/_local/token": token,
+            "/_local/aws-credentials": aws_credentials,
             "/_local/outbox": lambda query: Reply.json(200, self.outbox.as_json()),
             "/_local/outbox.html": outbox_html,
             "/_local/.well-known/openid-configuration": lambda query: Reply.json(

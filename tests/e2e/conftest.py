@@ -42,7 +42,8 @@ EXPIRING_FIXTURE = "expiring_connection"
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackProcess]:
-    with StackProcess() as running:
+    # At DEBUG, so that what the tests check of its logs (no link token in them) holds at every level.
+    with StackProcess(env={"LOCAL_LOG_LEVEL": "DEBUG"}) as running:
         yield running
     assert running.process is not None and running.process.returncode == 0, running.output()[-3000:]
 

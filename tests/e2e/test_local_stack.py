@@ -1,12 +1,18 @@
 """What the local stack itself promises: one clear line when it cannot start, the template's
-parameter rules, HEAD, and an outbox page that shows emails as text."""
+parameter rules, HEAD, 404 for a method no route can have, an outbox page that shows emails as
+text, links from the stack's own address, no link token in its logs, and the emulated AWS
+endpoint in its banner."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import time
+import uuid
 
+import boto3
 import pytest
 
 from local.process import ROOT, StackProcess
@@ -50,3 +56,81 @@ def test_outbox_page_lists_emails_as_text_with_clickable_links(client: StackClie
     assert page.headers["Content-Type"].startswith("text/html")
     for email in client.outbox():
         assert f'<a href="{email["links"][0]}">' in page.text
+
+
+@pytest.mark.parametrize("path", ["/health", "/verify", "/spaces/demo/connections", "/no/such/route"])
+def test_a_method_no_route_can_have_is_404_as_api_gateway_answers(client: StackClient, path: str) -> None:
+    for method in ("TRACE", "CONNECT", "PROPFIND"):
+        response = client.request(method, path)
+        assert response.status == 404, (method, response.status)
+        assert response.json() == {"message": "Not Found"}
+
+
+def _emulated_aws(stack: StackProcess) -> str:
+    found = re.search(r"^  Emulated AWS   (http://127\.0\.0\.1:\d+)\s", stack.output(), re.MULTILINE)
+    assert found, stack.output()[-3000:]
+    return found.group(1)
+
+
+def test_the_banner_names_the_emulated_aws_endpoint_to_inspect_with_the_dummy_credentials(
+    stack: StackProcess, client: StackClient
+) -> None:
+    endpoint = _emulated_aws(stack)
+    credentials = client.request("GET", "/_local/aws-credentials?account=111122223333").json()
+    assert credentials["endpoint"] == endpoint
+    assert f"aws --endpoint-url {endpoint} " in stack.output()
+    dummy = {"aws_access_key_id": "local-stack", "aws_secret_access_key": "local-stack"}
+    cloudformation = boto3.client("cloudformation", endpoint_url=endpoint, region_name="us-east-1", **dummy)
+    (deployed,) = cloudformation.describe_stacks(StackName="account-connections")["Stacks"]
+    parameters = {item["ParameterKey"]: item["ParameterValue"] for item in deployed["Parameters"]}
+    # The deploy's overrides: links start with the stack's own address; proofs go to the emulated STS
+    assert parameters["PublicBaseUrl"] == stack.url
+    assert parameters.get("StsEndpointUrl", f"{endpoint}/") == f"{endpoint}/"
+    sfn = boto3.client("stepfunctions", endpoint_url=endpoint, region_name="us-east-1", **dummy)
+    assert sfn.list_state_machines()["stateMachines"]
+
+
+def test_email_links_start_with_the_stacks_address_whatever_the_request_headers(
+    client: StackClient,
+) -> None:
+    space = client.new_space({"alice": "SPACE_ADMIN"})
+    marker = f"Forged host {uuid.uuid4().hex[:8]}"
+    forged = {"Host": "evil.example", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"}
+    body = {"accountId": "111122223333", "displayName": marker}
+    created = client.request(
+        "POST", f"/spaces/{space}/connections", user="alice", json_body=body, headers=forged
+    )
+    assert created.status == 201, created.text
+    links = client.email_about(marker)["links"]
+    assert links
+    assert all(link.startswith(f"{client.base_url}/") for link in links), links
+
+
+def test_no_link_token_reaches_the_stacks_logs(stack: StackProcess, client: StackClient) -> None:
+    output = stack.state_dir / "output.log"
+
+    def unknown_token_views() -> int:
+        return len(re.findall(r"GET /verify\S* 404 in", output.read_text(errors="replace")))
+
+    # Given a page view with a link's token, and then one with an unknown token
+    space = client.new_space({"alice": "SPACE_ADMIN"})
+    marker = f"Log check {uuid.uuid4().hex[:8]}"
+    assert client.create_connection("alice", space, "111122223333", displayName=marker).status == 201
+    link = client.email_about(marker)["links"][0]
+    assert "token=" in link
+    assert client.request("GET", link).status == 200
+    before = unknown_token_views()
+    assert client.request("GET", "/verify?token=not-a-real-token").status == 404
+
+    # Then, once the stack has logged them (at DEBUG, its most: the front's line after the reply),
+    deadline = time.monotonic() + 10
+    while unknown_token_views() == before:
+        assert time.monotonic() < deadline, "the front did not log the request"
+        time.sleep(0.2)
+    # no log file of the stack (its output, each function's log) has a token in it
+    logs = [path for path in stack.state_dir.rglob("*") if path.is_file()]
+    assert output in logs and any(path.suffix == ".log" and path != output for path in logs)
+    for path in logs:
+        assert "token=" not in path.read_text(errors="replace"), path
+    # and the front logged the page views by their path
+    assert "GET /verify 200 in" in output.read_text(errors="replace")
