@@ -81,8 +81,8 @@ class FakeSts:
         signed = match["signed"].split(";")
         request = AWSRequest(method=prepared.method, url=prepared.url, data=prepared.body,
                              headers={name: headers.get(name, "") for name in signed})  # fmt: skip
-        signer = SigV4Auth(Credentials(credentials.access_key, credentials.secret_key, credentials.token), "sts",
-                           match["region"])  # fmt: skip
+        issued = Credentials(str(credentials.access_key), str(credentials.secret_key), credentials.token)
+        signer = SigV4Auth(issued, "sts", match["region"])
         request.context["timestamp"] = headers.get("x-amz-date", "")
         canonical = signer.canonical_request(request)
         if signer.signature(signer.string_to_sign(request, canonical), request) != match["signature"]:
