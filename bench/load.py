@@ -5,12 +5,14 @@ Set-up through the operator API as ``oscar``: 20 accounts registered to one admi
 for the seeded users only, so the 50 requesters all carry alice's token, each in its own space).
 Requester ``i`` asks its space for each of the 20 accounts: 1,000 distinct (space, account)
 pairs, so no live-duplicate 409 is expected. Then 200 approvals (``POST /verify`` JSON with the
-connection tokens of the create responses), then the checks, through the auditor API as audrey.
+emailed links' tokens: the requesters' own connection tokens decide nothing), then the checks,
+through the auditor API as audrey.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import urllib.parse
@@ -178,6 +180,18 @@ def _outbox(client: Client) -> list[dict[str, Any]]:
     return answer.body if answer.status == 200 else []
 
 
+def _names(name: str) -> re.Pattern[str]:
+    """``name`` as a whole word of an email (so that ``Load 1-1`` is not found in ``Load 1-10``)."""
+    return re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
+
+
+def _link_token(email: dict[str, Any]) -> str:
+    """The emailed link's token: the administrator decides with it (a requester's connection token
+    alone decides nothing)."""
+    query = urllib.parse.urlsplit(email["links"][0]).query
+    return urllib.parse.parse_qs(query)["token"][0]
+
+
 # ---- the parts --------------------------------------------------------------------------------------
 
 
@@ -214,19 +228,20 @@ def probes(url: str, alice: str) -> tuple[list[float], list[float], list[str]]:
             failures.append(f"probe {k}: create answered {created.status}")
             continue
 
-        def emailed(n: str = name) -> bool:
-            return any(f"Display name:  {n}\n" in e["body"] for e in _outbox(client))
+        pattern = _names(name)
 
-        waited = _wait_for(emailed, 30)
-        if waited is None:
+        def emailed(n: re.Pattern[str] = pattern) -> dict[str, Any] | None:
+            return next((e for e in _outbox(client) if n.search(e["body"])), None)
+
+        waited = _wait_for(lambda: emailed() is not None, 30)
+        email = emailed()
+        if waited is None or email is None:
             failures.append(f"probe {k}: no email within 30 s")
             continue
         to_email.append((time.monotonic() - started) * 1000)
         connection = created.body["connectionId"]
         started = time.monotonic()
-        decided = client.call(
-            "POST", "/verify", {"token": created.body["connectionToken"], "decision": "approve"}
-        )
+        decided = client.call("POST", "/verify", {"token": _link_token(email), "decision": "approve"})
         if decided.status != 200:
             failures.append(f"probe {k}: decision answered {decided.status} {decided.body}")
             continue
@@ -300,13 +315,26 @@ def create_load(url: str, alice: str) -> tuple[Phase, list[tuple[str, str, str]]
             phase.add(answer)
             if answer.status == 201:
                 with lock:
-                    created.append((f"load-{i}", answer.body["connectionId"], answer.body["connectionToken"]))
+                    created.append((f"load-{i}", answer.body["connectionId"], body["displayName"]))
         client.close()
 
     started = time.monotonic()
     _pool(REQUESTERS, [partial(requester, i) for i in range(1, REQUESTERS + 1)])
     phase.seconds = time.monotonic() - started
     return phase, created
+
+
+def _with_links(client: Client, chosen: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """Each chosen request with its emailed link's token in place of the display name (one outbox
+    read); a request whose email did not arrive is left out (it cannot be approved)."""
+    emails = _outbox(client)
+    linked = []
+    for space, connection, name in chosen:
+        found = _names(name)
+        email = next((e for e in emails if found.search(e["body"]) and space in e["subject"]), None)
+        if email is not None:
+            linked.append((space, connection, _link_token(email)))
+    return linked
 
 
 def approve_load(url: str, chosen: list[tuple[str, str, str]]) -> tuple[Phase, set[str]]:
@@ -317,10 +345,10 @@ def approve_load(url: str, chosen: list[tuple[str, str, str]]) -> tuple[Phase, s
 
     def approver(share: list[tuple[str, str, str]]) -> None:
         client = Client(url)
-        for _space, connection, connection_token in share:
+        for _space, connection, link_token in share:
             if time.monotonic() > deadline:
                 return
-            answer = client.call("POST", "/verify", {"token": connection_token, "decision": "approve"})
+            answer = client.call("POST", "/verify", {"token": link_token, "decision": "approve"})
             phase.add(answer)
             if 200 <= answer.status < 300:
                 approved.add(connection)
@@ -344,7 +372,7 @@ def run() -> Section:
         f"so every requester carries alice's token, each in its own space). {REQUESTERS} concurrent "
         f"requester threads make {CREATES} creates in all, one per (space, account), so no live-duplicate "
         f"409 is expected. Once the approval emails are out (or after {DRAIN_TIMEOUT_S:.0f} s), "
-        f"{APPROVALS} approvals (`POST /verify` JSON with the create responses' connection tokens) from "
+        f"{APPROVALS} approvals (`POST /verify` JSON with the emailed links' tokens) from "
         f"{REQUESTERS} threads. Latency is per HTTP request at the client; throughput is 2xx answers over "
         f"the "
         f"phase's wall time; each phase issues nothing after its bound ({CREATE_PHASE_S:.0f} s, "
@@ -378,7 +406,7 @@ def run() -> Section:
         emails_drained = _wait_for(lambda: load_emails() >= len(created), DRAIN_TIMEOUT_S, 1.0)
         emails_out = load_emails()
         chosen = [created[i] for i in range(0, len(created), max(1, len(created) // APPROVALS))][:APPROVALS]
-        approvals, chosen_ids = approve_load(url, chosen)
+        approvals, chosen_ids = approve_load(url, _with_links(reader, chosen))
 
         def all_verified() -> bool:
             items = _pages(
