@@ -167,7 +167,7 @@ class Stack:
         *,
         display_name: str = "Production",
         timeout: int = 3600,
-        requester: str = "alice",
+        requester: str = seed_data.REQUESTER,
     ) -> tuple[str, str]:
         """Create a request (as the create route does) and start its workflow; returns its id
         and the connection token."""
@@ -253,7 +253,7 @@ class Stack:
         return load_handler("decide_connection").handler(event, FakeContext())  # type: ignore[no-any-return]
 
     def requester_http(
-        self, name: str, connection_id: str, body: Any = None, sub: str = "alice"
+        self, name: str, connection_id: str, body: Any = None, sub: str = seed_data.REQUESTER
     ) -> dict[str, Any]:
         """A requester's call (events/<name>.json) aimed at ``connection_id``, as ``sub``."""
         event = load_event(name)
