@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.inprocess import CallLog, workflow_stack
 from bench.report import Section, Table, Target
+from local.seed_data import AUDITOR, OPERATOR
 
 KEYED_ACCOUNT = "210987654321"
 # The fewest calls each operation can need under SPEC.md (space roles in the table, 422 without an
@@ -106,7 +107,7 @@ def measure(stack: Any, log: CallLog) -> dict[str, list[str]]:
     observed: dict[str, list[str]] = {}
     # Warm-up: import the handlers and create their clients (not counted).
     invoke("manage_connections", http_event("http_list_connections"))
-    invoke("query_audit", http_event("http_audit_connections", sub="audrey", groups=["auditors"]))
+    invoke("query_audit", http_event("http_audit_connections", sub=AUDITOR, groups=["auditors"]))
 
     with log.record() as calls:
         created = invoke(
@@ -131,7 +132,7 @@ def measure(stack: Any, log: CallLog) -> dict[str, list[str]]:
 
     audit_event = http_event(
         "http_audit_connections",
-        sub="audrey",
+        sub=AUDITOR,
         groups=["auditors"],
         query={"status": "VERIFIED", "limit": "25"},
     )
@@ -146,7 +147,7 @@ def measure(stack: Any, log: CallLog) -> dict[str, list[str]]:
             accountId=KEYED_ACCOUNT,
             email="other-admin@example.com",
             updatedAt="2026-11-01T00:00:00.000Z",
-            updatedBy="oscar",
+            updatedBy=OPERATOR,
         )
     )
     keyed = http_event(

@@ -26,6 +26,7 @@ from typing import Any
 
 from bench.client import Client
 from bench.report import Section, Table, Target, median
+from local.seed_data import ADMIN_ACCOUNT, REQUESTER, SPACE_ID, TRUSTED_ROLE
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -155,17 +156,17 @@ def _spawn(
 
 
 def _probe_connection(stack: Any) -> tuple[str, str]:
-    """A pending request in space demo whose approval email was sent (its workflow waits)."""
+    """A pending request in the seed's space whose approval email was sent (its workflow waits)."""
     client = Client(stack.url)
     created = client.call(
         "POST",
-        "/spaces/demo/connections",
+        f"/spaces/{SPACE_ID}/connections",
         {
-            "accountId": "111122223333",
+            "accountId": ADMIN_ACCOUNT,
             "displayName": "Cold start probe",
-            "roleArns": ["arn:aws:iam::111122223333:role/BuildRole"],
+            "roleArns": [f"arn:aws:iam::{ADMIN_ACCOUNT}:role/{TRUSTED_ROLE}"],
         },
-        token=stack.token("alice"),
+        token=stack.token(REQUESTER),
     )
     if created.status != 201:
         raise RuntimeError(f"probe connection: {created.status} {created.body}")

@@ -1,7 +1,8 @@
-"""moto in this process with the real ASL and handlers: tests/workflow/conftest.py's ``stack``
-fixture (the state machine from the ASL file with its substitutions, Lambda steps routed to our
-handlers, the table from template.yaml, the seed), driven outside pytest, plus a botocore
-``before-call`` hook that counts every AWS call by service.operation and thread."""
+"""moto in this process with the real ASL and handlers: tests/workflow/conftest.py's
+``moto_stack``, seeded by ``Stack.reset`` as for a test (the state machine from the ASL file with
+its substitutions, Lambda steps routed to our handlers, the table from template.yaml, the seed),
+driven outside pytest, plus a botocore ``before-call`` hook that counts every AWS call by
+service.operation and thread."""
 
 from __future__ import annotations
 
@@ -104,18 +105,16 @@ def _workflow_stack() -> Iterator[tuple[Any, CallLog]]:
     log = CallLog()
     # Clients copy their session's event hooks when created: register first, then let every
     # client (the handlers' cached ones included) be created anew.
-    fixture = conftest.stack._get_wrapped_function()  # the fixture's generator, outside pytest
     with pytest.MonkeyPatch.context() as monkeypatch, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # powertools: "No application metrics to publish"
-        generator = fixture(monkeypatch)
-        stack = next(generator)  # mock_aws has now reset boto3's default session
-        boto3.setup_default_session()
-        assert boto3.DEFAULT_SESSION is not None
-        boto3.DEFAULT_SESSION.events.register("before-call", log.hook, unique_id="bench-call-log")
-        client.cache_clear()
-        try:
-            yield stack, log
-        finally:
-            generator.close()
+        with conftest.moto_stack(monkeypatch) as stack:  # mock_aws has now reset boto3's default session
+            stack.reset(monkeypatch)
+            boto3.setup_default_session()
+            assert boto3.DEFAULT_SESSION is not None
+            boto3.DEFAULT_SESSION.events.register("before-call", log.hook, unique_id="bench-call-log")
             client.cache_clear()
-            load_settings.cache_clear()
+            try:
+                yield stack, log
+            finally:
+                client.cache_clear()
+                load_settings.cache_clear()

@@ -26,6 +26,7 @@ from typing import Any
 
 from bench.client import Answer, Client, token
 from bench.report import Section, Table, Target, median, percentile
+from local import seed_data
 
 REQUESTERS = int(os.environ.get("BENCH_REQUESTERS", "50"))
 ACCOUNTS = [f"2000000000{n:02d}" for n in range(20)]
@@ -206,7 +207,8 @@ def set_up(url: str, oscar: str) -> None:
     _pool(4, [partial(put, f"/approvers/{account}", {"email": LOAD_ADMIN}) for account in ACCOUNTS])
     spaces = [f"load-{i}" for i in range(1, REQUESTERS + 1)]
     _pool(8, [partial(put, f"/spaces/{space}", {"name": f"Load {space}"}) for space in spaces])
-    _pool(8, [partial(put, f"/spaces/{space}/members/alice", {"role": "SPACE_ADMIN"}) for space in spaces])
+    admin = seed_data.REQUESTER  # `/_local/token` issues tokens for the seeded users only
+    _pool(8, [partial(put, f"/spaces/{space}/members/{admin}", {"role": "SPACE_ADMIN"}) for space in spaces])
 
 
 def probes(url: str, alice: str) -> tuple[list[float], list[float], list[str]]:
@@ -220,7 +222,7 @@ def probes(url: str, alice: str) -> tuple[list[float], list[float], list[str]]:
         started = time.monotonic()
         created = client.call(
             "POST",
-            "/spaces/demo/connections",
+            f"/spaces/{seed_data.SPACE_ID}/connections",
             {"accountId": ACCOUNTS[k % len(ACCOUNTS)], "displayName": name},
             token=alice,
         )
@@ -247,7 +249,7 @@ def probes(url: str, alice: str) -> tuple[list[float], list[float], list[str]]:
             continue
 
         def verified(c: str = connection) -> bool:
-            got = client.call("GET", f"/spaces/demo/connections/{c}", token=alice)
+            got = client.call("GET", f"/spaces/{seed_data.SPACE_ID}/connections/{c}", token=alice)
             return got.status == 200 and got.body["status"] == "VERIFIED"
 
         if _wait_for(verified, 30) is None:
@@ -388,7 +390,11 @@ def run() -> Section:
         pid = stack.process.pid
         idle = memory(pid)
         url = stack.url
-        oscar, alice, audrey = token(url, "oscar"), token(url, "alice"), token(url, "audrey")
+        oscar, alice, audrey = (
+            token(url, seed_data.OPERATOR),
+            token(url, seed_data.REQUESTER),
+            token(url, seed_data.AUDITOR),
+        )
         endpoint = moto_endpoint(pid)
 
         set_up(url, oscar)
@@ -435,7 +441,7 @@ def run() -> Section:
         requested = Counter(
             event["connectionId"]
             for event in _pages(
-                reader, "/audit/events", {"actor": "alice", "limit": "1000"}, audrey, deadline
+                reader, "/audit/events", {"actor": seed_data.REQUESTER, "limit": "1000"}, audrey, deadline
             )
             if event["type"] == "REQUESTED"
         )

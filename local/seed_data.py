@@ -26,6 +26,11 @@ ADMIN_EMAIL = "admin@example.com"
 UNREGISTERED_ACCOUNT = "444455556666"
 TRUSTED_ROLE = "BuildRole"
 UNTRUSTED_ROLE = "UntrustedRole"
+# The users, by what they are in the seed (SEED.users describes them, with their groups).
+REQUESTER = "alice"  # SPACE_ADMIN of SPACE_ID
+POWER_USER = "bob"  # POWER_USER of SPACE_ID
+LIMITED_USER = "carol"  # LIMITED_ACCESS in SPACE_ID
+AUDITOR = "audrey"
 OPERATOR = "oscar"
 ADMIN_ROLE = "Admin"
 
@@ -94,16 +99,16 @@ class Seed:
 SEED = Seed(
     spaces=(SeedSpace(SPACE_ID, SPACE_NAME),),
     users=(
-        SeedUser("alice", f"SPACE_ADMIN of {SPACE_ID}"),
-        SeedUser("bob", f"POWER_USER of {SPACE_ID}"),
-        SeedUser("carol", f"LIMITED_ACCESS in {SPACE_ID}"),
-        SeedUser("audrey", "auditor", groups=("auditors",)),
-        SeedUser("oscar", "operator", groups=("operators",)),
+        SeedUser(REQUESTER, f"SPACE_ADMIN of {SPACE_ID}"),
+        SeedUser(POWER_USER, f"POWER_USER of {SPACE_ID}"),
+        SeedUser(LIMITED_USER, f"LIMITED_ACCESS in {SPACE_ID}"),
+        SeedUser(AUDITOR, "auditor", groups=("auditors",)),
+        SeedUser(OPERATOR, "operator", groups=("operators",)),
     ),
     members=(
-        SeedMember(SPACE_ID, "alice", "SPACE_ADMIN"),
-        SeedMember(SPACE_ID, "bob", "POWER_USER"),
-        SeedMember(SPACE_ID, "carol", "LIMITED_ACCESS"),
+        SeedMember(SPACE_ID, REQUESTER, "SPACE_ADMIN"),
+        SeedMember(SPACE_ID, POWER_USER, "POWER_USER"),
+        SeedMember(SPACE_ID, LIMITED_USER, "LIMITED_ACCESS"),
     ),
     approvers=(SeedApprover(ADMIN_ACCOUNT, ADMIN_EMAIL),),
     unregistered_accounts=(UNREGISTERED_ACCOUNT,),

@@ -1,4 +1,5 @@
-"""Helpers every test layer shares: the template, the events in events/, handler loading."""
+"""Helpers every test layer shares: the template, the events in events/, handler loading, the
+stores over a table, and the seed of ``local.seed_data`` put in a registry."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from types import ModuleType
 from typing import Any
 
 from samcli.yamlhelper import yaml_parse
+
+from local.seed_data import SEED
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -193,3 +196,24 @@ def stores(table_name: str, dynamodb: Any) -> Stores:
     return Stores(
         table, DynamoConnections(table), DynamoTokens(table), DynamoRegistry(table), DynamoAuditLog(table)
     )
+
+
+# ---- the seed ----------------------------------------------------------------------------------
+
+# What the seed's registry items carry as their last change: the seed's operator wrote them.
+SEED_STAMP = {"updatedAt": "2026-11-01T00:00:00.000Z", "updatedBy": SEED.operator}
+
+
+def put_seed(registry: Any) -> None:
+    """``local.seed_data``'s spaces, members and accounts' administrators, written straight into
+    a registry (the local stack writes the same through the operator API)."""
+    from account_connections.domain.registry import Approver, Member, Space, SpaceRole
+
+    for space in SEED.spaces:
+        registry.put_space(Space(spaceId=space.space_id, name=space.name, **SEED_STAMP))
+    for member in SEED.members:
+        registry.put_member(
+            Member(spaceId=member.space_id, userId=member.user_id, role=SpaceRole(member.role), **SEED_STAMP)
+        )
+    for approver in SEED.approvers:
+        registry.put_approver(Approver(accountId=approver.account_id, email=approver.email, **SEED_STAMP))

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import Any, TypeVar
 
+from local.seed_data import OPERATOR, REQUESTER
+
 T = TypeVar("T")
 
 
@@ -76,11 +78,11 @@ class StackClient:
         """A space of its own for one test (one live connection per account per space), made
         by the seeded operator through the operator API."""
         space_id = f"e2e-{uuid.uuid4().hex[:12]}"
-        response = self.request("PUT", f"/spaces/{space_id}", user="oscar", json_body={"name": space_id})
+        response = self.request("PUT", f"/spaces/{space_id}", user=OPERATOR, json_body={"name": space_id})
         assert response.status in (200, 201), response.text
         for user, role in members.items():
             path = f"/spaces/{space_id}/members/{user}"
-            response = self.request("PUT", path, user="oscar", json_body={"role": role})
+            response = self.request("PUT", path, user=OPERATOR, json_body={"role": role})
             assert response.status in (200, 201), response.text
         return space_id
 
@@ -88,7 +90,7 @@ class StackClient:
         body = {"accountId": account_id, "displayName": fields.pop("displayName", "Production"), **fields}
         return self.request("POST", f"/spaces/{space_id}/connections", user=user, json_body=body)
 
-    def connection(self, space_id: str, connection_id: str, user: str = "alice") -> dict[str, Any]:
+    def connection(self, space_id: str, connection_id: str, user: str = REQUESTER) -> dict[str, Any]:
         response = self.request("GET", f"/spaces/{space_id}/connections/{connection_id}", user=user)
         assert response.status == 200, response.text
         return dict(response.json())
@@ -102,7 +104,7 @@ class StackClient:
         return wait_for(find, timeout, f"no email mentions {marker!r}")
 
     def wait_for_status(
-        self, space_id: str, connection_id: str, status: str, timeout: float = 30, user: str = "alice"
+        self, space_id: str, connection_id: str, status: str, timeout: float = 30, user: str = REQUESTER
     ) -> dict[str, Any]:
         def reached() -> dict[str, Any] | None:
             connection = self.connection(space_id, connection_id, user)

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from local.process import StackProcess
+from local.seed_data import ADMIN_ACCOUNT, REQUESTER
 from tests.e2e.client import StackClient
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -79,9 +80,9 @@ class _Background:
         try:
             self.stack.start()
             client = StackClient(self.stack.url)
-            space_id = client.new_space({"alice": "SPACE_ADMIN"})
+            space_id = client.new_space({REQUESTER: "SPACE_ADMIN"})
             marker = f"Expiring {uuid.uuid4().hex[:8]}"
-            created = client.create_connection("alice", space_id, "111122223333", displayName=marker)
+            created = client.create_connection(REQUESTER, space_id, ADMIN_ACCOUNT, displayName=marker)
             assert created.status == 201, created.text
             created_at = time.monotonic()
             link = client.email_about(marker)["links"][0]

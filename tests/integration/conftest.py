@@ -1,5 +1,8 @@
 """Integration fixtures: moto with the state table built from template.yaml, the approval
-topic, a state machine from the real ASL file, and the handlers' environment."""
+topic, a state machine from the real ASL file, and the handlers' environment.
+
+The moto account is built once for the folder (``moto_account``); ``aws`` puts it back before
+each test (``tests.moto_reset``): an empty table, no subscriptions, no executions."""
 
 from __future__ import annotations
 
@@ -11,18 +14,29 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.support import ROOT, stores, table_definition
+from local import seed_data
+from tests.moto_reset import drop_subscriptions, fresh_state_machine, fresh_table
+from tests.support import ROOT, SEED_STAMP, put_seed, stores
 
 TABLE = "connections-test"
 ACCOUNT = "123456789012"
+ENV = {
+    "TABLE_NAME": TABLE,
+    "APPROVAL_TIMEOUT_SECONDS": "604800",
+    "PUBLIC_BASE_URL": "",
+    "VERIFIER_ROLE_NAME": "AccountConnectionsVerifier",
+    "VERIFIER_EXTERNAL_ID": "",
+    "RUNNER_PRINCIPAL_ARN": "arn:aws:iam::999999999999:role/WorkflowRunner",
+    "GROUPS_CLAIM": "cognito:groups",
+}
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """A moto account with the service's resources; yields their names and ARNs."""
+@pytest.fixture(scope="package")
+def moto_account() -> Iterator[dict[str, Any]]:
+    """A moto account with the service's resources, built once for the folder."""
     with mock_aws(config={"lambda": {"use_docker": False}}):
         ddb = boto3.client("dynamodb")
-        ddb.create_table(**table_definition(TABLE))
+        fresh_table(ddb, TABLE)
         sns = boto3.client("sns")
         topic = sns.create_topic(Name="approvals")["TopicArn"]
         events_topic = sns.create_topic(Name="connection-events")["TopicArn"]
@@ -31,25 +45,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         definition = (ROOT / "statemachine" / "connection_approval.asl.json").read_text()
         sfn = boto3.client("stepfunctions")
         created = sfn.create_state_machine(name="approval", definition=definition, roleArn=role)
-        machine = created["stateMachineArn"]
-        env = {
-            "TABLE_NAME": TABLE,
-            "STATE_MACHINE_ARN": machine,
-            "APPROVAL_TOPIC_ARN": topic,
-            "APPROVAL_TIMEOUT_SECONDS": "604800",
-            "PUBLIC_BASE_URL": "",
-            "VERIFIER_ROLE_NAME": "AccountConnectionsVerifier",
-            "VERIFIER_EXTERNAL_ID": "",
-            "RUNNER_PRINCIPAL_ARN": "arn:aws:iam::999999999999:role/WorkflowRunner",
-            "GROUPS_CLAIM": "cognito:groups",
-        }
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
         yield {
             "table": TABLE,
             "topic": topic,
             "events_topic": events_topic,
-            "state_machine": machine,
+            "state_machine": created["stateMachineArn"],
             "ddb": ddb,
             "sns": sns,
             "sfn": sfn,
@@ -57,31 +57,43 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         }
 
 
+@pytest.fixture
+def aws(moto_account: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The folder's moto account as built, and the handlers' environment: the resources'
+    names and ARNs, and the test's clients."""
+    account = moto_account
+    fresh_table(account["ddb"], TABLE)
+    # Executions here never run (moto only records them): a new machine forgets them.
+    fresh_state_machine(account["sfn"], account["state_machine"])
+    drop_subscriptions(account["sns"], (account["topic"], account["events_topic"]), keep=set())
+    for key, value in {**ENV, "STATE_MACHINE_ARN": account["state_machine"],
+                       "APPROVAL_TOPIC_ARN": account["topic"]}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    return dict(account)
+
+
 # ---- seeded state and observation helpers ------------------------------------------------------
 
-SPACE = "demo"
+APPROVED_ACCOUNT = seed_data.ADMIN_ACCOUNT
+UNREGISTERED_ACCOUNT = seed_data.UNREGISTERED_ACCOUNT
+# Test-only, next to the seed: a second space whose SPACE_ADMIN is dave (who is in no seeded space).
 OTHER_SPACE = "other"
-APPROVED_ACCOUNT = "111122223333"
-UNREGISTERED_ACCOUNT = "444455556666"
-# The users of SPEC.md's seed, and dave, the admin of another space.
-MEMBERS = {"alice": "SPACE_ADMIN", "bob": "POWER_USER", "carol": "LIMITED_ACCESS"}
+OTHER_SPACE_ADMIN = "dave"
 
 
 @pytest.fixture
 def seeded(aws: dict[str, Any]) -> dict[str, Any]:
-    """The seed of SPEC.md's local stack: space demo with alice, bob and carol, an administrator
-    for account 111122223333, and a second space whose admin is dave."""
-    from account_connections.domain.registry import Approver, Member, Space, SpaceRole
+    """The seed of SPEC.md's local stack (``local.seed_data``): space demo with alice, bob and
+    carol, an administrator for account 111122223333; and, for these tests only, a second space
+    whose admin is dave."""
+    from account_connections.domain.registry import Member, Space, SpaceRole
 
     state = stores(TABLE, aws["ddb"])
-    repo = state.registry
-    stamp = {"updatedAt": "2026-11-01T00:00:00.000Z", "updatedBy": "oscar"}
-    for space_id, name in ((SPACE, "Demo space"), (OTHER_SPACE, "Other space")):
-        repo.put_space(Space(spaceId=space_id, name=name, **stamp))
-    for user_id, role in MEMBERS.items():
-        repo.put_member(Member(spaceId=SPACE, userId=user_id, role=SpaceRole(role), **stamp))
-    repo.put_member(Member(spaceId=OTHER_SPACE, userId="dave", role=SpaceRole.SPACE_ADMIN, **stamp))
-    repo.put_approver(Approver(accountId=APPROVED_ACCOUNT, email="admin@example.com", **stamp))
+    put_seed(state.registry)
+    state.registry.put_space(Space(spaceId=OTHER_SPACE, name="Other space", **SEED_STAMP))
+    state.registry.put_member(
+        Member(spaceId=OTHER_SPACE, userId=OTHER_SPACE_ADMIN, role=SpaceRole.SPACE_ADMIN, **SEED_STAMP)
+    )
     return {**aws, "stores": state}
 
 

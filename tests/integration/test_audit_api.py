@@ -21,7 +21,7 @@ from account_connections.domain.tokens import LinkToken, TokenKind, new_token
 from tests.support import Reply, http_event, invoke, stores
 
 FUNCTION = "query_audit"
-CSV_HEADERS = {"accept": "text/csv"}
+CSV_HEADERS: dict[str, str | None] = {"accept": "text/csv"}
 
 
 def at(text: str) -> datetime:

@@ -12,16 +12,18 @@ import pytest
 from tests.integration.conftest import dump_table
 from tests.support import http_event, invoke, resource
 
-ALICE = ("alice", [])  # SPACE_ADMIN of demo
-BOB = ("bob", [])  # POWER_USER of demo
-CAROL = ("carol", [])  # LIMITED_ACCESS of demo
-DAVE = ("dave", [])  # SPACE_ADMIN of another space
-MALLORY = ("mallory", [])  # nobody
-AUDREY = ("audrey", ["auditors"])
-OSCAR = ("oscar", ["operators"])
+Identity = tuple[str | None, list[str] | None]  # (sub, groups); None: no token, or no groups claim
+
+ALICE: Identity = ("alice", [])  # SPACE_ADMIN of demo
+BOB: Identity = ("bob", [])  # POWER_USER of demo
+CAROL: Identity = ("carol", [])  # LIMITED_ACCESS of demo
+DAVE: Identity = ("dave", [])  # SPACE_ADMIN of another space
+MALLORY: Identity = ("mallory", [])  # nobody
+AUDREY: Identity = ("audrey", ["auditors"])
+OSCAR: Identity = ("oscar", ["operators"])
 # Group names are exact: neither a prefix nor another case grants them.
-LOOKALIKE = ("eve", ["Operators", "auditors-readonly", "operatorsx"])
-NO_TOKEN = (None, None)
+LOOKALIKE: Identity = ("eve", ["Operators", "auditors-readonly", "operatorsx"])
+NO_TOKEN: Identity = (None, None)
 
 
 @dataclass(frozen=True)
@@ -29,9 +31,9 @@ class Route:
     function: str
     event: str
     overrides: dict[str, Any]
-    allowed: tuple[tuple[str | None, list[str] | None], ...]
+    allowed: tuple[Identity, ...]
 
-    def call(self, who: tuple[str | None, list[str] | None], connection_id: str) -> Any:
+    def call(self, who: Identity, connection_id: str) -> Any:
         sub, groups = who
         overrides = dict(self.overrides)
         if "connectionId" in overrides.get("path", {}):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import boto3
 import pytest
@@ -12,23 +13,23 @@ from local import dynamodb_transactions
 
 
 @pytest.fixture
-def table(aws):
+def table(aws: dict[str, Any]) -> str:
     dynamodb_transactions.install()
     return aws["table"]
 
 
-def _put(pk: str, condition: str | None = None, table: str = "") -> dict:
-    op = {"TableName": table, "Item": {"pk": {"S": pk}, "sk": {"S": "X"}}}
+def _put(pk: str, condition: str | None = None, table: str = "") -> dict[str, Any]:
+    op: dict[str, Any] = {"TableName": table, "Item": {"pk": {"S": pk}, "sk": {"S": "X"}}}
     if condition:
         op["ConditionExpression"] = condition
     return {"Put": op}
 
 
-def _count(ddb, table: str) -> int:
+def _count(ddb: Any, table: str) -> int:
     return ddb.scan(TableName=table, Select="COUNT")["Count"]
 
 
-def test_concurrent_transactions_all_land(table):
+def test_concurrent_transactions_all_land(table: str) -> None:
     ddb = boto3.client("dynamodb")
     errors: list[Exception] = []
 
@@ -50,7 +51,7 @@ def test_concurrent_transactions_all_land(table):
     assert _count(ddb, table) == 8 * 25 * 2
 
 
-def test_a_cancelled_transaction_undoes_only_its_own_items(table):
+def test_a_cancelled_transaction_undoes_only_its_own_items(table: str) -> None:
     ddb = boto3.client("dynamodb")
     ddb.put_item(TableName=table, Item={"pk": {"S": "kept"}, "sk": {"S": "X"}})
     ddb.put_item(TableName=table, Item={"pk": {"S": "taken"}, "sk": {"S": "X"}})

@@ -3,7 +3,10 @@ CloudFormation would, Lambda functions whose invocations run our real handlers, 
 table, the topics (with SQS subscriptions that keep what SNS sent), and an administrator's
 account (111122223333) with its verifier role and roles to attach.
 
-moto runs executions on a background thread; ``Stack`` has the polling helpers.
+It is built once for the folder (``moto_stack``, also what ``bench.inprocess`` runs);
+``Stack.reset`` puts it back, with the seed, before each test and ``Stack.end_test`` stops
+what the test left running. moto runs executions on a background thread; ``Stack`` has the
+polling helpers.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import re
 import time
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -30,28 +34,21 @@ from moto.sts.models import STSBackend
 from account_connections.adapters.stepfunctions import StepFunctionsWorkflow
 from account_connections.domain.access import Principal
 from account_connections.domain.connection import CreateConnectionRequest
-from account_connections.domain.registry import Approver, Member, Space, SpaceRole
 from account_connections.logic.connections import create_connection
-from local import dynamodb_transactions
-from tests.support import (
-    ROOT,
-    FakeContext,
-    Stores,
-    load_event,
-    load_handler,
-    resource,
-    stores,
-    table_definition,
-)
+from local import dynamodb_transactions, seed_data
+from local.seed_data import TRUSTED_ROLE, UNTRUSTED_ROLE, SeedRole, seed_roles
+from tests import moto_reset
+from tests.support import ROOT, FakeContext, Stores, load_event, load_handler, put_seed, resource, stores
 
 TABLE = "connections-workflow-test"
 SERVICE_ACCOUNT = "123456789012"
-ADMIN_ACCOUNT = "111122223333"
-OTHER_ACCOUNT = "444455556666"
-ADMIN_EMAIL = "admin@example.com"
+ADMIN_ACCOUNT = seed_data.ADMIN_ACCOUNT
+OTHER_ACCOUNT = "444455556666"  # another account, whose administrator's emails must not carry ours
+ADMIN_EMAIL = seed_data.ADMIN_EMAIL
+SPACE = seed_data.SPACE_ID
+# The template's parameters that the seed's roles depend on.
 VERIFIER_ROLE = "AccountConnectionsVerifier"
 RUNNER = "arn:aws:iam::999999999999:role/WorkflowRunner"
-SPACE = "demo"
 BASE_URL = "https://abc123.execute-api.us-east-1.amazonaws.com"
 # The workflow's Lambda functions: template logical id -> functions/<folder>.
 STEP_FUNCTIONS = {
@@ -62,11 +59,21 @@ STEP_FUNCTIONS = {
 }
 
 
-def trust_policy(principal: str) -> str:
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}],
-    })  # fmt: skip
+def _admin_roles() -> tuple[tuple[SeedRole, str], ...]:
+    """(role, path): the roles the seed's administrator creates in their account
+    (``seed_roles``), with these tests' changes and additions, each said where it is made."""
+    seeded = {role.name: role for role in seed_roles(RUNNER, VERIFIER_ROLE, service_account=SERVICE_ACCOUNT)}
+    assert set(seeded) == {VERIFIER_ROLE, TRUSTED_ROLE, UNTRUSTED_ROLE}, set(seeded)
+    return (
+        # Test-only change: the verifier role without its ReadRoles inline policy. A test deletes
+        # the role, which IAM (and moto) refuses while it has an inline policy; moto never
+        # evaluates the policy, so leaving it out changes nothing else.
+        (replace(seeded[VERIFIER_ROLE], inline_policies=()), "/"),
+        (seeded[TRUSTED_ROLE], "/"),  # BuildRole: trusts the runner
+        (seeded[UNTRUSTED_ROLE], "/"),  # UntrustedRole: trusts ec2.amazonaws.com, not the runner
+        # Test-only addition: a role under a path, trusting the runner.
+        (SeedRole(ADMIN_ACCOUNT, "DeployRole", seed_data.trust_policy({"AWS": RUNNER})), "/deploy/"),
+    )
 
 
 def role_arn(name: str, account: str = ADMIN_ACCOUNT, path: str = "/") -> str:
@@ -98,9 +105,13 @@ class Stack:
     ddb: Any
     sfn: Any
     sqs: Any
+    sns: Any
+    admin_iam: Any  # acting in the administrator's account
     state_machine: str
+    topics: dict[str, str]
     queues: dict[str, str]
     logs: list[str]
+    built_subscriptions: set[str]
     before_step: dict[str, Callable[[dict[str, Any]], None]] = field(default_factory=dict)
     emails: list[Email] = field(default_factory=list)
     notices: list[dict[str, Any]] = field(default_factory=list)
@@ -113,6 +124,41 @@ class Stack:
     def registry(self) -> Any:
         return self.stores.registry
 
+    # ---- between tests ----------------------------------------------------------------------
+
+    def reset(self, env: pytest.MonkeyPatch) -> None:
+        """Before a test: the account as built, with the seed, and the handlers' environment
+        (set on ``env``, which undoes it). What a test may change goes: the table's items, the
+        administrator's roles, executions, subscriptions, messages, hooks, what was collected."""
+        moto_reset.end_executions(self.sfn, self.state_machine)
+        self.before_step.clear()
+        moto_reset.fresh_table(self.ddb, TABLE)
+        put_seed(self.registry)
+        _put_admin_roles(self.admin_iam)
+        moto_reset.fresh_state_machine(self.sfn, self.state_machine)
+        moto_reset.drop_subscriptions(self.sns, self.topics.values(), keep=self.built_subscriptions)
+        for url in self.queues.values():
+            self.sqs.purge_queue(QueueUrl=url)
+        self.emails.clear()
+        self.notices.clear()
+        self.logs.clear()
+        for key, value in {
+            "TABLE_NAME": TABLE,
+            "STATE_MACHINE_ARN": self.state_machine,
+            "APPROVAL_TOPIC_ARN": self.topics["ApprovalTopic"],
+            "APPROVAL_TIMEOUT_SECONDS": "3600",
+            "PUBLIC_BASE_URL": BASE_URL,
+            "VERIFIER_ROLE_NAME": VERIFIER_ROLE,
+            "VERIFIER_EXTERNAL_ID": "",
+            "RUNNER_PRINCIPAL_ARN": RUNNER,
+        }.items():
+            env.setenv(key, value)
+
+    def end_test(self) -> None:
+        """After a test: no execution of it runs on (into the next test), no hook of it stays."""
+        moto_reset.end_executions(self.sfn, self.state_machine)
+        self.before_step.clear()
+
     # ---- requests ---------------------------------------------------------------------------
 
     def request(
@@ -121,7 +167,7 @@ class Stack:
         *,
         display_name: str = "Production",
         timeout: int = 3600,
-        requester: str = "alice",
+        requester: str = seed_data.REQUESTER,
     ) -> tuple[str, str]:
         """Create a request (as the create route does) and start its workflow; returns its id
         and the connection token."""
@@ -135,7 +181,7 @@ class Stack:
                 accountId=ADMIN_ACCOUNT,
                 displayName=display_name,
                 description="Deploy target for the web app",
-                roleArns=role_arns if role_arns is not None else [role_arn("BuildRole")],
+                roleArns=role_arns if role_arns is not None else [role_arn(TRUSTED_ROLE)],
             ),
             approval_timeout_seconds=timeout,
             verify_base_url=BASE_URL,
@@ -207,7 +253,7 @@ class Stack:
         return load_handler("decide_connection").handler(event, FakeContext())  # type: ignore[no-any-return]
 
     def requester_http(
-        self, name: str, connection_id: str, body: Any = None, sub: str = "alice"
+        self, name: str, connection_id: str, body: Any = None, sub: str = seed_data.REQUESTER
     ) -> dict[str, Any]:
         """A requester's call (events/<name>.json) aimed at ``connection_id``, as ``sub``."""
         event = load_event(name)
@@ -317,11 +363,13 @@ class _Collect(logging.Handler):
         self.lines.append(self.format(record))
 
 
-@pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+@contextmanager
+def moto_stack(patch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """The moto account with every resource, once; ``patch`` carries the patches of moto it needs
+    (its owner undoes them). ``Stack.reset`` then seeds it for a test."""
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
         ddb = boto3.client("dynamodb")
-        ddb.create_table(**table_definition(TABLE))
+        moto_reset.fresh_table(ddb, TABLE)
         sns, sqs, iam = boto3.client("sns"), boto3.client("sqs"), boto3.client("iam")
         topics = {
             "ApprovalTopic": sns.create_topic(Name="approvals")["TopicArn"],
@@ -357,71 +405,71 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             definition = definition.replace("${" + name + "}", value)
         sfn = boto3.client("stepfunctions")
         machine = sfn.create_state_machine(name="approval", definition=definition, roleArn=execution_role)
-        for key, value in {
-            "TABLE_NAME": TABLE,
-            "STATE_MACHINE_ARN": machine["stateMachineArn"],
-            "APPROVAL_TOPIC_ARN": topics["ApprovalTopic"],
-            "APPROVAL_TIMEOUT_SECONDS": "3600",
-            "PUBLIC_BASE_URL": BASE_URL,
-            "VERIFIER_ROLE_NAME": VERIFIER_ROLE,
-            "VERIFIER_EXTERNAL_ID": "",
-            "RUNNER_PRINCIPAL_ARN": RUNNER,
-        }.items():
-            monkeypatch.setenv(key, value)
-
-        state = stores(TABLE, ddb)
-        stamp = {"updatedAt": "2026-11-01T00:00:00.000Z", "updatedBy": "oscar"}
-        state.registry.put_space(Space(spaceId=SPACE, name="Demo space", **stamp))
-        state.registry.put_member(Member(spaceId=SPACE, userId="alice", role=SpaceRole.SPACE_ADMIN, **stamp))
-        state.registry.put_approver(Approver(accountId=ADMIN_ACCOUNT, email=ADMIN_EMAIL, **stamp))
-        _seed_admin_account()
 
         from account_connections.observability import logger
 
         lines: list[str] = []
         collector = _Collect(logger.registered_handler.formatter, lines)  # type: ignore[arg-type]
         logging.getLogger(logger.name).addHandler(collector)
-        stack = Stack(stores=state, ddb=ddb, sfn=sfn, sqs=sqs, state_machine=machine["stateMachineArn"],
-                      queues=queues, logs=lines)  # fmt: skip
-        monkeypatch.setattr(LambdaSimpleBackend, "invoke", _route_invocations(stack, {
+        stack = Stack(
+            stores=stores(TABLE, ddb), ddb=ddb, sfn=sfn, sqs=sqs, sns=sns, admin_iam=_admin_account_iam(),
+            state_machine=machine["stateMachineArn"], topics=topics, queues=queues, logs=lines,
+            built_subscriptions=moto_reset.subscriptions(sns, topics.values()),
+        )  # fmt: skip
+        patch.setattr(LambdaSimpleBackend, "invoke", _route_invocations(stack, {
             logical_id: folder for logical_id, folder in STEP_FUNCTIONS.items()}))  # fmt: skip
-        monkeypatch.setattr(STSBackend, "assume_role", _strict_assume_role(STSBackend.assume_role))
+        # After _admin_account_iam, which assumes a role nobody created.
+        patch.setattr(STSBackend, "assume_role", _strict_assume_role(STSBackend.assume_role))
+        # Stack.reset purges the queues before each test: moto refuses a second purge within 60 s.
+        patch.setenv("MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR", "false")
         # DynamoDB runs a transaction atomically; moto does not: the local stack's fix, here too.
         dynamodb_transactions.install()
         try:
             yield stack
         finally:
             logging.getLogger(logger.name).removeHandler(collector)
-            _stop_executions(sfn, machine["stateMachineArn"])
+            stack.end_test()
 
 
-def _seed_admin_account() -> None:
-    """Account 111122223333 as SPEC.md's seed has it: the verifier role (trusting the service's
-    account), BuildRole trusting the runner principal, UntrustedRole trusting someone else."""
+@pytest.fixture(scope="package")
+def workflow_account() -> Iterator[Stack]:
+    """The folder's moto account, built once."""
+    with pytest.MonkeyPatch.context() as patch, moto_stack(patch) as built:
+        yield built
+
+
+@pytest.fixture
+def stack(workflow_account: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """The folder's account, put back as built and seeded for this test."""
+    workflow_account.reset(monkeypatch)
+    try:
+        yield workflow_account
+    finally:
+        workflow_account.end_test()
+
+
+def _admin_account_iam() -> Any:
+    """An IAM client acting in the administrator's account (moto keeps one state per account)."""
     credentials = boto3.client("sts").assume_role(RoleArn=role_arn("Setup"), RoleSessionName="setup")[
         "Credentials"
     ]
-    iam = boto3.client(
+    return boto3.client(
         "iam",
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
     )
-    iam.create_role(
-        RoleName=VERIFIER_ROLE, AssumeRolePolicyDocument=trust_policy(f"arn:aws:iam::{SERVICE_ACCOUNT}:root")
-    )
-    iam.create_role(RoleName="BuildRole", AssumeRolePolicyDocument=trust_policy(RUNNER))
-    iam.create_role(RoleName="DeployRole", Path="/deploy/", AssumeRolePolicyDocument=trust_policy(RUNNER))
-    iam.create_role(
-        RoleName="UntrustedRole", AssumeRolePolicyDocument=trust_policy("arn:aws:iam::222233334444:root")
-    )
 
 
-def _stop_executions(sfn: Any, machine: str) -> None:
-    """Leave no execution waiting on its background thread past the test."""
-    for execution in sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")["executions"]:
-        try:
-            sfn.stop_execution(executionArn=execution["executionArn"])
-        except AttributeError:
-            # moto cannot stop an execution whose worker has not started yet; it ends with the mock.
-            continue
+def _put_admin_roles(iam: Any) -> None:
+    """Account 111122223333's roles as SPEC.md's seed has them (``_admin_roles``), and no other:
+    a role a test deleted comes back, one it added goes."""
+    for role in iam.list_roles()["Roles"]:
+        for policy in iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]:
+            iam.delete_role_policy(RoleName=role["RoleName"], PolicyName=policy)
+        iam.delete_role(RoleName=role["RoleName"])
+    for role, path in _admin_roles():
+        extra = {"Description": role.description} if role.description else {}
+        iam.create_role(RoleName=role.name, Path=path, AssumeRolePolicyDocument=role.trust_policy, **extra)
+        for policy_name, document in role.inline_policies:
+            iam.put_role_policy(RoleName=role.name, PolicyName=policy_name, PolicyDocument=document)

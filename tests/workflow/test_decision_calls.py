@@ -43,7 +43,8 @@ def aws_calls(stack: Stack) -> Iterator[Recorder]:
 
     @contextmanager
     def record() -> Iterator[list[str]]:
-        me, start, seen = threading.get_ident(), len(calls), []
+        me, start = threading.get_ident(), len(calls)
+        seen: list[str] = []
         try:
             yield seen
         finally:

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from account_connections import settings as settings_module
 from account_connections.steps import contract
@@ -96,7 +97,7 @@ def test_each_function_gets_the_environment_its_settings_need(logical_id: str, m
     assert required <= set(environment), required - set(environment)
 
 
-STEP_MODELS = {
+STEP_MODELS: dict[str, type[BaseModel]] = {
     "${NotifyApproverFunctionArn}": contract.NotifyApproverInput,
     "${VerifyConnectionFunctionArn}": contract.VerifyConnectionInput,
     "${AttachRolesFunctionArn}": contract.AttachRolesInput,
