@@ -87,7 +87,8 @@ def _graph_problems(where: str, scope: dict[str, Any]) -> list[str]:
             found.append(f"{where}: {name} is a Choice without Choices")
         if kind in {"Succeed", "Fail"} and ("Next" in state or "End" in state):
             found.append(f"{where}: {name} is terminal and cannot have Next or End")
-    seen, todo = set(), [scope.get("StartAt")]
+    seen: set[str] = set()
+    todo: list[str] = [str(scope.get("StartAt"))]
     while todo:
         name = todo.pop()
         if name in seen or name not in states:

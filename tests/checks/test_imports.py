@@ -62,7 +62,7 @@ def imported_names(path: Path) -> set[str]:
     """What the module at ``path`` imports, as absolute dotted names: ``import a.b`` gives a.b,
     ``from a import b`` gives a.b (b may be a module, else it is a name in a)."""
     name = module_name(path)
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)

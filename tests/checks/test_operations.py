@@ -180,7 +180,7 @@ def test_functions_and_the_workflow_are_traced() -> None:
 
 def _name_pattern(node: ast.expr) -> re.Pattern[str] | None:
     if isinstance(node, ast.JoinedStr):
-        parts = [re.escape(v.value) if isinstance(v, ast.Constant) else r"\w+" for v in node.values]
+        parts = [re.escape(str(v.value)) if isinstance(v, ast.Constant) else r"\w+" for v in node.values]
         return re.compile("".join(parts))
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return re.compile(re.escape(node.value))
@@ -195,7 +195,11 @@ def _emitted_metric_names() -> list[re.Pattern[str]]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_metric":
                 for keyword in (k for k in node.keywords if k.arg == "name"):
-                    names += [p for part in ast.walk(keyword.value) if (p := _name_pattern(part))]
+                    names += [
+                        p
+                        for part in ast.walk(keyword.value)
+                        if isinstance(part, ast.expr) and (p := _name_pattern(part))
+                    ]
     return names
 
 

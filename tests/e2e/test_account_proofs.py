@@ -238,7 +238,7 @@ def test_the_issued_key_with_another_session_token_is_refused(admin_credentials:
 
 def test_the_stacks_dummy_credentials_still_reach_the_emulated_aws(admin_credentials: dict[str, str]) -> None:
     """What the functions sign with is not shaped like an AWS key: not checked, as before."""
-    dummy = {"aws_access_key_id": "local-stack", "aws_secret_access_key": "local-stack"}
+    dummy: dict[str, Any] = {"aws_access_key_id": "local-stack", "aws_secret_access_key": "local-stack"}
     endpoint = admin_credentials["endpoint"]
     sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1", **dummy)
     assert sts.get_caller_identity()["Account"] == "123456789012"

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from typing import Any
 
 import boto3
 import pytest
@@ -79,7 +80,7 @@ def test_the_banner_names_the_emulated_aws_endpoint_to_inspect_with_the_dummy_cr
     credentials = client.request("GET", "/_local/aws-credentials?account=111122223333").json()
     assert credentials["endpoint"] == endpoint
     assert f"aws --endpoint-url {endpoint} " in stack.output()
-    dummy = {"aws_access_key_id": "local-stack", "aws_secret_access_key": "local-stack"}
+    dummy: dict[str, Any] = {"aws_access_key_id": "local-stack", "aws_secret_access_key": "local-stack"}
     cloudformation = boto3.client("cloudformation", endpoint_url=endpoint, region_name="us-east-1", **dummy)
     (deployed,) = cloudformation.describe_stacks(StackName="account-connections")["Stacks"]
     parameters = {item["ParameterKey"]: item["ParameterValue"] for item in deployed["Parameters"]}
