@@ -5,6 +5,7 @@ write (a concurrent change, the live lock, a token consumed once, a retired link
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -80,19 +81,22 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         yield Backend("memory", connections, connections.tokens, registry,
                       InMemoryAuditLog(connections, registry), hand_memory_lock)  # fmt: skip
         return
+    # Its own table (the folder's shared moto account may be active: a name of its own keeps them apart).
+    table = f"{TABLE}-{uuid.uuid4().hex[:8]}"
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(**table_definition(TABLE))
-        state = stores(TABLE, ddb)
+        ddb.create_table(**table_definition(table))
+        state = stores(table, ddb)
 
         def hand_table_lock(space_id: str, account_id: str, holder: str) -> None:
             ddb.put_item(
-                TableName=TABLE, Item=serialize({**live_key(space_id, account_id), "connectionId": holder})
+                TableName=table, Item=serialize({**live_key(space_id, account_id), "connectionId": holder})
             )
 
         yield Backend(
             "dynamodb", state.connections, state.tokens, state.registry, state.audit, hand_table_lock
         )
+        ddb.delete_table(TableName=table)
 
 
 # ---- arranging through the ports ---------------------------------------------------------------
