@@ -87,7 +87,7 @@ def _page(items: list[T], limit: int, next_token: str | None, scope: str) -> Pag
             if not isinstance(plain, dict) or plain.get("scope") != scope:
                 raise ValueError(next_token)
             start = int(plain["start"])
-        except (ValueError, KeyError, TypeError, UnicodeError) as exc:
+        except (ValueError, KeyError, TypeError, UnicodeError, RecursionError) as exc:
             raise InvalidRequest(
                 "nextToken is not valid for this query",
                 errors=[{"field": "nextToken", "message": "not a token of this query"}],
