@@ -19,8 +19,9 @@ DAVE = ("dave", [])  # SPACE_ADMIN of another space
 MALLORY = ("mallory", [])  # nobody
 AUDREY = ("audrey", ["auditors"])
 OSCAR = ("oscar", ["operators"])
-# Group names are exact: neither a prefix nor another case grants them.
-LOOKALIKE = ("eve", ["Operators", "auditors-readonly", "operatorsx"])
+# Group names are exact: neither a prefix, another case, nor a name holding one after a comma
+# grants them.
+LOOKALIKE = ("eve", ["Operators", "auditors-readonly", "operatorsx", "x,auditors", "x,operators"])
 NO_TOKEN = (None, None)
 
 
