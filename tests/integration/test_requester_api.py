@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -152,6 +153,42 @@ def test_an_invalid_idempotency_key_is_refused(seeded: dict[str, Any]) -> None:
     reply = create(key="ключ")
     assert reply.status == 400
     assert reply.json["errors"][0]["field"] == "Idempotency-Key"
+
+
+# Every header a proxy or a caller could use to name another host or scheme.
+FORGED_ORIGIN: dict[str, str | None] = {
+    "host": "evil.example", "x-forwarded-proto": "http", "x-forwarded-host": "evil.example",
+    "forwarded": "proto=http;host=evil.example", "idempotency-key": None,
+}  # fmt: skip
+
+
+def links_base_url(seeded: dict[str, Any], connection_id: str) -> str:
+    """The base URL the workflow will start the emailed links with (its execution's input)."""
+    arn = seeded["state_machine"].replace(":stateMachine:", ":execution:") + f":{connection_id}"
+    execution = seeded["sfn"].describe_execution(executionArn=arn)
+    return str(json.loads(execution["input"])["verifyBaseUrl"])
+
+
+def test_links_start_with_the_apis_own_domain_never_with_a_request_header(seeded: dict[str, Any]) -> None:
+    # Given no PublicBaseUrl, When a create names another host and scheme in its headers
+    event = http_event("http_create_connection", body=BODY, headers=FORGED_ORIGIN)
+    event["requestContext"]["domainName"] = "api.connections.example.com"
+    reply = invoke(FUNCTION, event)
+    assert reply.status == 201, reply.text
+    # Then the links start with the domain API Gateway says the request reached, over https
+    assert links_base_url(seeded, reply.json["connectionId"]) == "https://api.connections.example.com"
+
+
+def test_links_start_with_the_public_base_url_when_one_is_set(
+    seeded: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from account_connections.settings import load_settings
+
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://connections.example.com/")
+    load_settings.cache_clear()
+    reply = invoke(FUNCTION, http_event("http_create_connection", body=BODY, headers=FORGED_ORIGIN))
+    assert reply.status == 201, reply.text
+    assert links_base_url(seeded, reply.json["connectionId"]) == "https://connections.example.com"
 
 
 # ---- list and read ---------------------------------------------------------------------------

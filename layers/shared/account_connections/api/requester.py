@@ -58,13 +58,18 @@ def member(space_id: str, *, mutate: bool) -> Principal:
 
 
 def _verify_base_url() -> str:
+    """Where the emailed links start: the deployment's public base URL, else the API's own domain
+    as API Gateway reports the endpoint the request reached (``requestContext.domainName``). Never
+    a request header: the caller writes those, and a create sent with ``Host: evil.example`` would
+    have the administrator emailed a real link to that host. (The template cannot derive the URL:
+    the API depends on this function.)"""
     configured = settings().public_base_url.rstrip("/")
     if configured:
         return configured
-    event = router.current_event
-    host = header(router, "host") or event.request_context.domain_name
-    scheme = header(router, "x-forwarded-proto") or "https"
-    return f"{scheme}://{host}"
+    domain = router.current_event.request_context.domain_name
+    if not domain:
+        raise RuntimeError("API Gateway reported no domain name: set the PublicBaseUrl parameter")
+    return f"https://{domain}"
 
 
 def _create(body: CreateConnectionRequest) -> CreateConnectionResponse:
