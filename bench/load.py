@@ -215,7 +215,7 @@ def probes(url: str, alice: str) -> tuple[list[float], list[float], list[str]]:
             continue
 
         def emailed(n: str = name) -> bool:
-            return any(f"Display name:  {n}\n" in e["body"] for e in _outbox(client))
+            return any(f"Display name:\n> {n}\n" in e["body"] for e in _outbox(client))
 
         waited = _wait_for(emailed, 30)
         if waited is None:

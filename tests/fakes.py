@@ -531,8 +531,9 @@ class Email:
 
     @property
     def token(self) -> str:
-        """The link token of the email's verification link."""
-        match = re.search(r"/verify\?token=(\S+)", self.body)
+        """The link token of the email's verification link: the service's own line, never one
+        quoted from what the requester wrote."""
+        match = re.search(r"^[^>\s]\S*/verify\?token=(\S+)", self.body, re.MULTILINE)
         assert match, "the email has no verification link"
         return unquote(match[1])
 
