@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from account_connections import wiring
 from account_connections.api import idempotency
 from account_connections.api.app import SpaceIdPath, current_principal, header
-from account_connections.api.problems import problem_responses
+from account_connections.api.problems import jwt_route_responses, problem_responses
 from account_connections.domain.access import Principal
 from account_connections.domain.connection import (
     Connection,
@@ -34,9 +34,8 @@ router = APIGatewayHttpRouter()
 ConnectionIdPath = Annotated[str, Path(pattern=CONNECTION_ID_PATTERN, description="The connection's id.")]
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
-COMMON = problem_responses({
+COMMON = jwt_route_responses({
     400: "Invalid input; `errors` names each field.",
-    401: "No valid bearer token.",
     403: "Not a member of the space, or a role that may not do this.",
 })  # fmt: skip
 
