@@ -155,6 +155,31 @@ def test_an_invalid_idempotency_key_is_refused(seeded: dict[str, Any]) -> None:
     assert reply.json["errors"][0]["field"] == "Idempotency-Key"
 
 
+@pytest.fixture
+def traced(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every response the handlers' tracer would put into an X-Ray trace as metadata."""
+    from account_connections.observability import tracer
+
+    captured: list[Any] = []
+
+    def record(method_name: str | None = None, data: Any = None, subsegment: Any = None,
+               capture_response: bool | str | None = None) -> None:  # fmt: skip
+        if data is not None and capture_response and subsegment is not None:
+            captured.append(data)
+
+    monkeypatch.setattr(tracer, "_add_response_as_metadata", record)
+    return captured
+
+
+def test_no_trace_captures_the_response_that_holds_the_connection_token(
+    seeded: dict[str, Any], traced: list[Any]
+) -> None:
+    reply = create(key="traced")
+    assert reply.status == 201 and reply.json["connectionToken"]
+    assert get(reply.json["connectionId"]).status == 200
+    assert traced == []
+
+
 # Every header a proxy or a caller could use to name another host or scheme.
 FORGED_ORIGIN: dict[str, str | None] = {
     "host": "evil.example", "x-forwarded-proto": "http", "x-forwarded-host": "evil.example",
