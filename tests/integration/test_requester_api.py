@@ -93,14 +93,60 @@ def test_a_power_user_may_request_too(seeded: dict[str, Any]) -> None:
     assert reply.json["requestedBy"] == "bob"
 
 
-def test_same_idempotency_key_and_body_give_the_same_response_and_one_connection(
+def page(token: str) -> Reply:
+    """``GET /verify?token=``: the administrator's page."""
+    return invoke("decide_connection", http_event("http_verify_page", query={"token": token}))
+
+
+def without_token(body: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in body.items() if name != "connectionToken"}
+
+
+def test_same_idempotency_key_and_body_answer_the_same_connection_with_a_new_token(
     seeded: dict[str, Any],
 ) -> None:
     first = create(key="retry-1")
     again = create(key="retry-1")
     assert (first.status, again.status) == (201, 201)
-    assert again.json == first.json
+    # The same connection, once, with a connection token that replaces the first
+    assert without_token(again.json) == without_token(first.json)
+    assert again.json["connectionToken"] and again.json["connectionToken"] != first.json["connectionToken"]
     assert len(space_connections(seeded)) == 1
+    # Only one connection token is live: the first answers 410 ("replaced"), the new one opens the page
+    assert page(first.json["connectionToken"]).status == 410
+    assert page(again.json["connectionToken"]).status == 200
+    history = [event["type"] for event in get(first.json["connectionId"]).json["history"]]
+    assert history == ["REQUESTED", "CONNECTION_TOKEN_REPLACED"]
+    # And a third replay replaces the second
+    third = create(key="retry-1")
+    assert third.json["connectionId"] == first.json["connectionId"]
+    assert page(again.json["connectionToken"]).status == 410
+    assert page(third.json["connectionToken"]).status == 200
+    # The same key with another body is still a conflict
+    assert create(key="retry-1", body={**BODY, "displayName": "Else"}).status == 409
+
+
+def test_the_idempotency_record_keeps_no_connection_token(seeded: dict[str, Any]) -> None:
+    first = create(key="retry-record")
+    again = create(key="retry-record")
+    records = [item for item in dump_table(seeded["ddb"]) if item["pk"]["S"].startswith("IDEMPOTENCY#")]
+    assert len(records) == 1
+    stored = json.dumps(records)
+    for token in (first.json["connectionToken"], again.json["connectionToken"]):
+        assert token not in stored
+    assert "connectionToken" not in stored
+    assert first.json["connectionId"] in stored  # the record is the response, less the token
+
+
+def test_a_replay_after_the_request_left_pending_answers_without_a_token(seeded: dict[str, Any]) -> None:
+    first = create(key="retry-late")
+    assert cancel(first.json["connectionId"]).status == 200
+    before = dump_table(seeded["ddb"])
+    again = create(key="retry-late")
+    assert again.status == 201
+    assert again.json["connectionToken"] == ""
+    assert without_token(again.json) == without_token(first.json)
+    assert dump_table(seeded["ddb"]) == before
 
 
 def test_same_idempotency_key_with_another_body_is_a_conflict(seeded: dict[str, Any]) -> None:

@@ -87,12 +87,19 @@ def _create(body: CreateConnectionRequest) -> CreateConnectionResponse:
     )
 
 
+def _replay(principal: Principal, stored: CreateConnectionResponse) -> CreateConnectionResponse:
+    return connections.replay_create(wiring.connections(), wiring.tokens(), principal, stored)
+
+
 @router.post(
     "/spaces/<spaceId>/connections",
     summary="Request a connection to an AWS account",
     description="Stores the request, emails the account's administrator a verification link, and "
     "returns the connection with its `connectionToken` (shown only here). Send `Idempotency-Key` "
-    "to make retries safe: the same key and body give the same response.",
+    "to make retries safe: the same key and body answer the same connection, with a new "
+    "`connectionToken` that replaces the first (which then answers 410; the service keeps no copy "
+    "of a token to answer again); a connection no longer pending answers with `connectionToken` "
+    "empty. The same key with another body is a 409.",
     tags=["Requesters"],
     responses={
         201: {"description": "Requested; awaiting the administrator."},
@@ -120,7 +127,8 @@ def create_connection(
             )
         created = idempotency.create_once(
             idempotency.IdempotentCreate(key=key, principal=principal.sub, spaceId=spaceId, body=body),
-            router.lambda_context, lambda: _create(body), settings().idempotency_ttl_seconds,
+            router.lambda_context, lambda: _create(body), lambda stored: _replay(principal, stored),
+            settings().idempotency_ttl_seconds,
         )  # fmt: skip
     return Response(status_code=201, content_type="application/json", body=created)
 
