@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+from array import array
+from itertools import accumulate
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -30,9 +32,11 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
 REQUEST_ID_HEADER = "X-Request-Id"
 TOO_DEEP = f"must not nest arrays and objects deeper than {MAX_JSON_DEPTH} levels"
-# One JSON string (escapes included; an unterminated one runs to the end) or one bracket: the scan
-# steps over each string whole, inside the regex engine, so that brackets in text never count.
-_JSON_STRUCTURE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
+# One JSON string (escapes included; an unterminated one runs to the end), and what is neither a
+# string nor a bracket: the depth scan drops both inside the regex engine, then counts brackets.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_DEPTH_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 and -1 as signed bytes
 
 
 # The path parameter every space-scoped route takes (requesters' and operators').
@@ -110,18 +114,14 @@ def _check_body(event: dict[str, Any]) -> Response | None:
 
 def json_too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether ``text`` nests arrays and objects deeper than ``limit`` (brackets inside strings do
-    not count). One regex pass, run before any parser: Python's JSON decoder recurses once per
-    level and raises ``RecursionError``, not ``ValueError``, on a body of 60,000 ``[``."""
-    depth = 0
-    for match in _JSON_STRUCTURE.finditer(text):
-        char = text[match.start()]
-        if char in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif char in "]}":
-            depth -= 1
-    return False
+    not count). Run before any parser, and cheap (a few ms for 64 KiB: regexes, then a running sum
+    in C): Python's JSON decoder recurses once per level and raises ``RecursionError``, not
+    ``ValueError``, on a body of 60,000 ``[``."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    if len(brackets) <= limit:
+        return False
+    steps = array("b", brackets.encode("ascii").translate(_DEPTH_STEPS))
+    return max(accumulate(steps)) > limit
 
 
 def _invalid_json(detail: str, message: str) -> Response:
