@@ -37,7 +37,12 @@ FEWEST = {
     ),
     "audit a page": (1, "one Query on the most selective index (the auditors group comes from the JWT)"),
     "create with Idempotency-Key": (3, "create's 2 + one conditional PutItem of the idempotency record"),
-    "create, same key replayed": (1, "one read of the idempotency record (the stored response)"),
+    "create, same key replayed": (
+        4,
+        "a read of the idempotency record (the stored response, kept without its connection token) + "
+        "GetItem of the connection (its live connection token and link) + GetItem of that token's item "
+        "(the copies the new one carries) + TransactWriteItems (new token, old one REPLACED, event)",
+    ),
 }
 # Why a call above the floor is made: facts read from the code (layers/shared/account_connections);
 # each row is shown only when its call (last field: operation, call) was observed in this run.

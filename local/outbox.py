@@ -20,6 +20,13 @@ _EMAIL_PROTOCOLS = {"email", "email-json"}
 _LINK = re.compile(r"https?://[^\s<>\"']+")
 
 
+def _links(body: str) -> list[str]:
+    """The links the service wrote: a quoted line (``> ``) is what a requester wrote, and a link
+    there is no link of the service's, so the outbox neither lists it nor makes it clickable."""
+    lines = (line for line in body.splitlines() if not line.startswith(">"))
+    return [link.rstrip(".,;)") for line in lines for link in _LINK.findall(line)]
+
+
 @dataclass(frozen=True)
 class Email:
     to: str
@@ -44,7 +51,7 @@ class Outbox:
             to=to,
             subject=subject or "",
             body=body,
-            links=[link.rstrip(".,;)") for link in _LINK.findall(body)],
+            links=_links(body),
             sentAt=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         )
         with self._lock:

@@ -32,6 +32,7 @@ from account_connections.domain.connection import (
     requested_event,
     role_event,
     status_event,
+    token_replaced_event,
 )
 from account_connections.domain.errors import (
     AccountProofRefused,
@@ -87,7 +88,7 @@ def _page(items: list[T], limit: int, next_token: str | None, scope: str) -> Pag
             if not isinstance(plain, dict) or plain.get("scope") != scope:
                 raise ValueError(next_token)
             start = int(plain["start"])
-        except (ValueError, KeyError, TypeError, UnicodeError) as exc:
+        except (ValueError, KeyError, TypeError, UnicodeError, RecursionError) as exc:
             raise InvalidRequest(
                 "nextToken is not valid for this query",
                 errors=[{"field": "nextToken", "message": "not a token of this query"}],
@@ -345,6 +346,33 @@ class InMemoryConnections:
             )
         self.events.append(connection_event(connection, EventType.LINK_SENT, actor, link.detail))
 
+    def rotate_connection_token(
+        self, connection: Connection, token: LinkToken, *, secrets: ConnectionSecrets, actor: str
+    ) -> None:
+        """Only while the connection is pending and still holds the connection token and the link of
+        ``secrets``, the old token still ``ACTIVE``: the new token in, the old one ``REPLACED``
+        (copies dropped), the connection pointed at the new one."""
+        record = self.records.get(connection.connectionId)
+        replaces = secrets.connection_token_hash
+        old = self.tokens.stored.get(replaces) if replaces else None
+        if (
+            record is None
+            or record.connection.status != ConnectionStatus.PENDING_APPROVAL
+            or record.secrets.connection_token_hash != replaces
+            or record.secrets.link_token_hash != secrets.link_token_hash
+            or replaces is None
+            or old is None
+            or old.state != TokenState.ACTIVE
+            or token.tokenHash in self.tokens.stored
+        ):
+            raise self._lost(connection)
+        self.tokens.stored[token.tokenHash] = token.model_copy(deep=True)
+        self.tokens.stored[replaces] = old.model_copy(
+            update={"state": TokenState.REPLACED, "taskToken": None, "csrfSecret": None}
+        )
+        record.secrets = replace(record.secrets, connection_token_hash=token.tokenHash)
+        self.events.append(token_replaced_event(connection, actor))
+
     def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:
         """Records the result (replacing one of the same name) while the connection keeps its status."""
         record = self._keeping_status(connection)
@@ -531,8 +559,9 @@ class Email:
 
     @property
     def token(self) -> str:
-        """The link token of the email's verification link."""
-        match = re.search(r"/verify\?token=(\S+)", self.body)
+        """The link token of the email's verification link: the service's own line, never one
+        quoted from what the requester wrote."""
+        match = re.search(r"^[^>\s]\S*/verify\?token=(\S+)", self.body, re.MULTILINE)
         assert match, "the email has no verification link"
         return unquote(match[1])
 

@@ -15,8 +15,9 @@ from account_connections.observability import logger, metrics, tracer
 app = create_app(requester.router, connection_roles.router)
 
 
+# No traced response: a create's holds the connection token, which must not land in a trace.
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context)

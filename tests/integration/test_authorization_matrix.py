@@ -21,8 +21,9 @@ DAVE: Identity = ("dave", [])  # SPACE_ADMIN of another space
 MALLORY: Identity = ("mallory", [])  # nobody
 AUDREY: Identity = ("audrey", ["auditors"])
 OSCAR: Identity = ("oscar", ["operators"])
-# Group names are exact: neither a prefix nor another case grants them.
-LOOKALIKE: Identity = ("eve", ["Operators", "auditors-readonly", "operatorsx"])
+# Group names are exact: neither a prefix, another case, nor a name holding one after a comma
+# grants them.
+LOOKALIKE: Identity = ("eve", ["Operators", "auditors-readonly", "operatorsx", "x,auditors", "x,operators"])
 NO_TOKEN: Identity = (None, None)
 
 

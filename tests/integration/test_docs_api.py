@@ -115,3 +115,27 @@ def test_building_the_document_leaves_the_other_functions_working(seeded: dict[s
     assert invoke(FUNCTION, http_event("http_openapi")).status == 200
     assert invoke("manage_connections", http_event("http_list_connections", query={})).status == 200
     assert invoke("administer_spaces", http_event("http_list_approvers")).status == 200
+
+
+def test_every_jwt_route_documents_the_authorizers_401_as_plain_json() -> None:
+    # API Gateway's JWT authorizer answers before any function runs: 401, application/json,
+    # {"message": "Unauthorized"}, not an RFC 7807 problem.
+    document = invoke(FUNCTION, http_event("http_openapi")).json
+    schemas = document["components"]["schemas"]
+    secured = [
+        (method, path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if operation.get("security") != []
+    ]
+    assert len(secured) == sum(template_routes().values())
+    for method, path, operation in secured:
+        content = operation["responses"]["401"]["content"]
+        assert set(content) == {"application/json"}, (method, path)
+        schema = content["application/json"]["schema"]
+        schema = schemas[schema["$ref"].rsplit("/", 1)[-1]] if "$ref" in schema else schema
+        assert schema["properties"]["message"]["type"] == "string", (method, path)
+        assert schema["required"] == ["message"]
+    public = [operation for item in document["paths"].values() for operation in item.values()
+              if operation.get("security") == []]  # fmt: skip
+    assert public and all("401" not in operation["responses"] for operation in public)

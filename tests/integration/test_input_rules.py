@@ -3,14 +3,16 @@ however odd produces a 5xx, and a refused request changes no state (table dumps 
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
 from account_connections.api.app import MAX_BODY_BYTES
-from tests.integration.conftest import APPROVED_ACCOUNT, dump_table
-from tests.support import Reply, http_event, invoke
+from tests.integration.conftest import APPROVED_ACCOUNT, SPACE, dump_table
+from tests.support import Reply, http_event, invoke, load_event
 
 VALID = {"accountId": APPROVED_ACCOUNT, "displayName": "Production"}
 
@@ -27,14 +29,20 @@ def create(body: Any, headers: dict[str, str | None] | None = None, **overrides:
     return invoke("manage_connections", event)
 
 
-def refused(seeded: dict[str, Any], call: Any) -> Reply:
-    """Run ``call`` and check that it was refused with a 4xx problem and changed nothing."""
+def refused(
+    seeded: dict[str, Any], call: Any, *, request_id: str = "JKJaXmPLvHcESHA=", page: bool | None = False
+) -> Reply:
+    """Run ``call`` and check that it was refused with a 4xx problem (an HTML page if ``page``,
+    either if None) and changed nothing."""
     before = dump_table(seeded["ddb"])
     reply = call()
     assert 400 <= reply.status < 500, reply.text
-    assert reply.headers["Content-Type"] == "application/problem+json"
-    assert reply.json["status"] == reply.status
-    assert reply.headers["X-Request-Id"] == "JKJaXmPLvHcESHA="
+    if page:
+        assert reply.headers["Content-Type"].startswith("text/html")
+    elif page is False or reply.headers["Content-Type"] == "application/problem+json":
+        assert reply.headers["Content-Type"] == "application/problem+json"
+        assert reply.json["status"] == reply.status
+    assert reply.headers["X-Request-Id"] == request_id
     assert dump_table(seeded["ddb"]) == before
     return reply
 
@@ -140,6 +148,101 @@ def test_the_limits_themselves_are_accepted(seeded: dict[str, Any]) -> None:
     assert reply.json["description"] == body["description"]
 
 
+# ---- deep nesting: cheap to refuse, never a RecursionError ------------------------------------
+
+DEEP = "[" * 60_000
+NESTED_33 = '{"accountId": ' + "[" * 32 + "1" + "]" * 32 + ', "displayName": "x"}'
+
+
+@pytest.mark.parametrize("raw", [DEEP, "{" * 60_000, '{"a":' * 40 + "1" + "}" * 40, NESTED_33],
+                         ids=["60000-arrays", "60000-braces", "40-objects", "33-levels"])  # fmt: skip
+def test_json_nested_deeper_than_32_levels_is_a_400_naming_the_body(seeded: dict[str, Any], raw: str) -> None:
+    reply = refused(seeded, lambda: create(raw))
+    assert reply.status == 400
+    assert reply.json["errors"] == [
+        {"field": "body", "message": "must not nest arrays and objects deeper than 32 levels"}
+    ]
+
+
+def test_brackets_inside_strings_are_not_nesting(seeded: dict[str, Any]) -> None:
+    description = '\\"' + "[" * 400 + "{" * 400 + '"]'
+    reply = create(json.dumps({**VALID, "description": description}))
+    assert reply.status == 201, reply.text
+    assert reply.json["description"] == description
+
+
+def verify(body: str, content_type: str = "application/json", **overrides: Any) -> Reply:
+    """``POST /verify`` with ``body`` as ``content_type``."""
+    event = load_event("http_verify_decide_json", body=body, **overrides)
+    event["headers"]["content-type"] = content_type
+    return invoke("decide_connection", event)
+
+
+VERIFY_REQUEST_ID = "Kd8e3hZ3vHcEJbQ="
+
+
+@pytest.mark.parametrize(
+    ("content_type", "encoded"),
+    [("application/json", False), ("application/json", True), ("application/vnd.api+json", False)],
+    ids=["json", "base64-json", "plus-json"],
+)
+def test_a_deep_json_decision_is_a_400_naming_the_body(
+    seeded: dict[str, Any], content_type: str, encoded: bool
+) -> None:
+    body = base64.b64encode(DEEP.encode()).decode() if encoded else DEEP
+    reply = refused(seeded, lambda: verify(body, content_type, isBase64Encoded=encoded),
+                    request_id=VERIFY_REQUEST_ID)  # fmt: skip
+    assert reply.status == 400
+    assert fields(reply) == {"body"}
+
+
+def _form(body: str) -> Reply:
+    return invoke("decide_connection", load_event("http_verify_decide_form", body=body))
+
+
+def test_a_deep_account_proof_in_the_form_is_a_400_naming_it(seeded: dict[str, Any]) -> None:
+    body = urlencode({"token": "t", "decision": "approve", "csrf": "c", "accountProof": DEEP[:20_000]})
+    reply = refused(seeded, lambda: _form(body), request_id=VERIFY_REQUEST_ID, page=None)
+    assert reply.status == 400 and "accountProof" in reply.text
+
+
+def test_a_form_with_more_fields_than_the_form_has_is_a_400(seeded: dict[str, Any]) -> None:
+    reply = refused(seeded, lambda: _form("a&b&c&d&e&f&g&h&i"), request_id=VERIFY_REQUEST_ID, page=None)
+    assert reply.status == 400 and "too many fields" in reply.text
+
+
+def _live_link(seeded: dict[str, Any]) -> str:
+    """A pending request whose workflow waits (task token stored), and its emailed link's token."""
+    from account_connections.domain.access import Principal
+    from account_connections.domain.connection import CreateConnectionRequest
+    from account_connections.logic.connections import create_connection
+    from account_connections.logic.links import issue_link
+    from tests.fakes import FakeMailer, FakeWorkflow
+
+    state = seeded["stores"]
+    created = create_connection(
+        state.connections, state.registry, FakeWorkflow(), Principal("alice", frozenset()), SPACE,
+        CreateConnectionRequest(**VALID), approval_timeout_seconds=3600,
+        verify_base_url="https://connections.example.com", correlation_id="corr",
+    )  # fmt: skip
+    connection, secrets = state.connections.read(created.connectionId)
+    mailer = FakeMailer()
+    issue_link(
+        state.connections, mailer, connection, secrets, actor="system",
+        verify_base_url="https://connections.example.com",
+        approver=state.registry.get_approver(APPROVED_ACCOUNT), task_token="task-1",
+    )  # fmt: skip
+    return mailer.emails[-1].token
+
+
+@pytest.mark.parametrize("csrf", ["éé", "\u202e" + "0" * 63, "😀" * 32])
+def test_a_non_ascii_csrf_token_is_a_stale_form_not_a_500(seeded: dict[str, Any], csrf: str) -> None:
+    token = _live_link(seeded)
+    body = urlencode({"token": token, "decision": "approve", "csrf": csrf})
+    reply = refused(seeded, lambda: _form(body), request_id=VERIFY_REQUEST_ID, page=True)
+    assert reply.status == 409 and "open the link again" in reply.text
+
+
 # ---- paths, query strings and headers ---------------------------------------------------------
 
 ODD_PATHS = [
@@ -181,6 +284,8 @@ def test_path_tricks_never_reach_another_resource(seeded: dict[str, Any], path: 
         {"nextToken": "garbage"},
         {"nextToken": "eyJhIjoxfQ"},
         {"nextToken": "x" * 5000},
+        # a well-formed token of 1500 nested arrays: Python's JSON decoder would recurse too deep
+        {"nextToken": base64.urlsafe_b64encode(b"[" * 1500).decode().rstrip("=")},
     ],
 )
 def test_odd_query_strings_are_a_400_naming_the_parameter(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -92,14 +93,60 @@ def test_a_power_user_may_request_too(seeded: dict[str, Any]) -> None:
     assert reply.json["requestedBy"] == "bob"
 
 
-def test_same_idempotency_key_and_body_give_the_same_response_and_one_connection(
+def page(token: str) -> Reply:
+    """``GET /verify?token=``: the administrator's page."""
+    return invoke("decide_connection", http_event("http_verify_page", query={"token": token}))
+
+
+def without_token(body: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in body.items() if name != "connectionToken"}
+
+
+def test_same_idempotency_key_and_body_answer_the_same_connection_with_a_new_token(
     seeded: dict[str, Any],
 ) -> None:
     first = create(key="retry-1")
     again = create(key="retry-1")
     assert (first.status, again.status) == (201, 201)
-    assert again.json == first.json
+    # The same connection, once, with a connection token that replaces the first
+    assert without_token(again.json) == without_token(first.json)
+    assert again.json["connectionToken"] and again.json["connectionToken"] != first.json["connectionToken"]
     assert len(space_connections(seeded)) == 1
+    # Only one connection token is live: the first answers 410 ("replaced"), the new one opens the page
+    assert page(first.json["connectionToken"]).status == 410
+    assert page(again.json["connectionToken"]).status == 200
+    history = [event["type"] for event in get(first.json["connectionId"]).json["history"]]
+    assert history == ["REQUESTED", "CONNECTION_TOKEN_REPLACED"]
+    # And a third replay replaces the second
+    third = create(key="retry-1")
+    assert third.json["connectionId"] == first.json["connectionId"]
+    assert page(again.json["connectionToken"]).status == 410
+    assert page(third.json["connectionToken"]).status == 200
+    # The same key with another body is still a conflict
+    assert create(key="retry-1", body={**BODY, "displayName": "Else"}).status == 409
+
+
+def test_the_idempotency_record_keeps_no_connection_token(seeded: dict[str, Any]) -> None:
+    first = create(key="retry-record")
+    again = create(key="retry-record")
+    records = [item for item in dump_table(seeded["ddb"]) if item["pk"]["S"].startswith("IDEMPOTENCY#")]
+    assert len(records) == 1
+    stored = json.dumps(records)
+    for token in (first.json["connectionToken"], again.json["connectionToken"]):
+        assert token not in stored
+    assert "connectionToken" not in stored
+    assert first.json["connectionId"] in stored  # the record is the response, less the token
+
+
+def test_a_replay_after_the_request_left_pending_answers_without_a_token(seeded: dict[str, Any]) -> None:
+    first = create(key="retry-late")
+    assert cancel(first.json["connectionId"]).status == 200
+    before = dump_table(seeded["ddb"])
+    again = create(key="retry-late")
+    assert again.status == 201
+    assert again.json["connectionToken"] == ""
+    assert without_token(again.json) == without_token(first.json)
+    assert dump_table(seeded["ddb"]) == before
 
 
 def test_same_idempotency_key_with_another_body_is_a_conflict(seeded: dict[str, Any]) -> None:
@@ -152,6 +199,67 @@ def test_an_invalid_idempotency_key_is_refused(seeded: dict[str, Any]) -> None:
     reply = create(key="ключ")
     assert reply.status == 400
     assert reply.json["errors"][0]["field"] == "Idempotency-Key"
+
+
+@pytest.fixture
+def traced(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every response the handlers' tracer would put into an X-Ray trace as metadata."""
+    from account_connections.observability import tracer
+
+    captured: list[Any] = []
+
+    def record(method_name: str | None = None, data: Any = None, subsegment: Any = None,
+               capture_response: bool | str | None = None) -> None:  # fmt: skip
+        if data is not None and capture_response and subsegment is not None:
+            captured.append(data)
+
+    monkeypatch.setattr(tracer, "_add_response_as_metadata", record)
+    return captured
+
+
+def test_no_trace_captures_the_response_that_holds_the_connection_token(
+    seeded: dict[str, Any], traced: list[Any]
+) -> None:
+    reply = create(key="traced")
+    assert reply.status == 201 and reply.json["connectionToken"]
+    assert get(reply.json["connectionId"]).status == 200
+    assert traced == []
+
+
+# Every header a proxy or a caller could use to name another host or scheme.
+FORGED_ORIGIN: dict[str, str | None] = {
+    "host": "evil.example", "x-forwarded-proto": "http", "x-forwarded-host": "evil.example",
+    "forwarded": "proto=http;host=evil.example", "idempotency-key": None,
+}  # fmt: skip
+
+
+def links_base_url(seeded: dict[str, Any], connection_id: str) -> str:
+    """The base URL the workflow will start the emailed links with (its execution's input)."""
+    arn = seeded["state_machine"].replace(":stateMachine:", ":execution:") + f":{connection_id}"
+    execution = seeded["sfn"].describe_execution(executionArn=arn)
+    return str(json.loads(execution["input"])["verifyBaseUrl"])
+
+
+def test_links_start_with_the_apis_own_domain_never_with_a_request_header(seeded: dict[str, Any]) -> None:
+    # Given no PublicBaseUrl, When a create names another host and scheme in its headers
+    event = http_event("http_create_connection", body=BODY, headers=FORGED_ORIGIN)
+    event["requestContext"]["domainName"] = "api.connections.example.com"
+    reply = invoke(FUNCTION, event)
+    assert reply.status == 201, reply.text
+    # Then the links start with the domain API Gateway says the request reached, over https
+    assert links_base_url(seeded, reply.json["connectionId"]) == "https://api.connections.example.com"
+
+
+def test_links_start_with_the_public_base_url_when_one_is_set(
+    seeded: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from account_connections.settings import load_settings
+
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://connections.example.com/")
+    load_settings.cache_clear()
+    reply = invoke(FUNCTION, http_event("http_create_connection", body=BODY, headers=FORGED_ORIGIN))
+    assert reply.status == 201, reply.text
+    assert links_base_url(seeded, reply.json["connectionId"]) == "https://connections.example.com"
 
 
 # ---- list and read ---------------------------------------------------------------------------

@@ -323,6 +323,67 @@ def test_a_link_replacing_an_unknown_token_is_refused(backend: Backend) -> None:
     assert backend.connections.read(pending.connectionId)[1].link_token_hash is None
 
 
+# ---- the connection token, replaced --------------------------------------------------------------
+
+
+def rotated(backend: Backend, pending: Connection, held: LinkToken) -> LinkToken:
+    """A new connection token in place of ``held``, as ``replay_create`` makes it; returns its record."""
+    _, token = token_for(pending, TokenKind.CONNECTION_TOKEN)
+    current = backend.tokens.get(held.tokenHash)
+    assert current is not None
+    fresh = current.model_copy(update={"tokenHash": token.tokenHash})
+    _, secrets = backend.connections.read(pending.connectionId)
+    backend.connections.rotate_connection_token(pending, fresh, secrets=secrets, actor="alice")
+    return fresh
+
+
+def test_a_new_connection_token_retires_the_first_and_keeps_its_copies(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    first_link = link(backend, pending, connection_token)
+    new = rotated(backend, pending, connection_token)
+    # The first is replaced and keeps no secret; the new one is live with the copies a decision needs
+    assert token_state(backend, connection_token) == (TokenState.REPLACED, None, None)
+    assert token_state(backend, new) == (TokenState.ACTIVE, "task-1", "ab" * 32)
+    stored = backend.tokens.get(new.tokenHash)
+    assert stored is not None and (stored.kind, stored.approverEmail, stored.request) == (
+        TokenKind.CONNECTION_TOKEN, ADMIN_EMAIL, ShownRequest.of(pending),
+    )  # fmt: skip
+    _, secrets = backend.connections.read(pending.connectionId)
+    assert (secrets.connection_token_hash, secrets.link_token_hash) == (new.tokenHash, first_link.tokenHash)
+    assert history(backend, pending.connectionId) == [
+        EventType.CONNECTION_TOKEN_REPLACED, EventType.LINK_SENT, EventType.REQUESTED,
+    ]  # fmt: skip
+    # A decision through the replaced token is refused; through the new one it is recorded
+    shown = ShownRequest.of(pending)
+    with pytest.raises(ConnectionAlreadyDecided):
+        backend.connections.record_decision(shown, approve(pending), token_hash=connection_token.tokenHash)
+    assert backend.connections.record_decision(shown, approve(pending), token_hash=new.tokenHash).status == (
+        S.APPROVED
+    )
+
+
+def test_no_new_connection_token_from_a_stale_read_or_for_a_request_not_pending(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    _, before_link = backend.connections.read(pending.connectionId)
+    link(backend, pending, connection_token)
+    _, before_swap = backend.connections.read(pending.connectionId)
+    rotated(backend, pending, connection_token)
+    _, current = backend.connections.read(pending.connectionId)
+    _, candidate = token_for(pending, TokenKind.CONNECTION_TOKEN)
+    # A read from before a link was issued, or from before another replay, is stale
+    for stale in (before_link, before_swap):
+        with pytest.raises(ConnectionAlreadyDecided):
+            backend.connections.rotate_connection_token(pending, candidate, secrets=stale, actor="alice")
+    # A request no longer pending gets none
+    backend.connections.transition(pending, StatusChange(S.CANCELLED, "alice"))
+    with pytest.raises(ConnectionAlreadyDecided):
+        backend.connections.rotate_connection_token(pending, candidate, secrets=current, actor="alice")
+    # And a refused swap changed nothing
+    assert backend.tokens.get(candidate.tokenHash) is None
+    assert backend.connections.read(pending.connectionId)[1] == current
+    assert history(backend, pending.connectionId).count(EventType.CONNECTION_TOKEN_REPLACED) == 1
+
+
 # ---- roles -------------------------------------------------------------------------------------
 
 

@@ -26,14 +26,24 @@ from account_connections.logic.access import require_space_role
         ("[auditors]", {"auditors"}),
         ("[]", set()),
         (["auditors", "operators"], {"auditors", "operators"}),
-        ("auditors,operators", {"auditors", "operators"}),
         ("auditors", {"auditors"}),
         ("", set()),
         (None, set()),
+        # Names are exact: a comma is part of a Cognito group's name, never a separator
+        ("x,auditors", {"x,auditors"}),
+        ("[x,auditors ops]", {"x,auditors", "ops"}),
+        (["x,auditors", "x auditors"], {"x,auditors", "x auditors"}),
+        ("auditors operators", {"auditors operators"}),  # a plain string claim is one group
     ],
 )
 def test_groups_from_every_rendering_of_the_claim(raw: Any, groups: set[str]) -> None:
     assert parse_groups(raw) == groups
+
+
+@pytest.mark.parametrize("claim", ["x,auditors", "[x,auditors]", "[x,operators y,auditors]", "auditors,x"])
+def test_a_group_whose_name_holds_a_comma_grants_nothing_else(claim: str) -> None:
+    principal = principal_from_claims({"sub": "eve", "cognito:groups": claim}, "cognito:groups")
+    assert not principal.groups & {"auditors", "operators"}
 
 
 def test_principal_from_claims_uses_the_configured_groups_claim() -> None:

@@ -203,6 +203,9 @@ def test_a_form_needs_its_csrf_token(world: World) -> None:
     with pytest.raises(DecisionFormStale) as forged:
         _decide(world, email.token, form=True, csrf="0" * 64)
     assert status_of(forged.value) == 409
+    for odd in ("éé", "\u202e" + "0" * 63, "\ud800"):  # hmac.compare_digest refuses non-ASCII str
+        with pytest.raises(DecisionFormStale):
+            _decide(world, email.token, form=True, csrf=odd)
     assert _snapshot(world) == before and world.workflow.succeeded == []
 
 

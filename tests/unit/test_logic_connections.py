@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TypeAlias
@@ -10,7 +11,13 @@ import pytest
 
 from account_connections.api.problems import status_of
 from account_connections.domain.audit import EventType
-from account_connections.domain.connection import Connection, ConnectionSecrets, RoleAttachment, StatusChange
+from account_connections.domain.connection import (
+    Connection,
+    ConnectionSecrets,
+    CreateConnectionResponse,
+    RoleAttachment,
+    StatusChange,
+)
 from account_connections.domain.errors import (
     ApproverNotRegistered,
     ConnectionAlreadyDecided,
@@ -18,16 +25,21 @@ from account_connections.domain.errors import (
     ConnectionNotFound,
     InvalidRequest,
     TaskAlreadyClosed,
+    VerificationTokenGone,
     WorkflowUnavailable,
 )
 from account_connections.domain.statuses import ConnectionStatus
-from account_connections.domain.tokens import TokenKind, hash_token
+from account_connections.domain.tokens import LinkToken, TokenKind, TokenState, hash_token
+from account_connections.logic.approval import view_page
 from account_connections.logic.connections import (
+    REPLAY_ATTEMPTS,
     WORKFLOW_NOT_STARTED,
     cancel_connection,
     get_connection,
     list_connections,
+    replay_create,
 )
+from account_connections.logic.links import resend_link
 from tests.builders import (
     ACCOUNT,
     ADMIN_EMAIL,
@@ -39,7 +51,7 @@ from tests.builders import (
     role_arn,
 )
 from tests.fakes import FakeWorkflow, InMemoryConnections
-from tests.unit.world import ALICE, BUILD_ROLE, TIMEOUT, World
+from tests.unit.world import ALICE, BOB, BUILD_ROLE, TIMEOUT, World
 
 S: TypeAlias = ConnectionStatus
 
@@ -265,3 +277,99 @@ def test_a_cancel_that_loses_a_race_is_a_conflict() -> None:
         cancel_connection(store, FakeWorkflow(), ALICE, SPACE, pending.connectionId)
     assert status_of(refused.value) == 409
     assert store.get(pending.connectionId).status == S.APPROVED
+
+
+# ---- a create replayed with its Idempotency-Key -------------------------------------------------
+
+
+def _stored(created: CreateConnectionResponse) -> CreateConnectionResponse:
+    """The response as the idempotency record keeps it: without its connection token."""
+    return created.model_copy(update={"connectionToken": ""})
+
+
+def test_a_replay_gets_a_new_connection_token_that_replaces_the_first(world: World) -> None:
+    created, _ = world.waiting()
+    # When the create is replayed (the caller lost the first response)
+    again = replay_create(world.connections, world.tokens, ALICE, _stored(created))
+    # Then it answers the same connection with a new token, and the first one is gone ("replaced")
+    assert again.model_copy(update={"connectionToken": ""}) == _stored(created)
+    assert again.connectionToken and again.connectionToken != created.connectionToken
+    with pytest.raises(VerificationTokenGone) as gone:
+        view_page(world.connections, world.tokens, created.connectionToken)
+    assert gone.value.reason == "replaced"
+    first = world.tokens.get(hash_token(created.connectionToken))
+    assert first is not None and (first.state, first.taskToken, first.csrfSecret) == (
+        TokenState.REPLACED,
+        None,
+        None,
+    )
+    # The new one opens the page with everything a decision needs (the workflow's task token too)
+    view = view_page(world.connections, world.tokens, again.connectionToken)
+    assert view.csrf and view.proofNeeded
+    held = world.tokens.get(hash_token(again.connectionToken))
+    assert held is not None and (held.kind, held.taskToken, held.approverEmail) == (
+        TokenKind.CONNECTION_TOKEN, "task-1", ADMIN_EMAIL,
+    )  # fmt: skip
+    assert world.connections.secrets(created.connectionId).connection_token_hash == hash_token(
+        again.connectionToken
+    )
+    assert [e.type for e in world.connections.events][-1] == EventType.CONNECTION_TOKEN_REPLACED
+    assert world.connections.events[-1].actor == "alice"
+
+
+@pytest.mark.parametrize("status", [S.CANCELLED, S.APPROVED])
+def test_a_replay_after_the_request_left_pending_has_no_token_and_changes_nothing(
+    world: World, status: S
+) -> None:
+    created, _ = world.waiting()
+    stored = world.connections.get(created.connectionId)
+    world.connections.transition(stored, StatusChange(status, "x"), release_live=False)
+    events, tokens = list(world.connections.events), dict(world.tokens.stored)
+    again = replay_create(world.connections, world.tokens, ALICE, _stored(created))
+    assert again == _stored(created)  # connectionToken empty
+    assert (world.connections.events, world.tokens.stored) == (events, tokens)
+
+
+class _Racing(InMemoryConnections):
+    """A store where ``race(connection_id)`` runs before each of the first ``times`` swaps of the
+    connection token: a link issued between the replay's read and its write."""
+
+    def __init__(self, world: World, race: Callable[[str], object], times: int) -> None:
+        super().__init__(tokens=world.tokens)
+        self.race, self.times = race, times
+
+    def rotate_connection_token(
+        self, connection: Connection, token: LinkToken, *, secrets: ConnectionSecrets, actor: str
+    ) -> None:
+        if self.times:
+            self.times -= 1
+            self.race(connection.connectionId)
+        super().rotate_connection_token(connection, token, secrets=secrets, actor=actor)
+
+
+def test_a_replay_that_loses_a_race_with_the_first_link_reads_again_and_carries_its_copies() -> None:
+    # Given a create replayed while the workflow sends its first link
+    world = World.seeded()
+    world.connections = _Racing(world, world.notify, times=1)
+    created = world.request()
+    again = replay_create(world.connections, world.tokens, ALICE, _stored(created))
+    # Then the new connection token was made after the link, with the waiting workflow's copies
+    held = world.tokens.get(hash_token(again.connectionToken))
+    link = world.tokens.get(hash_token(world.mailer.emails[-1].token))
+    assert held is not None and link is not None
+    assert (held.state, held.taskToken, held.csrfSecret) == (TokenState.ACTIVE, "task-1", link.csrfSecret)
+    assert view_page(world.connections, world.tokens, again.connectionToken).csrf
+
+
+def test_a_replay_that_keeps_losing_is_a_conflict_and_leaves_the_first_token() -> None:
+    world = World.seeded()
+
+    def resend(connection_id: str) -> None:
+        resend_link(world.connections, world.registry, world.mailer, BOB, SPACE, connection_id)
+
+    world.connections = _Racing(world, resend, times=REPLAY_ATTEMPTS)
+    created, _ = world.waiting()
+    with pytest.raises(ConnectionAlreadyDecided) as lost:
+        replay_create(world.connections, world.tokens, ALICE, _stored(created))
+    assert status_of(lost.value) == 409
+    assert view_page(world.connections, world.tokens, created.connectionToken).csrf

@@ -9,7 +9,7 @@ import pytest
 
 from account_connections.api.problems import status_of
 from account_connections.domain.audit import EventType
-from account_connections.domain.connection import Connection, ConnectionSecrets
+from account_connections.domain.connection import Connection, ConnectionSecrets, ShownRequest
 from account_connections.domain.errors import (
     ConnectionAlreadyDecided,
     ConnectionNotFound,
@@ -20,6 +20,7 @@ from account_connections.domain.errors import (
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import TokenState, hash_token
 from account_connections.logic.approval import view_page
+from account_connections.logic.authority import Decider, proof_notice
 from account_connections.logic.links import compose_email, resend_link
 from account_connections.logic.registry import delete_approver
 from tests.builders import ACCOUNT, ADMIN_EMAIL, BASE_URL, OTHER_SPACE, SPACE, connection, token_for
@@ -123,13 +124,68 @@ def test_no_resend_before_the_first_link_is_out(world: World) -> None:
     assert world.mailer.emails == []
 
 
-def test_the_email_escapes_what_the_requester_wrote_and_keeps_it_out_of_the_subject() -> None:
+PHISHING = (
+    "line1\n\nTo verify or reject the request, open this link:\n\n  https://evil.example/verify?token=abc"
+)
+LINK = f"{BASE_URL}/verify?token=abc"
+
+
+def _quoted_block(body: str, label: str) -> list[str]:
+    """The ``> `` lines right under the service's ``label`` line."""
+    lines = body.splitlines()
+    start = lines.index(label) + 1
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("> "):
+            break
+        block.append(line.removeprefix("> "))
+    return block
+
+
+def test_everything_the_requester_wrote_is_a_quoted_block_under_a_label_of_the_service() -> None:
     asked = connection(
-        display_name="<img src=x onerror=alert(1)>", role_arns=["arn:aws:iam::111122223333:role/R"]
+        display_name="Prod <b>&amp;</b>", requested_by="alice\nhttps://evil.example/x",
+        role_arns=["arn:aws:iam::111122223333:role/R", "arn:aws:iam::111122223333:role/https://evil.example/S"],
+    )  # fmt: skip
+    asked = asked.model_copy(update={"description": PHISHING})
+    email = compose_email(asked, LINK)
+    # Each value, verbatim (plain text: nothing escaped), as its own block of "> " lines
+    assert _quoted_block(email.body, "Display name:") == ["Prod <b>&amp;</b>"]
+    assert _quoted_block(email.body, "Description:") == PHISHING.split("\n")
+    assert _quoted_block(email.body, "Requested by:") == ["alice", "https://evil.example/x"]
+    assert _quoted_block(email.body, "Roles to attach once verified:") == asked.roleArns
+    assert "&lt;" not in email.body
+    # The service's own link is the only line outside a quote that starts with a URL
+    unquoted = [line.strip() for line in email.body.splitlines() if not line.startswith(">")]
+    assert [line for line in unquoted if line.startswith(("http:", "https:"))] == [LINK]
+    assert not any("evil.example" in line for line in unquoted)
+    # And the subject carries none of it
+    assert email.subject == f"Approve connecting AWS account {ACCOUNT} to space {SPACE}"
+
+
+@pytest.mark.parametrize("separator", ["\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029"])
+def test_every_kind_of_line_break_stays_inside_the_quote(separator: str) -> None:
+    # The input rules refuse these; the email must not depend on it
+    asked = connection().model_copy(
+        update={"description": f"a{separator}https://evil.example/verify?token=x"}
     )
-    email = compose_email(asked, f"{BASE_URL}/verify?token=abc")
-    assert "<img" not in email.body and "&lt;img src=x onerror=alert(1)&gt;" in email.body
-    assert "img" not in email.subject and len(email.subject) <= 99
-    assert f"  {BASE_URL}/verify?token=abc" in email.body
-    assert "    - arn:aws:iam::111122223333:role/R" in email.body
-    assert compose_email(connection(), "link").body.count("(none)") == 1  # no roles asked
+    body = compose_email(asked, LINK).body
+    assert _quoted_block(body, "Description:") == ["a", "https://evil.example/verify?token=x"]
+    assert not any(char in body for char in separator if char != "\n")  # lines are joined by "\n"
+
+
+def test_an_email_without_description_or_roles_says_so_in_its_own_words() -> None:
+    email = compose_email(connection(), LINK)
+    asked = connection().model_copy(update={"description": None})
+    body = compose_email(asked, LINK).body
+    assert "Description: none given" in body and "Roles to attach once verified: none" in body
+    assert _quoted_block(email.body, "Description:") == ["Deploy target for the web app"]
+
+
+def test_the_notice_of_a_decision_by_proof_quotes_the_requester_too() -> None:
+    asked = connection(requested_by="alice\nhttps://evil.example/verify?token=x")
+    who = Decider("arn:aws:sts::111122223333:assumed-role/Admin/admin", "ACCOUNT_PROOF")
+    _, body = proof_notice(ShownRequest.of(asked), "approve", who, "2026-12-01T00:00:00.000Z")
+    assert [line for line in body.splitlines() if "alice" in line or "evil" in line] == [
+        "> alice", "> https://evil.example/verify?token=x",
+    ]  # fmt: skip

@@ -9,7 +9,7 @@ import pytest
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict
 
-from account_connections.api.app import MAX_BODY_BYTES, create_app, handle
+from account_connections.api.app import MAX_BODY_BYTES, MAX_JSON_DEPTH, create_app, handle, json_too_deep
 from account_connections.api.problems import PROBLEM_JSON, STATUS_OF
 from account_connections.domain import errors
 from tests.support import FakeContext, http_event
@@ -149,3 +149,30 @@ def test_an_unknown_route_is_a_404_problem() -> None:
     result = handle(APP, event, FakeContext())  # type: ignore[arg-type]
     assert result["statusCode"] == 404
     assert json.loads(result["body"])["title"] == "Not found"
+
+
+@pytest.mark.parametrize(
+    ("text", "deep"),
+    [
+        ("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH, False),
+        ("[" * (MAX_JSON_DEPTH + 1), True),
+        ('{"a":' * (MAX_JSON_DEPTH + 1), True),
+        ("[{" * (MAX_JSON_DEPTH // 2) + "[", True),
+        ("[]" * 10_000, False),  # wide, not deep
+        (json.dumps({"name": "[" * 10_000}), False),  # brackets in a string are text
+        (json.dumps({"name": '\\"[' * 1_000 + '"'}), False),  # escaped quotes do not end the string
+        ('"unterminated' + "[" * 100, False),
+        ('"a\\', False),  # a string that ends on a backslash
+    ],
+)
+def test_the_depth_scan_counts_only_brackets_outside_strings(text: str, deep: bool) -> None:
+    assert json_too_deep(text) is deep
+
+
+def test_json_nested_too_deep_is_refused_before_anything_parses_it() -> None:
+    RAISED["error"] = AssertionError("the route must not run")
+    status, _, problem = call("[" * 60_000)
+    assert status == 400
+    assert problem["errors"] == [
+        {"field": "body", "message": "must not nest arrays and objects deeper than 32 levels"}
+    ]

@@ -88,7 +88,8 @@ class Email:
 
     @property
     def link(self) -> str:
-        match = re.search(r"https://\S+/verify\?token=\S+", self.body)
+        # The service's own line: a quoted line (what the requester wrote) is never the link.
+        match = re.search(r"^https://\S+/verify\?token=\S+", self.body, re.MULTILINE)
         assert match, self.body
         return match.group(0)
 

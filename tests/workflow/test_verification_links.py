@@ -53,8 +53,9 @@ def test_the_email_says_what_is_asked_and_reaches_only_that_accounts_administrat
     stack.request()
     email = stack.wait_for_email()
     assert email.subject == "Approve connecting AWS account 111122223333 to space demo"
-    for shown in ("Space:         demo", "Display name:  Production", "Requested by:  alice",
-                  "arn:aws:iam::111122223333:role/BuildRole", "Link expires:"):  # fmt: skip
+    for shown in ("Space:         demo", "Display name:\n> Production\n", "Requested by:\n> alice\n",
+                  "Roles to attach once verified:\n> arn:aws:iam::111122223333:role/BuildRole\n",
+                  "Link expires:"):  # fmt: skip
         assert shown in email.body
     other = stack.sqs.receive_message(QueueUrl=stack.queues["other-admin"]).get("Messages", [])
     assert other == [], f"the administrator of {OTHER_ACCOUNT} got another account's email"
@@ -197,11 +198,12 @@ def test_an_approval_after_the_workflow_stopped_waiting_fails_the_request_cleanl
     assert "approval window closed" in (connection.reason or "")
 
 
-def test_markup_in_a_display_name_is_escaped_in_the_page_and_the_email(stack: Stack) -> None:
+def test_markup_in_a_display_name_is_escaped_in_the_page_and_quoted_in_the_email(stack: Stack) -> None:
     stack.request(display_name=MARKUP)
     email = stack.wait_for_email()
-    assert MARKUP not in email.body
-    assert html.escape(MARKUP) in email.body
+    # The email is plain text: the name as written, on a quoted line under the service's label
+    assert f"Display name:\n> {MARKUP}\n" in email.body
+    assert html.escape(MARKUP) not in email.body
     page = stack.page(email.token)["body"]
     assert MARKUP not in page and "<script>" not in page
     assert html.escape(MARKUP) in page

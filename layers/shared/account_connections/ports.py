@@ -123,6 +123,16 @@ class ConnectionStore(Protocol):
         Raises ``ConnectionAlreadyDecided``."""
         ...
 
+    def rotate_connection_token(
+        self, connection: Connection, token: LinkToken, *, secrets: ConnectionSecrets, actor: str
+    ) -> None:
+        """Replace the connection token with ``token`` (a replayed create: only one is ever live),
+        while the connection is pending and still holds the connection token and link of
+        ``secrets`` (as read): store ``token``, retire the old one (``REPLACED``, its copies
+        dropped), point the connection at the new one, append CONNECTION_TOKEN_REPLACED.
+        Raises ``ConnectionAlreadyDecided``."""
+        ...
+
     def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:
         """Record a role check's result (ROLE_ATTACHED, or ROLE_REJECTED with why) while the
         connection keeps its status. Raises ``ConnectionAlreadyDecided``."""

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from account_connections import wiring
 from account_connections.api.app import current_principal, header
-from account_connections.api.problems import problem_responses
+from account_connections.api.problems import jwt_route_responses
 from account_connections.domain.access import AUDITORS, require_group
 from account_connections.domain.audit import AuditEvent, AuditEventPage
 from account_connections.domain.connection import Connection, ConnectionPage
@@ -32,9 +32,8 @@ router = APIGatewayHttpRouter()
 CSV = "text/csv"
 NEXT_TOKEN_HEADER = "X-Next-Token"
 TAGS = ["Auditors"]
-COMMON = problem_responses({
+COMMON = jwt_route_responses({
     400: "Invalid filter, date range or nextToken; `errors` names each field.",
-    401: "No valid bearer token.",
     403: "Not in the auditors group.",
 })  # fmt: skip
 

@@ -1,5 +1,10 @@
 """Idempotent creates: the ``Idempotency-Key`` header through powertools' idempotency utility,
-its records kept in the state table (``IDEMPOTENCY#create_connection``)."""
+its records kept in the state table (``IDEMPOTENCY#create_connection``).
+
+A record keeps the create's response without its connection token (SPEC.md: the token never
+leaves the server after the create response, not even into an idempotency record), so a replay
+cannot answer the first token: it answers the same connection with a new connection token that
+replaces the first (``logic.connections.replay_create``)."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseIdempotencySerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
@@ -40,13 +45,24 @@ def _config(ttl_seconds: int) -> IdempotencyConfig:
     )
 
 
+class WithoutConnectionToken(BaseIdempotencySerializer):
+    """A create's response as its idempotency record keeps it: everything but ``connectionToken``,
+    which reads back empty."""
+
+    def to_dict(self, data: CreateConnectionResponse) -> dict[str, Any]:
+        return data.model_dump(mode="json", exclude={"connectionToken"})
+
+    def from_dict(self, data: dict[str, Any]) -> CreateConnectionResponse:
+        return CreateConnectionResponse.model_validate({**data, "connectionToken": ""})
+
+
 @cache
 def _idempotent_create(ttl_seconds: int) -> Any:
     @idempotent_function(
         data_keyword_argument="request",
         persistence_store=wiring.idempotency_persistence(),
         config=_config(ttl_seconds),
-        output_serializer=PydanticSerializer(model=CreateConnectionResponse),
+        output_serializer=WithoutConnectionToken(),
     )
     def create(
         request: IdempotentCreate, run: Callable[[], CreateConnectionResponse]
@@ -60,17 +76,28 @@ def create_once(
     request: IdempotentCreate,
     context: LambdaContext,
     run: Callable[[], CreateConnectionResponse],
+    replay: Callable[[CreateConnectionResponse], CreateConnectionResponse],
     ttl_seconds: int,
 ) -> CreateConnectionResponse:
-    """``run()`` once per key, caller and space; a retry with the same body gets the same response.
+    """``run()`` once per key, caller and space; a retry with the same body gets ``replay(stored)``:
+    the stored response (without its connection token) as ``replay`` completes it.
 
-    Raises ``IdempotencyKeyReused`` (same key, another body) and ``IdempotencyInProgress``.
+    Raises ``IdempotencyKeyReused`` (same key, another body), ``IdempotencyInProgress`` and what
+    ``run`` and ``replay`` raise.
     """
+    ran = False
+
+    def first() -> CreateConnectionResponse:
+        nonlocal ran
+        ran = True
+        return run()
+
     # The in-progress record expires with this invocation, so that a crash frees the key.
     _config(ttl_seconds).register_lambda_context(context)
     try:
-        return _idempotent_create(ttl_seconds)(request=request, run=run)  # type: ignore[no-any-return]
+        response: CreateConnectionResponse = _idempotent_create(ttl_seconds)(request=request, run=first)
     except IdempotencyValidationError as exc:
         raise IdempotencyKeyReused("this Idempotency-Key was used with a different body") from exc
     except IdempotencyAlreadyInProgressError as exc:
         raise IdempotencyInProgress("a request with this Idempotency-Key is still in progress") from exc
+    return response if ran else replay(response)

@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from account_connections import wiring
 from account_connections.api.app import SpaceIdPath, current_principal
-from account_connections.api.problems import problem_responses
+from account_connections.api.problems import jwt_route_responses, problem_responses
 from account_connections.domain.access import OPERATORS, Principal, require_group
 from account_connections.domain.fields import ACCOUNT_ID_PATTERN, USER_ID_PATTERN
 from account_connections.domain.registry import (
@@ -37,9 +37,8 @@ AccountIdPath = Annotated[
 ]
 
 TAGS = ["Operators"]
-COMMON = problem_responses({
+COMMON = jwt_route_responses({
     400: "Invalid input; `errors` names each field.",
-    401: "No valid bearer token.",
     403: "Not in the operators group.",
 })  # fmt: skip
 DELETED: dict[int, Any] = {204: {"description": "Removed; no body."}}

@@ -8,6 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
 
 from account_connections.domain import errors
 
@@ -20,6 +21,25 @@ PROBLEM_CONTENT: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 def problem_responses(descriptions: dict[int, str]) -> dict[int, Any]:
     """``{404: "No such space."}`` -> the OpenAPI responses of those problems."""
     return {code: {"description": text, **PROBLEM_CONTENT} for code, text in descriptions.items()}
+
+
+class Unauthorized(BaseModel):
+    """What API Gateway's JWT authorizer answers to a request without a valid bearer token."""
+
+    message: str = Field(description="Always `Unauthorized`.", examples=["Unauthorized"])
+
+
+# Behind the JWT authorizer a 401 never reaches a function: API Gateway answers it, with its own
+# plain JSON body, not an RFC 7807 problem.
+UNAUTHORIZED: dict[int, Any] = {401: {
+    "description": "No valid bearer token: API Gateway's JWT authorizer answers, before any function runs.",
+    "content": {"application/json": {"model": Unauthorized}},
+}}  # fmt: skip
+
+
+def jwt_route_responses(descriptions: dict[int, str]) -> dict[int, Any]:
+    """The refusals of a route behind the JWT authorizer: its problems and the authorizer's 401."""
+    return dict(sorted({**problem_responses(descriptions), **UNAUTHORIZED}.items()))
 
 
 # One HTTP status for each domain error: the only place where errors become HTTP.

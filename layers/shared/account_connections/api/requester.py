@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from account_connections import wiring
 from account_connections.api import idempotency
 from account_connections.api.app import SpaceIdPath, current_principal, header
-from account_connections.api.problems import problem_responses
+from account_connections.api.problems import jwt_route_responses, problem_responses
 from account_connections.domain.access import Principal
 from account_connections.domain.connection import (
     Connection,
@@ -34,9 +34,8 @@ router = APIGatewayHttpRouter()
 ConnectionIdPath = Annotated[str, Path(pattern=CONNECTION_ID_PATTERN, description="The connection's id.")]
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
-COMMON = problem_responses({
+COMMON = jwt_route_responses({
     400: "Invalid input; `errors` names each field.",
-    401: "No valid bearer token.",
     403: "Not a member of the space, or a role that may not do this.",
 })  # fmt: skip
 
@@ -58,13 +57,18 @@ def member(space_id: str, *, mutate: bool) -> Principal:
 
 
 def _verify_base_url() -> str:
+    """Where the emailed links start: the deployment's public base URL, else the API's own domain
+    as API Gateway reports the endpoint the request reached (``requestContext.domainName``). Never
+    a request header: the caller writes those, and a create sent with ``Host: evil.example`` would
+    have the administrator emailed a real link to that host. (The template cannot derive the URL:
+    the API depends on this function.)"""
     configured = settings().public_base_url.rstrip("/")
     if configured:
         return configured
-    event = router.current_event
-    host = header(router, "host") or event.request_context.domain_name
-    scheme = header(router, "x-forwarded-proto") or "https"
-    return f"{scheme}://{host}"
+    domain = router.current_event.request_context.domain_name
+    if not domain:
+        raise RuntimeError("API Gateway reported no domain name: set the PublicBaseUrl parameter")
+    return f"https://{domain}"
 
 
 def _create(body: CreateConnectionRequest) -> CreateConnectionResponse:
@@ -83,12 +87,19 @@ def _create(body: CreateConnectionRequest) -> CreateConnectionResponse:
     )
 
 
+def _replay(principal: Principal, stored: CreateConnectionResponse) -> CreateConnectionResponse:
+    return connections.replay_create(wiring.connections(), wiring.tokens(), principal, stored)
+
+
 @router.post(
     "/spaces/<spaceId>/connections",
     summary="Request a connection to an AWS account",
     description="Stores the request, emails the account's administrator a verification link, and "
     "returns the connection with its `connectionToken` (shown only here). Send `Idempotency-Key` "
-    "to make retries safe: the same key and body give the same response.",
+    "to make retries safe: the same key and body answer the same connection, with a new "
+    "`connectionToken` that replaces the first (which then answers 410; the service keeps no copy "
+    "of a token to answer again); a connection no longer pending answers with `connectionToken` "
+    "empty. The same key with another body is a 409.",
     tags=["Requesters"],
     responses={
         201: {"description": "Requested; awaiting the administrator."},
@@ -116,7 +127,8 @@ def create_connection(
             )
         created = idempotency.create_once(
             idempotency.IdempotentCreate(key=key, principal=principal.sub, spaceId=spaceId, body=body),
-            router.lambda_context, lambda: _create(body), settings().idempotency_ttl_seconds,
+            router.lambda_context, lambda: _create(body), lambda stored: _replay(principal, stored),
+            settings().idempotency_ttl_seconds,
         )  # fmt: skip
     return Response(status_code=201, content_type="application/json", body=created)
 

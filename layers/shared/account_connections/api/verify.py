@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from account_connections import wiring
 from account_connections.api import pages
-from account_connections.api.app import MAX_BODY_BYTES, header
+from account_connections.api.app import MAX_BODY_BYTES, MAX_JSON_DEPTH, TOO_DEEP, header, json_too_deep
 from account_connections.api.problems import PROBLEM_JSON, problem, status_of, validation_problem
 from account_connections.domain import errors
 from account_connections.domain.connection import DecisionRequest
@@ -129,12 +129,14 @@ def _form(body: str) -> tuple[DecisionRequest, str | None]:
     proof = data.pop("accountProof", "").strip()
     if proof:
         # The form carries the proof as the JSON text ``acctconn prove`` prints.
+        invalid = {"loc": ("body", "accountProof"), "type": "value_error",
+                   "msg": "must be the JSON that acctconn prove prints"}  # fmt: skip
+        if json_too_deep(proof):
+            raise RequestValidationError([{**invalid, "msg": TOO_DEEP}])
         try:
             data["accountProof"] = json.loads(proof)
         except (ValueError, RecursionError) as exc:
-            problem = {"loc": ("body", "accountProof"), "type": "value_error",
-                       "msg": "must be the JSON that acctconn prove prints"}  # fmt: skip
-            raise RequestValidationError([problem]) from exc
+            raise RequestValidationError([invalid]) from exc
     return _validated(lambda: DecisionRequest.model_validate(data)), csrf
 
 
@@ -185,6 +187,12 @@ def decide() -> Response[Any]:
     )
     required = settings.require_account_proof
     if _is_json_request():
+        # Any JSON type, base64-encoded or not (``api.app`` checks plain application/json first).
+        if json_too_deep(body):
+            raise errors.InvalidRequest(
+                f"the body nests deeper than {MAX_JSON_DEPTH} levels",
+                errors=[{"field": "body", "message": TOO_DEEP}],
+            )
         request = _validated(lambda: DecisionRequest.model_validate_json(body or "null"))
         outcome = approval.decide(*ports, request, csrf=None, form=False, require_account_proof=required)
         return Response(status_code=200, content_type="application/json",

@@ -28,16 +28,18 @@ class Principal:
 
 
 def parse_groups(raw: Any) -> frozenset[str]:
-    """Groups as API Gateway passes them: a JSON list, or the HTTP API's ``"[a b]"`` rendering,
-    or a comma-separated string."""
+    """Groups as API Gateway passes them, each name matched exactly: a JSON list as is; the HTTP
+    API's ``"[a b]"`` rendering of a list claim split on whitespace only; any other string is one
+    group. Cognito group names may hold commas but no whitespace, so a comma never separates:
+    splitting on it would let a group named ``x,auditors`` grant ``auditors``."""
     if raw is None:
         return frozenset()
     if isinstance(raw, list):
         return frozenset(str(group) for group in raw)
-    text = str(raw).strip()
+    text = str(raw)
     if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    return frozenset(part for part in text.replace(",", " ").split() if part)
+        return frozenset(text[1:-1].split())
+    return frozenset({text}) if text else frozenset()
 
 
 def principal_from_claims(claims: dict[str, Any] | None, groups_claim: str) -> Principal:

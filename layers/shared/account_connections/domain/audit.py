@@ -18,6 +18,8 @@ class EventType(StrEnum):
     ROLE_ATTACHED = "ROLE_ATTACHED"
     ROLE_REJECTED = "ROLE_REJECTED"
     ROLE_DETACHED = "ROLE_DETACHED"
+    # A create replayed with its Idempotency-Key: a new connection token replaced the first.
+    CONNECTION_TOKEN_REPLACED = "CONNECTION_TOKEN_REPLACED"
     # Operators' changes to the registry: they belong to no connection.
     SPACE_CHANGED = "SPACE_CHANGED"
     MEMBER_CHANGED = "MEMBER_CHANGED"

@@ -279,6 +279,12 @@ def connection_event(connection: Connection, event_type: EventType, actor: str, 
     )
 
 
+def token_replaced_event(connection: Connection, actor: str) -> AuditEvent:
+    """A create replayed with its Idempotency-Key got a new connection token in place of the first."""
+    detail = "the create was replayed: a new connection token replaced the previous one"
+    return connection_event(connection, EventType.CONNECTION_TOKEN_REPLACED, actor, detail)
+
+
 def role_event(connection: Connection, attachment: RoleAttachment, actor: str) -> AuditEvent:
     """ROLE_ATTACHED naming the role, or ROLE_REJECTED with why."""
     if attachment.attached:

@@ -70,4 +70,6 @@ def sign(secret: str, message: str) -> str:
 
 
 def verify_signature(secret: str, message: str, signature: str) -> bool:
-    return hmac.compare_digest(sign(secret, message), signature)
+    """Whether ``signature`` is ``message``'s, in constant time. Compared as bytes: ``compare_digest``
+    raises ``TypeError`` on a str with any non-ASCII character, which a forged form can send."""
+    return hmac.compare_digest(sign(secret, message).encode(), signature.encode("utf-8", "surrogatepass"))

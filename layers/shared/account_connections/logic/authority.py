@@ -19,6 +19,7 @@ from account_connections.domain.connection import DecisionMethod, ShownRequest
 from account_connections.domain.errors import AccountProofRefused, NotAuthorized
 from account_connections.domain.proof import AccountProof, CallerIdentity, matches
 from account_connections.domain.tokens import LinkToken, TokenKind
+from account_connections.logic.links import quoted
 from account_connections.ports import ProofVerifier
 
 SELF_DECISION = "the requester cannot decide their own request"
@@ -92,7 +93,9 @@ def proof_notice(shown: ShownRequest, decision: str, who: Decider, at: str) -> t
         "instead of the link emailed to you.",
         "",
         f"  Connection:    {shown.connectionId}",
-        f"  Requested by:  {shown.requestedBy}",
+        "",
+        "Requested by (as the requester's identity provider names them, quoted):",
+        *quoted(shown.requestedBy),
         "",
         "If you did not expect this, review the principals that may act in the account and ask",
         "the space to disconnect it.",

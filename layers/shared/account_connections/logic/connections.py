@@ -26,11 +26,13 @@ from account_connections.domain.errors import (
     WorkflowUnavailable,
 )
 from account_connections.domain.statuses import ConnectionStatus
-from account_connections.domain.tokens import TOKEN_RETENTION, LinkToken, TokenKind, new_token
+from account_connections.domain.tokens import TOKEN_RETENTION, LinkToken, TokenKind, TokenState, new_token
 from account_connections.observability import logger, metrics
-from account_connections.ports import ConnectionStore, RegistryStore, Workflow
+from account_connections.ports import ConnectionStore, RegistryStore, TokenStore, Workflow
 
 WORKFLOW_NOT_STARTED = "the approval workflow could not be started"
+# A replayed create reads again this many times when a link or another replay changed the request.
+REPLAY_ATTEMPTS = 3
 
 
 def check_role_arns(account_id: str, role_arns: list[str], field: str = "roleArns") -> list[RoleArn]:
@@ -194,3 +196,40 @@ def _task_token(connections: ConnectionStore, connection_id: str, read: str | No
         return connections.read(connection_id)[1].task_token
     except ConnectionNotFound:
         return None
+
+
+def replay_create(
+    connections: ConnectionStore, tokens: TokenStore, principal: Principal, stored: CreateConnectionResponse
+) -> CreateConnectionResponse:
+    """The answer to a create replayed with its Idempotency-Key and body: the stored response
+    (kept without its connection token) with a new connection token that replaces the first. The
+    caller lost the first response, and only one connection token is ever live, so the first one
+    answers 410 from now on. A connection no longer pending has nothing to decide: the answer
+    carries no token (``connectionToken`` empty).
+
+    The new token carries the old one's copies (the request as shown, the addresses, the waiting
+    workflow's task token and CSRF secret), read with the connection: the swap is conditional on
+    the connection still pending with that connection token and link, else it reads again.
+    Raises ``ConnectionNotFound``, ``ConnectionAlreadyDecided`` (changed at every attempt).
+    """
+    for _ in range(REPLAY_ATTEMPTS):
+        connection, secrets = connections.read(stored.connectionId)
+        held = tokens.get(secrets.connection_token_hash) if secrets.connection_token_hash else None
+        log = {"connection_id": connection.connectionId, "status": connection.status}
+        if connection.status != ConnectionStatus.PENDING_APPROVAL or held is None:
+            logger.info("create replayed after the request left pending", extra=log)
+            return stored.model_copy(update={"connectionToken": ""})
+        token, token_hash = new_token()
+        fresh = held.model_copy(update={"tokenHash": token_hash, "state": TokenState.ACTIVE,
+                                        "createdAt": isoformat(utcnow())})  # fmt: skip
+        try:
+            connections.rotate_connection_token(connection, fresh, secrets=secrets, actor=principal.sub)
+        except ConnectionAlreadyDecided:
+            continue  # a decision, a new link or another replay came first: read again
+        logger.info(
+            "create replayed: connection token replaced", extra={"connection_id": connection.connectionId}
+        )
+        return stored.model_copy(update={"connectionToken": token})
+    raise ConnectionAlreadyDecided(
+        "the request kept changing while its connection token was replaced; try again"
+    )

@@ -9,7 +9,6 @@ each link). The task token is never part of a link, an email, a page or a log li
 
 from __future__ import annotations
 
-import html
 from datetime import datetime
 from urllib.parse import quote
 
@@ -44,35 +43,49 @@ def link_url(verify_base_url: str, token: str) -> str:
     return f"{verify_base_url.rstrip('/')}/verify?token={quote(token, safe='')}"
 
 
+def quoted(value: str) -> list[str]:
+    """``value`` as a plain-text quote: every line of it starts with ``> `` (SPEC.md, "Input
+    rules"), so that nothing a requester wrote can pass for the service's own words. Splits on
+    every line break a mail client may honour, not only the newline the input rules allow."""
+    return [f"> {line}" for line in value.splitlines() or [""]]
+
+
+def _block(label: str, value: str | None, *, absent: str = "none given") -> list[str]:
+    """The service's ``label``, then ``value`` quoted under it (or, with none, the label says so)."""
+    if not value:
+        return [f"{label} {absent}", ""]
+    return [label, *quoted(value), ""]
+
+
 def compose_email(connection: Connection, link: str) -> ApprovalEmail:
     """The plain-text email: what is asked, by whom, until when, and the link.
 
-    Every value a requester typed is escaped (SPEC.md, "Input rules"); the subject carries none
-    of them, so no markup or look-alike text reaches a mail client's subject line.
+    What the service vouches for (the space, the account, the dates, the link) is its own text;
+    everything the requester wrote (display name, description, who they are, the roles) is a
+    quoted block under a label the service writes, taken verbatim: a plain-text email needs no
+    escaping, and escaping stops nothing there. The subject carries none of the requester's text.
     """
-
-    def text(value: str) -> str:
-        return html.escape(value, quote=True)
-
-    roles = "\n".join(f"    - {text(arn)}" for arn in connection.roleArns) or "    (none)"
+    roles = "\n".join(connection.roleArns)
     body = "\n".join([
         "A space asks to connect your AWS account. You are receiving this because you are the",
         f"registered administrator of AWS account {connection.accountId}.",
         "",
-        f"  Space:         {text(connection.spaceId)}",
+        f"  Space:         {connection.spaceId}",
         f"  Account:       {connection.accountId}",
-        f"  Display name:  {text(connection.displayName)}",
-        f"  Description:   {text(connection.description or '(none)')}",
-        f"  Requested by:  {text(connection.requestedBy)}",
         f"  Requested at:  {connection.createdAt}",
-        "  Roles to attach once verified:",
-        roles,
         f"  Link expires:  {connection.expiresAt}",
         "",
+        "What the requester supplied is quoted below, on lines that start with \"> \": it is their",
+        "text, not this service's.",
+        "",
+        *_block("Display name:", connection.displayName),
+        *_block("Description:", connection.description),
+        *_block("Requested by:", connection.requestedBy),
+        *_block("Roles to attach once verified:", roles, absent="none"),
         "To verify or reject the request, open this link. It works for one decision, until it",
         "expires, and only while the request is pending:",
         "",
-        f"  {link}",
+        link,
         "",
         "If you do not expect this request, reject it with a reason or ignore this email:",
         "nothing is connected until you decide.",

@@ -34,6 +34,7 @@ from account_connections.domain.connection import (
     requested_event,
     role_event,
     status_event,
+    token_replaced_event,
 )
 from account_connections.domain.errors import (
     ConnectionAlreadyDecided,
@@ -264,6 +265,36 @@ class DynamoConnections:
                                        {name: value for name, value in copies.items() if value}))  # fmt: skip
         event = connection_event(connection, EventType.LINK_SENT, actor, link.detail)
         self._keeping_status(connection, event, extra, fields)
+
+    def rotate_connection_token(
+        self, connection: Connection, token: LinkToken, *, secrets: ConnectionSecrets, actor: str
+    ) -> None:
+        replaces = secrets.connection_token_hash
+        if not replaces:
+            raise ConnectionAlreadyDecided(f"connection {connection.connectionId} has no connection token")
+        # The link as read too: a link issued since refreshed the old token's copies, which the
+        # new token must carry (the caller reads again and retries).
+        names = {"#status": "status", "#held": "connectionTokenHash", "#link": "linkTokenHash"}
+        values: dict[str, Any] = {":pending": str(ConnectionStatus.PENDING_APPROVAL), ":held": replaces}
+        condition = "#status = :pending AND #held = :held AND "
+        if secrets.link_token_hash:
+            condition += "#link = :link"
+            values[":link"] = secrets.link_token_hash
+        else:
+            condition += "attribute_not_exists(#link)"
+        guard = self.table.update(
+            connection_key(connection.connectionId), set_fields={"connectionTokenHash": token.tokenHash},
+            condition=condition, names=names, values=values,
+        )  # fmt: skip
+        items = [
+            guard,
+            put_event(self.table, token_replaced_event(connection, actor)),
+            put_token(self.table, token),
+            retire_token(self.table, replaces, TokenState.REPLACED, require_active=True),
+        ]
+        self.table.transact(items, lambda _: ConnectionAlreadyDecided(
+            f"connection {connection.connectionId} changed before its connection token could be replaced"
+        ))  # fmt: skip
 
     def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:
         role = {

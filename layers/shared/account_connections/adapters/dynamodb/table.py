@@ -211,7 +211,7 @@ def decode_next_token(token: str, pk_name: str, pk: str) -> dict[str, Any]:
     try:
         padded = token + "=" * (-len(token) % 4)
         plain = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError) as exc:
+    except (ValueError, binascii.Error, UnicodeError, RecursionError) as exc:  # a token of deep arrays
         raise invalid from exc
     allowed = {"pk", "sk", pk_name, pk_name.replace("pk", "sk")}
     if (
