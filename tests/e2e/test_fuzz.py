@@ -38,7 +38,7 @@ SEED = 20260515
 MAX_EXAMPLES = 30  # per operation and identity, for the fuzzing phase (the coverage phase is fixed)
 # Each identity the API knows (local/seed_data.py), and none.
 IDENTITIES = {"requester": "alice", "operator": "oscar", "auditor": "audrey", "anonymous": None}
-CHECKS = {
+CHECKS: dict[str, dict[str, Any]] = {
     "not_a_server_error": {},
     "status_code_conformance": {},
     "content_type_conformance": {},

@@ -11,10 +11,11 @@ from urllib.parse import urlencode
 import pytest
 
 from account_connections.api.app import MAX_BODY_BYTES
-from tests.integration.conftest import APPROVED_ACCOUNT, SPACE, dump_table
+from local.seed_data import SPACE_ID as SPACE
+from tests.integration.conftest import APPROVED_ACCOUNT, dump_table
 from tests.support import Reply, http_event, invoke, load_event
 
-VALID = {"accountId": APPROVED_ACCOUNT, "displayName": "Production"}
+VALID: dict[str, Any] = {"accountId": APPROVED_ACCOUNT, "displayName": "Production"}
 
 
 def role(name: str) -> str:

@@ -91,6 +91,8 @@ def openapi_document() -> dict[str, Any]:
             responses = operation.get("responses", {})
             if "HTTPValidationError" in json.dumps(responses.get("422", {})):
                 del responses["422"]
+            # A 204 has no body (powertools describes Response[None] as a JSON null).
+            responses.get("204", {}).pop("content", None)
     schemas = document.get("components", {}).get("schemas", {})
     if "HTTPValidationError" not in json.dumps(document.get("paths", {})):
         schemas.pop("HTTPValidationError", None)

@@ -37,6 +37,10 @@ HTML_CONTENT: dict[str, Any] = {"content": {"text/html": {}}}
 EITHER: dict[str, Any] = {"content": {"text/html": {}, PROBLEM_JSON: {}}}
 PAGE_RESPONSES: dict[int, Any] = {
     200: {"description": "The confirmation page, or the page to paste a token.", **HTML_CONTENT},
+    400: {
+        "description": "A query parameter is not valid (the token given twice, say).",
+        "content": {PROBLEM_JSON: {}},
+    },
     404: {"description": "Unknown token: a page that says so.", **HTML_CONTENT},
     410: {"description": "Used, expired, cancelled or replaced: a page that says which.", **HTML_CONTENT},
 }
