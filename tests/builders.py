@@ -4,7 +4,8 @@ the tests share (SPEC.md's seed: space demo, account 111122223333 with admin@exa
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from account_connections.domain.clock import isoformat, utcnow
 from account_connections.domain.connection import Connection, ShownRequest
@@ -18,6 +19,20 @@ UNREGISTERED_ACCOUNT = "444455556666"
 ADMIN_EMAIL = "admin@example.com"
 RUNNER = "arn:aws:iam::999999999999:role/WorkflowRunner"
 BASE_URL = "https://connections.example.com"
+
+
+@dataclass
+class LinkClock:
+    """The time ``logic.links`` sees (the ``link_clock`` fixture puts it in place): stopped at the
+    test's start, moved only by ``advance``, since new links are rate-limited per minute."""
+
+    now: datetime = field(default_factory=utcnow)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta = timedelta(minutes=1)) -> None:
+        self.now += delta
 
 
 def role_arn(name: str, account_id: str = ACCOUNT) -> str:

@@ -16,6 +16,7 @@ import base64
 import json
 import re
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
@@ -135,6 +136,10 @@ class _Record:
     connection: Connection
     secrets: ConnectionSecrets
     roles: dict[str, RoleAttachment] = field(default_factory=dict)
+    # The links issued and when the last one was (None: not counted yet, as an item stored before
+    # the count existed).
+    link_count: int | None = None
+    last_link_at: str | None = None
 
 
 class InMemoryConnections:
@@ -314,9 +319,18 @@ class InMemoryConnections:
 
     def issue_link(self, connection: Connection, link: NewLink, *, actor: str) -> None:
         """While the connection keeps its status: store the new token, retire the one it replaces
-        (``REPLACED``, copies dropped), refresh the connection token's copies, keep the secrets."""
+        (``REPLACED``, copies dropped), refresh the connection token's copies, keep the secrets; count
+        the link. With a ``limit`` (a resend), refuses ``TooManyLinks`` past it, as the adapter's
+        condition does (a missing count passes, and counts the link it replaces)."""
         record = self._keeping_status(connection)
         token = link.token
+        if link.limit is not None:
+            last = datetime.fromisoformat(record.last_link_at) if record.last_link_at else None
+            refused = link.limit.refusal(
+                record.link_count or 0, last, datetime.fromisoformat(token.createdAt)
+            )
+            if refused is not None:
+                raise refused
         replaced = link.replaces if link.replaces and link.replaces != token.tokenHash else None
         if (
             token.tokenHash in self.tokens.stored
@@ -330,6 +344,8 @@ class InMemoryConnections:
         if link.task_token is not None:
             secrets = replace(secrets, task_token=link.task_token, csrf_secret=link.csrf_secret)
         record.secrets = secrets
+        counted = record.link_count if record.link_count is not None else (1 if link.replaces else 0)
+        record.link_count, record.last_link_at = counted + 1, token.createdAt
         self.tokens.stored[token.tokenHash] = token.model_copy(deep=True)
         if replaced is not None:
             self.tokens.stored[replaced] = self.tokens.stored[replaced].model_copy(

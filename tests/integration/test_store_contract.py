@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
 import boto3
@@ -25,7 +25,9 @@ from account_connections.domain.errors import (
     ConnectionNotFound,
     InvalidRequest,
     SpaceNotFound,
+    TooManyLinks,
 )
+from account_connections.domain.limits import LinkLimit
 from account_connections.domain.registry import Approver, Member, Space, SpaceRole
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import LinkToken, TokenKind, TokenState
@@ -113,13 +115,19 @@ def link(
     *,
     replaces: str | None = None,
     task_token: str | None = "task-1",
+    at: datetime | None = None,
+    limit: LinkLimit | None = None,
 ) -> LinkToken:
-    """Issue a link as ``logic.links.issue_link`` does; returns the new token's record."""
+    """Issue a link as ``logic.links.issue_link`` does (made ``at``, a resend's ``limit``); returns
+    the new token's record."""
     copy = task_token or "task-1"
     _, token = token_for(connection, task_token=copy, csrf_secret="ab" * 32)
+    if at is not None:
+        token = token.model_copy(update={"createdAt": isoformat(at)})
     backend.connections.issue_link(connection, NewLink(
         token=token, verify_base_url=BASE_URL, replaces=replaces, task_token=task_token,
         csrf_secret="ab" * 32 if task_token else None, connection_token_hash=connection_token.tokenHash,
+        limit=limit,
     ), actor="system")  # fmt: skip
     return token
 
@@ -317,6 +325,67 @@ def test_a_link_replacing_an_unknown_token_is_refused(backend: Backend) -> None:
         backend.connections.issue_link(pending, unknown, actor="alice")
     assert backend.tokens.get(new.tokenHash) is None
     assert backend.connections.read(pending.connectionId)[1].link_token_hash is None
+
+
+def test_resends_are_limited_to_one_a_minute_and_ten_links_in_all(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    start = utcnow()
+    first = link(backend, pending, connection_token, at=start)  # the notify step's: no limit
+    events = history(backend, pending.connectionId)
+
+    def resend(after: timedelta, replaces: LinkToken) -> LinkToken:
+        return link(backend, pending, connection_token, replaces=replaces.tokenHash, task_token=None,
+                    at=start + after, limit=LinkLimit())  # fmt: skip
+
+    # A resend 30 seconds after the last link is refused, says when to retry, and changes nothing
+    with pytest.raises(TooManyLinks) as refused:
+        resend(timedelta(seconds=30), first)
+    assert refused.value.retry_after == 30
+    assert token_state(backend, first)[0] == TokenState.ACTIVE
+    assert backend.connections.read(pending.connectionId)[1].link_token_hash == first.tokenHash
+    assert history(backend, pending.connectionId) == events
+    # One a minute passes (the minute counted from the last link), up to ten links in all
+    last = resend(timedelta(minutes=1), first)
+    with pytest.raises(TooManyLinks) as again:
+        resend(timedelta(minutes=1, seconds=59), last)
+    assert again.value.retry_after == 1
+    for minute in range(2, 10):
+        last = resend(timedelta(minutes=minute), last)
+    with pytest.raises(TooManyLinks) as spent:
+        resend(timedelta(days=1), last)
+    assert spent.value.retry_after is None
+    assert backend.connections.read(pending.connectionId)[1].link_token_hash == last.tokenHash
+    assert history(backend, pending.connectionId).count(EventType.LINK_SENT) == 10
+    # The workflow's own link (no limit) still goes: the approver must be reachable
+    link(backend, pending, connection_token, replaces=last.tokenHash, at=start + timedelta(days=1))
+    assert history(backend, pending.connectionId).count(EventType.LINK_SENT) == 11
+
+
+def test_of_two_concurrent_resends_one_passes(backend: Backend) -> None:
+    # Given two resends made from the same read of a request whose last link is two minutes old
+    pending, connection_token = created(backend)
+    start = utcnow()
+    first = link(backend, pending, connection_token, at=start)
+    at = start + timedelta(minutes=2)
+    link(backend, pending, connection_token, replaces=first.tokenHash, task_token=None, at=at,
+         limit=LinkLimit())  # fmt: skip
+    # When the second is written Then the store's condition refuses it: a minute from the first
+    with pytest.raises(TooManyLinks) as refused:
+        link(backend, pending, connection_token, replaces=first.tokenHash, task_token=None, at=at,
+             limit=LinkLimit())  # fmt: skip
+    assert refused.value.retry_after == 60
+    assert history(backend, pending.connectionId).count(EventType.LINK_SENT) == 2
+
+
+def test_a_resend_of_a_request_no_longer_pending_is_a_conflict_not_a_limit(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    start = utcnow()
+    first = link(backend, pending, connection_token, at=start)
+    backend.connections.transition(pending, StatusChange(S.CANCELLED, "alice"))
+    # Within the minute, yet what refuses it is the status
+    with pytest.raises(ConnectionAlreadyDecided):
+        link(backend, pending, connection_token, replaces=first.tokenHash, task_token=None,
+             at=start + timedelta(seconds=5), limit=LinkLimit())  # fmt: skip
 
 
 # ---- roles -------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ audit event, with whatever else must change with it (the account's live lock, a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from account_connections.adapters.dynamodb.audit import put_event
@@ -263,7 +265,36 @@ class DynamoConnections:
             extra.append(refresh_token(self.table, link.connection_token_hash,
                                        {name: value for name, value in copies.items() if value}))  # fmt: skip
         event = connection_event(connection, EventType.LINK_SENT, actor, link.detail)
-        self._keeping_status(connection, event, extra, fields)
+        # Every link counts (the time of the last with it); a connection stored before the count
+        # existed counts its link as one.
+        fields["lastLinkAt"] = token.createdAt
+        counters = {"linkCount": (1, 1 if link.replaces else 0)}
+        limit = link.limit
+        if limit is None:
+            self._keeping_status(connection, event, extra, fields, counters=counters)
+            return
+        at = datetime.fromisoformat(token.createdAt)
+        guard = (
+            "(attribute_not_exists(#linkCount) OR #linkCount < :maxLinks) AND "
+            "(attribute_not_exists(#lastLinkAt) OR #lastLinkAt <= :lastLinkBy)",
+            {"#linkCount": "linkCount", "#lastLinkAt": "lastLinkAt"},
+            {":maxLinks": limit.max_links, ":lastLinkBy": isoformat(at - limit.interval)},
+        )
+
+        def refusal() -> DomainError:
+            """Which condition refused the link, from the connection as it now is."""
+            item = self.table.get(connection_key(connection.connectionId))
+            if item is not None and item.get("status") == str(connection.status):
+                last = item.get("lastLinkAt")
+                sent = int(item.get("linkCount", 0))
+                refused = limit.refusal(sent, datetime.fromisoformat(str(last)) if last else None, at)
+                if refused is not None:
+                    return refused
+            return ConnectionAlreadyDecided(f"connection {connection.connectionId} changed meanwhile")
+
+        self._keeping_status(
+            connection, event, extra, fields, counters=counters, guard=guard, refusal=refusal
+        )
 
     def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:
         role = {
@@ -279,16 +310,40 @@ class DynamoConnections:
         )
 
     def _keeping_status(
-        self, connection: Connection, event: AuditEvent, extra: list[Op], fields: dict[str, Any] | None = None
+        self,
+        connection: Connection,
+        event: AuditEvent,
+        extra: list[Op],
+        fields: dict[str, Any] | None = None,
+        *,
+        counters: dict[str, tuple[int, int]] | None = None,
+        guard: tuple[str, dict[str, str], dict[str, Any]] | None = None,
+        refusal: Callable[[], DomainError] | None = None,
     ) -> None:
         """Append ``event`` with ``extra`` in one transaction conditional on the connection's status;
-        ``fields`` also sets internal fields of the connection under that same condition (one
-        transaction may touch an item once: the guard itself becomes the update)."""
-        guard = self.table.update(
-            connection_key(connection.connectionId), set_fields=fields, condition="#status = :status",
-            names={"#status": "status"}, values={":status": str(connection.status)},
+        ``fields`` and ``counters`` also change internal fields of the connection under that same
+        condition (one transaction may touch an item once: the guard itself becomes the update).
+        ``guard`` adds a condition on the connection item (its expression, names and values); when
+        the connection's condition fails, ``refusal()`` says why (default: it changed status)."""
+        condition, names, values = (
+            "#status = :status",
+            {"#status": "status"},
+            {":status": str(connection.status)},
+        )
+        if guard is not None:
+            condition = f"{condition} AND {guard[0]}"
+            names, values = {**names, **guard[1]}, {**values, **guard[2]}
+        update = self.table.update(
+            connection_key(connection.connectionId), set_fields=fields, condition=condition, names=names,
+            values=values, counters=counters,
         )  # fmt: skip
-        items = [guard, put_event(self.table, event), *extra]
-        self.table.transact(items, lambda _: ConnectionAlreadyDecided(
-            f"connection {connection.connectionId} is no longer {connection.status}"
-        ))  # fmt: skip
+        items = [update, put_event(self.table, event), *extra]
+
+        def refused(codes: list[str]) -> DomainError:
+            if refusal is not None and codes[:1] == ["ConditionalCheckFailed"]:
+                return refusal()
+            return ConnectionAlreadyDecided(
+                f"connection {connection.connectionId} is no longer {connection.status}"
+            )
+
+        self.table.transact(items, refused)

@@ -26,6 +26,8 @@ INTERNAL = frozenset({
     "pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "gsi4pk", "gsi4sk",
     "ttl", "taskToken", "linkTokenHash", "connectionTokenHash", "executionArn", "correlationId",
     "csrfSecret", "verifyBaseUrl", "requestDigest", "requesterEmail",
+    # The connection's counts that its conditional writes limit (SPEC.md: links, roles).
+    "linkCount", "lastLinkAt",
 })  # fmt: skip
 
 
@@ -73,17 +75,26 @@ class Table:
         condition: str = "attribute_exists(pk)",
         names: dict[str, str] | None = None,
         values: dict[str, Any] | None = None,
+        counters: dict[str, tuple[int, int]] | None = None,
     ) -> Op:
         """``SET #f0 = :v0, ... REMOVE ...`` under ``condition`` (which may use ``names`` and
-        ``values``); with nothing to set or remove, a ``ConditionCheck`` of the same condition."""
+        ``values``); with nothing to set or remove, a ``ConditionCheck`` of the same condition.
+        ``counters`` adds ``by`` to each named number, counting from ``start`` where the item has
+        none yet: ``{name: (by, start)}``."""
         names = dict(names or {})
         values = dict(values or {})
         clauses: list[str] = []
+        assignments: list[str] = []
         for i, (name, value) in enumerate((set_fields or {}).items()):
             names[f"#f{i}"] = name
             values[f":v{i}"] = value
-        if set_fields:
-            clauses.append("SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(set_fields))))
+            assignments.append(f"#f{i} = :v{i}")
+        for i, (name, (by, start)) in enumerate((counters or {}).items()):
+            names[f"#c{i}"] = name
+            values.update({f":c{i}": by, f":c{i}s": start})
+            assignments.append(f"#c{i} = if_not_exists(#c{i}, :c{i}s) + :c{i}")
+        if assignments:
+            clauses.append("SET " + ", ".join(assignments))
         removed = list(remove)
         if removed:
             names.update({f"#r{i}": name for i, name in enumerate(removed)})
