@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from account_connections.domain.clock import isoformat, utcnow
-from account_connections.domain.connection import Connection, ShownRequest
+from account_connections.domain.connection import Connection, RoleAttachment, ShownRequest
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import TOKEN_RETENTION, LinkToken, TokenKind, TokenState, new_token
 
@@ -37,6 +37,12 @@ class LinkClock:
 
 def role_arn(name: str, account_id: str = ACCOUNT) -> str:
     return f"arn:aws:iam::{account_id}:role/{name}"
+
+
+def recorded_role(name: str, *, attached: bool = True) -> RoleAttachment:
+    """A role's check as recorded on a connection: attached, or refused with a reason."""
+    return RoleAttachment(roleArn=role_arn(name), roleName=name, attached=attached,
+                          reason=None if attached else "no trust", checkedAt="t")  # fmt: skip
 
 
 def connection(

@@ -45,6 +45,7 @@ from account_connections.domain.errors import (
     SpaceNotFound,
     TaskAlreadyClosed,
 )
+from account_connections.domain.limits import MAX_ROLES, too_many_roles
 from account_connections.domain.proof import AccountProof, CallerIdentity
 from account_connections.domain.registry import Approver, Member, Space, SpaceRole
 from account_connections.domain.statuses import LIVE_STATUSES, ConnectionStatus, can_transition
@@ -362,8 +363,11 @@ class InMemoryConnections:
         self.events.append(connection_event(connection, EventType.LINK_SENT, actor, link.detail))
 
     def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:
-        """Records the result (replacing one of the same name) while the connection keeps its status."""
+        """Records the result (replacing one of the same name) while the connection keeps its status;
+        refuses ``TooManyRoles`` for a new name once ``MAX_ROLES`` are recorded."""
         record = self._keeping_status(connection)
+        if attachment.roleName not in record.roles and len(record.roles) >= MAX_ROLES:
+            raise too_many_roles(attachment.roleName)
         record.roles[attachment.roleName] = attachment.model_copy()
         self.events.append(role_event(connection, attachment, actor))
 

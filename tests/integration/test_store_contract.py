@@ -26,6 +26,7 @@ from account_connections.domain.errors import (
     InvalidRequest,
     SpaceNotFound,
     TooManyLinks,
+    TooManyRoles,
 )
 from account_connections.domain.limits import LinkLimit
 from account_connections.domain.registry import Approver, Member, Space, SpaceRole
@@ -47,6 +48,7 @@ from tests.builders import (
     OTHER_SPACE,
     SPACE,
     UNREGISTERED_ACCOUNT,
+    recorded_role,
     role_arn,
     token_for,
 )
@@ -421,6 +423,54 @@ def test_roles_are_recorded_and_detached_while_the_status_holds(backend: Backend
         (EventType.ROLE_DETACHED, build.roleArn),
         (EventType.ROLE_REJECTED, f"{refused.roleArn}: no trust"),
     ]
+
+
+def test_a_connection_records_at_most_ten_roles(backend: Backend) -> None:
+    pending, _ = created(backend)
+    approved = backend.connections.transition(pending, approve(pending))
+    for i in range(10):
+        backend.connections.attach_role(
+            approved, recorded_role(f"Role{i}", attached=i % 2 == 0), actor="system"
+        )
+    events = history(backend, pending.connectionId)
+    # An eleventh role is refused, and nothing is written
+    with pytest.raises(TooManyRoles):
+        backend.connections.attach_role(approved, recorded_role("Eleventh"), actor="alice")
+    assert backend.connections.get_role(pending.connectionId, "Eleventh") is None
+    assert history(backend, pending.connectionId) == events
+    # A recorded role recorded again replaces its record, counted once
+    backend.connections.attach_role(approved, recorded_role("Role1"), actor="alice")
+    assert backend.connections.get_role(pending.connectionId, "Role1") == recorded_role("Role1")
+    assert len(backend.connections.detail(pending.connectionId)[1]) == 10
+    # Detaching one (refused or not) makes room for exactly one
+    backend.connections.detach_role(approved, recorded_role("Role3", attached=False), actor="alice")
+    backend.connections.attach_role(approved, recorded_role("Eleventh"), actor="alice")
+    with pytest.raises(TooManyRoles):
+        backend.connections.attach_role(approved, recorded_role("Twelfth"), actor="alice")
+    assert sorted(r.roleName for r in backend.connections.detail(pending.connectionId)[1]) == sorted(
+        [f"Role{i}" for i in range(10) if i != 3] + ["Eleventh"]
+    )
+
+
+def test_concurrent_attaches_cannot_pass_ten_roles_on_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given two attaches that both read nine recorded roles before either writes (an interleaving
+    # the fakes, which write at once, cannot show): the count in the transaction refuses the second
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(**table_definition(TABLE))
+        connections = stores(TABLE, ddb).connections
+        pending = a_connection()
+        connections.create(pending, token_for(pending, TokenKind.CONNECTION_TOKEN)[1])
+        approved = connections.transition(pending, approve(pending))
+        for i in range(9):
+            connections.attach_role(approved, recorded_role(f"Role{i}"), actor="system")
+        seen = connections._recorded_role_names(pending.connectionId)
+        monkeypatch.setattr(connections, "_recorded_role_names", lambda _: set(seen))
+        connections.attach_role(approved, recorded_role("Tenth"), actor="alice")
+        with pytest.raises(TooManyRoles):
+            connections.attach_role(approved, recorded_role("Eleventh"), actor="bob")
+        assert connections.get_role(pending.connectionId, "Eleventh") is None
+        assert len(connections.detail(pending.connectionId)[1]) == 10
 
 
 # ---- lists and the audit log -------------------------------------------------------------------

@@ -60,13 +60,14 @@ def resend_link(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> links.L
     "/spaces/<spaceId>/connections/<connectionId>/roles",
     summary="Attach an IAM role to a verified connection",
     description="Checked as the workflow checks roles: in the connection's account, readable through "
-    "the account's verifier role, and trusting the runner principal.",
+    "the account's verifier role, and trusting the runner principal. A connection has at most 10 roles "
+    "(attached or refused); attaching a recorded role again checks it again.",
     tags=["Requesters"],
     responses={
         201: {"description": "Attached."},
         **COMMON,
         **problem_responses({
-            409: "The connection is not verified.",
+            409: "The connection is not verified, or already has 10 roles.",
             422: "The role failed its check; `detail` says why.",
             503: "STS or IAM did not answer; try again.",
         }),

@@ -48,6 +48,7 @@ STATUS_OF: dict[type[errors.DomainError], int] = {
     errors.DependencyUnavailable: 503,
     errors.PayloadTooLarge: 413,
     errors.TooManyLinks: 429,
+    errors.TooManyRoles: 409,
 }
 
 

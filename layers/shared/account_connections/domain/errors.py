@@ -161,3 +161,9 @@ class TooManyLinks(DomainError):
     def __init__(self, detail: str, retry_after: int | None = None) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class TooManyRoles(DomainError):
+    """A connection records at most 10 roles at any time (attached or refused: both are stored)."""
+
+    title = "Too many roles"

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from account_connections.domain.errors import TooManyLinks
+from account_connections.domain.errors import TooManyLinks, TooManyRoles
 
 # Roles: at most this many in a request's roleArns, and recorded on a connection at any time
 # (attached or refused: both are stored).
@@ -43,3 +43,11 @@ class LinkLimit:
                 f"one new link a minute at most: try again in {wait} seconds", retry_after=wait
             )
         return None
+
+
+def too_many_roles(role_name: str) -> TooManyRoles:
+    """The refusal of a role that would be a connection's eleventh."""
+    return TooManyRoles(
+        f"a connection has at most {MAX_ROLES} roles, attached or refused: detach one before "
+        f"attaching {role_name}"
+    )

@@ -43,6 +43,7 @@ from account_connections.domain.errors import (
     ConnectionNotFound,
     DomainError,
 )
+from account_connections.domain.limits import MAX_ROLES, too_many_roles
 from account_connections.domain.statuses import LIVE_STATUSES, ConnectionStatus, can_transition
 from account_connections.domain.tokens import LinkToken, TokenState
 from account_connections.ports import NewLink, Page
@@ -297,17 +298,55 @@ class DynamoConnections:
         )
 
     def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:
+        """A role recorded already is replaced; a new one counts (``roleCount`` on the connection,
+        kept by attach and detach) and the transaction requires the count below ``MAX_ROLES``, so
+        that concurrent attaches cannot pass it. Raises ``TooManyRoles``, ``ConnectionAlreadyDecided``."""
         role = {
             **role_key(connection.connectionId, attachment.roleName),
             **attachment.model_dump(exclude_none=True),
         }
-        self._keeping_status(connection, role_event(connection, attachment, actor), [self.table.put(role)])
+        event = role_event(connection, attachment, actor)
+        recorded = self._recorded_role_names(connection.connectionId)
+        if attachment.roleName in recorded:
+            self._keeping_status(connection, event, [self.table.put(role, existing=True)])
+            return
+        if len(recorded) >= MAX_ROLES:
+            raise too_many_roles(attachment.roleName)
+        guard = (
+            "(attribute_not_exists(#roleCount) OR #roleCount < :maxRoles)",
+            {"#roleCount": "roleCount"},
+            {":maxRoles": MAX_ROLES},
+        )
+
+        def refusal() -> DomainError:
+            item = self.table.get(connection_key(connection.connectionId))
+            if item is not None and item.get("status") == str(connection.status):
+                if int(item.get("roleCount", 0)) >= MAX_ROLES:
+                    return too_many_roles(attachment.roleName)
+            return ConnectionAlreadyDecided(f"connection {connection.connectionId} changed meanwhile")
+
+        # A connection stored before the count existed counts from the roles it has.
+        counters = {"roleCount": (1, len(recorded))}
+        self._keeping_status(connection, event, [self.table.put(role, new=True)], counters=counters,
+                             guard=guard, refusal=refusal)  # fmt: skip
 
     def detach_role(self, connection: Connection, role: RoleAttachment, *, actor: str) -> None:
         event = connection_event(connection, EventType.ROLE_DETACHED, actor, role.roleArn)
+        counters = {"roleCount": (-1, len(self._recorded_role_names(connection.connectionId)))}
         self._keeping_status(
-            connection, event, [self.table.delete(role_key(connection.connectionId, role.roleName))]
+            connection, event, [self.table.delete(role_key(connection.connectionId, role.roleName))],
+            counters=counters,
+        )  # fmt: skip
+
+    def _recorded_role_names(self, connection_id: str) -> set[str]:
+        """The names of the connection's recorded roles (one Query of its ROLE# items)."""
+        items = self.table.query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :role)",
+            ExpressionAttributeValues={":pk": connection_pk(connection_id), ":role": "ROLE#"},
+            ProjectionExpression="sk",
+            ConsistentRead=True,
         )
+        return {str(item["sk"]).removeprefix("ROLE#") for item in items}
 
     def _keeping_status(
         self,

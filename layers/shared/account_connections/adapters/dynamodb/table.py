@@ -27,7 +27,7 @@ INTERNAL = frozenset({
     "ttl", "taskToken", "linkTokenHash", "connectionTokenHash", "executionArn", "correlationId",
     "csrfSecret", "verifyBaseUrl", "requestDigest", "requesterEmail",
     # The connection's counts that its conditional writes limit (SPEC.md: links, roles).
-    "linkCount", "lastLinkAt",
+    "linkCount", "lastLinkAt", "roleCount",
 })  # fmt: skip
 
 
@@ -59,11 +59,14 @@ class Table:
 
     # ---- operations of a transaction -------------------------------------------------------
 
-    def put(self, item: Item, *, new: bool = False) -> Op:
-        """Put ``item``; ``new`` requires that nothing is stored under its key yet."""
+    def put(self, item: Item, *, new: bool = False, existing: bool = False) -> Op:
+        """Put ``item``; ``new`` requires that nothing is stored under its key yet, ``existing``
+        that something is (the put replaces it)."""
         op: dict[str, Any] = {"TableName": self.name, "Item": serialize(item)}
         if new:
             op["ConditionExpression"] = "attribute_not_exists(pk)"
+        elif existing:
+            op["ConditionExpression"] = "attribute_exists(pk)"
         return {"Put": op}
 
     def update(
