@@ -7,8 +7,9 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from account_connections.domain.audit import AuditEvent, EventType
 from account_connections.domain.clock import isoformat, utcnow
-from account_connections.domain.connection import Connection, RoleAttachment, ShownRequest
+from account_connections.domain.connection import Connection, RoleAttachment, ShownRequest, connection_event
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import TOKEN_RETENTION, LinkToken, TokenKind, TokenState, new_token
 
@@ -43,6 +44,18 @@ def recorded_role(name: str, *, attached: bool = True) -> RoleAttachment:
     """A role's check as recorded on a connection: attached, or refused with a reason."""
     return RoleAttachment(roleArn=role_arn(name), roleName=name, attached=attached,
                           reason=None if attached else "no trust", checkedAt="t")  # fmt: skip
+
+
+def history_events(of: Connection, count: int) -> list[AuditEvent]:
+    """``count`` events of ``of``'s history, a millisecond apart from a second after its creation,
+    oldest first (LINK_SENT, each naming its place: "link 0", "link 1", ...)."""
+    start = datetime.fromisoformat(of.createdAt) + timedelta(seconds=1)
+    return [
+        connection_event(of, EventType.LINK_SENT, "system", f"link {i}").model_copy(
+            update={"at": isoformat(start + timedelta(milliseconds=i)), "eventId": f"{i:032x}"}
+        )
+        for i in range(count)
+    ]
 
 
 def connection(

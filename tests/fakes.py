@@ -78,9 +78,11 @@ class DuplicateItem(Exception):
 # ---- paging ------------------------------------------------------------------------------------
 
 
-def _page(items: list[T], limit: int, next_token: str | None, scope: str) -> Page[T]:
+def _page(
+    items: list[T], limit: int, next_token: str | None, scope: str, field: str = "nextToken"
+) -> Page[T]:
     """One page of ``items`` and an opaque token for the next, valid only for ``scope`` (the query):
-    a foreign token is refused as ``Table.page`` refuses one."""
+    a foreign token is refused (naming ``field``) as ``Table.page`` refuses one."""
     start = 0
     if next_token:
         try:
@@ -91,8 +93,8 @@ def _page(items: list[T], limit: int, next_token: str | None, scope: str) -> Pag
             start = int(plain["start"])
         except (ValueError, KeyError, TypeError, UnicodeError) as exc:
             raise InvalidRequest(
-                "nextToken is not valid for this query",
-                errors=[{"field": "nextToken", "message": "not a token of this query"}],
+                f"{field} is not valid for this query",
+                errors=[{"field": field, "message": "not a token of this query"}],
             ) from exc
     end = start + limit
     token = None
@@ -205,6 +207,16 @@ class InMemoryConnections:
             key=lambda event: f"{event.at}#{event.eventId}",
         )
         return record.connection.model_copy(deep=True), roles, history
+
+    def detail_page(
+        self, connection_id: str, history_limit: int, history_next_token: str | None = None
+    ) -> tuple[Connection, list[RoleAttachment], Page[AuditEvent]]:
+        """``detail``, its history a page at a time; a token of another connection is refused."""
+        scope = f"history:{connection_id}"
+        if history_next_token:  # the adapter checks the token before it reads
+            _page([], 1, history_next_token, scope, "historyNextToken")
+        connection, roles, history = self.detail(connection_id)
+        return connection, roles, _page(history, history_limit, history_next_token, scope, "historyNextToken")
 
     def get_role(self, connection_id: str, role_name: str) -> RoleAttachment | None:
         record = self.records.get(connection_id)

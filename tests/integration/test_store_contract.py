@@ -473,6 +473,44 @@ def test_concurrent_attaches_cannot_pass_ten_roles_on_the_table(monkeypatch: pyt
         assert len(connections.detail(pending.connectionId)[1]) == 10
 
 
+# ---- history ----------------------------------------------------------------------------------
+
+
+def test_the_history_comes_in_pages_with_the_connection_and_its_roles(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    link(backend, pending, connection_token)
+    approved = backend.connections.transition(pending, approve(pending))
+    backend.connections.attach_role(approved, recorded_role("BuildRole"), actor="system")
+    every = backend.connections.detail(pending.connectionId)[2]
+    assert len(every) == 4
+    # Pages of three, oldest first: the connection and its roles as they are, on each page
+    connection, roles, page = backend.connections.detail_page(pending.connectionId, 3)
+    assert (connection, roles) == (approved, [recorded_role("BuildRole")])
+    assert page.items == every[:3] and page.next_token is not None
+    again, roles_again, rest = backend.connections.detail_page(pending.connectionId, 3, page.next_token)
+    assert (again, roles_again) == (approved, [recorded_role("BuildRole")])
+    assert rest.items == every[3:] and rest.next_token is None
+    # A page that ends where the history does hands no token
+    assert backend.connections.detail_page(pending.connectionId, 4)[2].next_token is None
+    with pytest.raises(ConnectionNotFound):
+        backend.connections.detail_page("00000000-0000-4000-8000-000000000000", 2)
+
+
+def test_a_history_token_is_good_for_its_connection_only(backend: Backend) -> None:
+    one, _ = created(backend)
+    other, _ = created(backend, space_id=OTHER_SPACE)
+    for pending in (one, other):
+        backend.connections.transition(pending, StatusChange(S.CANCELLED, "alice"))
+    token = backend.connections.detail_page(other.connectionId, 1)[2].next_token
+    created(backend)
+    listed = backend.connections.list_space(SPACE, None, 1, None)
+    assert token and listed.next_token
+    for foreign in (token, listed.next_token, "not-a-token", token[:-2]):
+        with pytest.raises(InvalidRequest) as refused:
+            backend.connections.detail_page(one.connectionId, 1, foreign)
+        assert refused.value.errors == [{"field": "historyNextToken", "message": "not a token of this query"}]
+
+
 # ---- lists and the audit log -------------------------------------------------------------------
 
 

@@ -84,7 +84,15 @@ class ConnectionStore(Protocol):
         ...
 
     def detail(self, connection_id: str) -> tuple[Connection, list[RoleAttachment], list[AuditEvent]]:
-        """The connection, its roles and its history. Raises ``ConnectionNotFound``."""
+        """The connection, its roles and its whole history. Raises ``ConnectionNotFound``."""
+        ...
+
+    def detail_page(
+        self, connection_id: str, history_limit: int, history_next_token: str | None = None
+    ) -> tuple[Connection, list[RoleAttachment], Page[AuditEvent]]:
+        """The connection, its roles and one page of at most ``history_limit`` events of its history,
+        oldest first, from ``history_next_token`` (a previous page's) on. Raises
+        ``ConnectionNotFound``, ``InvalidRequest`` (a token of another connection or query)."""
         ...
 
     def get_role(self, connection_id: str, role_name: str) -> RoleAttachment | None: ...

@@ -220,7 +220,13 @@ def request_digest(request: Connection | ShownRequest) -> str:
 
 class ConnectionDetail(Connection):
     roles: list[RoleAttachment] = Field(default_factory=list)
-    history: list[AuditEvent] = Field(default_factory=list)
+    history: list[AuditEvent] = Field(
+        default_factory=list, description="One page of the history, oldest first."
+    )
+    historyNextToken: str | None = Field(
+        default=None,
+        description="Pass as `historyNextToken` for the next page of the history; null at its end.",
+    )
 
 
 class CreateConnectionResponse(Connection):

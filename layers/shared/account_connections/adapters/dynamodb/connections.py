@@ -15,13 +15,23 @@ from account_connections.adapters.dynamodb.audit import put_event
 from account_connections.adapters.dynamodb.keys import (
     ALL_CONNECTIONS,
     CONNECTION_SK,
+    EVENT_PREFIX,
+    ROLE_PREFIX,
     connection_key,
     connection_pk,
     live_key,
     proof_key,
     role_key,
 )
-from account_connections.adapters.dynamodb.table import Item, Op, Table, public
+from account_connections.adapters.dynamodb.table import (
+    Item,
+    Op,
+    Table,
+    decode_next_token,
+    encode_next_token,
+    invalid_next_token,
+    public,
+)
 from account_connections.adapters.dynamodb.tokens import put_token, refresh_token, retire_token
 from account_connections.domain.audit import AuditEvent, EventType
 from account_connections.domain.clock import isoformat, utcnow
@@ -121,13 +131,60 @@ class DynamoConnections:
             sk = item["sk"]
             if sk == CONNECTION_SK:
                 connection = Connection.model_validate(public(item))
-            elif sk.startswith("ROLE#"):
+            elif sk.startswith(ROLE_PREFIX):
                 roles.append(RoleAttachment.model_validate(public(item)))
-            elif sk.startswith("EVENT#"):
+            elif sk.startswith(EVENT_PREFIX):
                 history.append(AuditEvent.model_validate(public(item)))
         if connection is None:
             raise _not_found(connection_id)
         return connection, roles, history
+
+    def detail_page(
+        self, connection_id: str, history_limit: int, history_next_token: str | None = None
+    ) -> tuple[Connection, list[RoleAttachment], Page[AuditEvent]]:
+        """One page of the history, oldest first, each page a bounded Query of the connection's
+        partition. ``CONNECTION`` sorts just before the ``EVENT#`` range, so the first page's Query
+        (``sk`` from ``CONNECTION`` through the events, one item past the page) returns the connection
+        and then the oldest events; a later page's starts after the token's event, and the connection
+        comes by key. ``ROLE#`` sorts after every event, so the roles (at most ten) are one more
+        Query: that leaves the role items where they are stored. The token is the last event's key,
+        checked on the way back in (another connection's, or any other query's, is refused)."""
+        pk = connection_pk(connection_id)
+        if history_next_token:
+            start = decode_next_token(history_next_token, "pk", pk, field="historyNextToken")
+            if not start["sk"]["S"].startswith(EVENT_PREFIX):
+                raise invalid_next_token("historyNextToken")
+            item = self.table.get(connection_key(connection_id))
+            items, cut = self.table.query_once(
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :events)",
+                ExpressionAttributeValues={":pk": pk, ":events": EVENT_PREFIX},
+                ExclusiveStartKey=start, Limit=history_limit + 1, ConsistentRead=True,
+            )  # fmt: skip
+        else:
+            items, cut = self.table.query_once(
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :connection AND :lastEvent",
+                ExpressionAttributeValues={":pk": pk, ":connection": CONNECTION_SK,
+                                           ":lastEvent": EVENT_PREFIX + "\uffff"},
+                Limit=history_limit + 2, ConsistentRead=True,
+            )  # fmt: skip
+            item = items.pop(0) if items and items[0]["sk"] == CONNECTION_SK else None
+        if item is None:
+            raise _not_found(connection_id)
+        events = items[:history_limit]
+        token = None
+        if events and (cut or len(items) > history_limit):
+            token = encode_next_token({"pk": {"S": pk}, "sk": {"S": events[-1]["sk"]}})
+        history = Page([AuditEvent.model_validate(public(event)) for event in events], token)
+        return Connection.model_validate(public(item)), self._roles(connection_id), history
+
+    def _roles(self, connection_id: str) -> list[RoleAttachment]:
+        """The connection's recorded roles, by name (one Query of its ROLE# items)."""
+        items = self.table.query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :role)",
+            ExpressionAttributeValues={":pk": connection_pk(connection_id), ":role": ROLE_PREFIX},
+            ConsistentRead=True,
+        )
+        return [RoleAttachment.model_validate(public(item)) for item in items]
 
     def get_role(self, connection_id: str, role_name: str) -> RoleAttachment | None:
         item = self.table.get(role_key(connection_id, role_name))
@@ -339,14 +396,7 @@ class DynamoConnections:
         )  # fmt: skip
 
     def _recorded_role_names(self, connection_id: str) -> set[str]:
-        """The names of the connection's recorded roles (one Query of its ROLE# items)."""
-        items = self.table.query_all(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :role)",
-            ExpressionAttributeValues={":pk": connection_pk(connection_id), ":role": "ROLE#"},
-            ProjectionExpression="sk",
-            ConsistentRead=True,
-        )
-        return {str(item["sk"]).removeprefix("ROLE#") for item in items}
+        return {role.roleName for role in self._roles(connection_id)}
 
     def _keeping_status(
         self,

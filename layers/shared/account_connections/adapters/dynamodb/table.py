@@ -160,6 +160,14 @@ class Table:
                 return items
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    def query_once(self, **kwargs: Any) -> tuple[list[Item], bool]:
+        """One Query call: its items, keys included, and whether it stopped before the end of the
+        range (at its ``Limit`` or at 1 MB). ``ExpressionAttributeValues`` plain."""
+        kwargs["TableName"] = self.name
+        kwargs["ExpressionAttributeValues"] = serialize(kwargs["ExpressionAttributeValues"])
+        response = self.ddb.query(**kwargs)
+        return [deserialize(item) for item in response.get("Items", [])], "LastEvaluatedKey" in response
+
     def page(
         self, kwargs: dict[str, Any], pk_name: str, pk: str, limit: int, next_token: str | None
     ) -> tuple[list[Item], str | None]:
@@ -216,12 +224,16 @@ def encode_next_token(last_evaluated_key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_next_token(token: str, pk_name: str, pk: str) -> dict[str, Any]:
-    """Raises ``InvalidRequest`` unless ``token`` is one this query handed out."""
-    invalid = InvalidRequest(
-        "nextToken is not valid for this query",
-        errors=[{"field": "nextToken", "message": "not a token of this query"}],
+def invalid_next_token(field: str = "nextToken") -> InvalidRequest:
+    return InvalidRequest(
+        f"{field} is not valid for this query",
+        errors=[{"field": field, "message": "not a token of this query"}],
     )
+
+
+def decode_next_token(token: str, pk_name: str, pk: str, *, field: str = "nextToken") -> dict[str, Any]:
+    """Raises ``InvalidRequest`` (naming ``field``) unless ``token`` is one this query handed out."""
+    invalid = invalid_next_token(field)
     try:
         padded = token + "=" * (-len(token) % 4)
         plain = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
