@@ -4,10 +4,12 @@ the tests share (SPEC.md's seed: space demo, account 111122223333 with admin@exa
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from account_connections.domain.audit import AuditEvent, EventType
 from account_connections.domain.clock import isoformat, utcnow
-from account_connections.domain.connection import Connection, ShownRequest
+from account_connections.domain.connection import Connection, RoleAttachment, ShownRequest, connection_event
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import TOKEN_RETENTION, LinkToken, TokenKind, TokenState, new_token
 
@@ -20,8 +22,40 @@ RUNNER = "arn:aws:iam::999999999999:role/WorkflowRunner"
 BASE_URL = "https://connections.example.com"
 
 
+@dataclass
+class LinkClock:
+    """The time ``logic.links`` sees (the ``link_clock`` fixture puts it in place): stopped at the
+    test's start, moved only by ``advance``, since new links are rate-limited per minute."""
+
+    now: datetime = field(default_factory=utcnow)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta = timedelta(minutes=1)) -> None:
+        self.now += delta
+
+
 def role_arn(name: str, account_id: str = ACCOUNT) -> str:
     return f"arn:aws:iam::{account_id}:role/{name}"
+
+
+def recorded_role(name: str, *, attached: bool = True) -> RoleAttachment:
+    """A role's check as recorded on a connection: attached, or refused with a reason."""
+    return RoleAttachment(roleArn=role_arn(name), roleName=name, attached=attached,
+                          reason=None if attached else "no trust", checkedAt="t")  # fmt: skip
+
+
+def history_events(of: Connection, count: int) -> list[AuditEvent]:
+    """``count`` events of ``of``'s history, a millisecond apart from a second after its creation,
+    oldest first (LINK_SENT, each naming its place: "link 0", "link 1", ...)."""
+    start = datetime.fromisoformat(of.createdAt) + timedelta(seconds=1)
+    return [
+        connection_event(of, EventType.LINK_SENT, "system", f"link {i}").model_copy(
+            update={"at": isoformat(start + timedelta(milliseconds=i)), "eventId": f"{i:032x}"}
+        )
+        for i in range(count)
+    ]
 
 
 def connection(

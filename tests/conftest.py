@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.builders import LinkClock
+
 pytest_plugins = ["tests.proofs"]
 
 # Set before any boto3 client exists: nothing in the tests may reach a real AWS account.
@@ -36,3 +38,11 @@ def _fresh_settings() -> Iterator[None]:
     yield
     load_settings.cache_clear()
     wiring.reset()
+
+
+@pytest.fixture
+def link_clock(monkeypatch: pytest.MonkeyPatch) -> LinkClock:
+    """Stop the clock that new links are issued and rate-limited by; ``advance`` moves it."""
+    clock = LinkClock()
+    monkeypatch.setattr("account_connections.logic.links.utcnow", clock)
+    return clock

@@ -16,6 +16,7 @@ import base64
 import json
 import re
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
@@ -45,6 +46,7 @@ from account_connections.domain.errors import (
     SpaceNotFound,
     TaskAlreadyClosed,
 )
+from account_connections.domain.limits import MAX_ROLES, too_many_roles
 from account_connections.domain.proof import AccountProof, CallerIdentity
 from account_connections.domain.registry import Approver, Member, Space, SpaceRole
 from account_connections.domain.statuses import LIVE_STATUSES, ConnectionStatus, can_transition
@@ -77,9 +79,11 @@ class DuplicateItem(Exception):
 # ---- paging ------------------------------------------------------------------------------------
 
 
-def _page(items: list[T], limit: int, next_token: str | None, scope: str) -> Page[T]:
+def _page(
+    items: list[T], limit: int, next_token: str | None, scope: str, field: str = "nextToken"
+) -> Page[T]:
     """One page of ``items`` and an opaque token for the next, valid only for ``scope`` (the query):
-    a foreign token is refused as ``Table.page`` refuses one."""
+    a foreign token is refused (naming ``field``) as ``Table.page`` refuses one."""
     start = 0
     if next_token:
         try:
@@ -90,8 +94,8 @@ def _page(items: list[T], limit: int, next_token: str | None, scope: str) -> Pag
             start = int(plain["start"])
         except (ValueError, KeyError, TypeError, UnicodeError, RecursionError) as exc:
             raise InvalidRequest(
-                "nextToken is not valid for this query",
-                errors=[{"field": "nextToken", "message": "not a token of this query"}],
+                f"{field} is not valid for this query",
+                errors=[{"field": field, "message": "not a token of this query"}],
             ) from exc
     end = start + limit
     token = None
@@ -136,6 +140,10 @@ class _Record:
     connection: Connection
     secrets: ConnectionSecrets
     roles: dict[str, RoleAttachment] = field(default_factory=dict)
+    # The links issued and when the last one was (None: not counted yet, as an item stored before
+    # the count existed).
+    link_count: int | None = None
+    last_link_at: str | None = None
 
 
 class InMemoryConnections:
@@ -200,6 +208,16 @@ class InMemoryConnections:
             key=lambda event: f"{event.at}#{event.eventId}",
         )
         return record.connection.model_copy(deep=True), roles, history
+
+    def detail_page(
+        self, connection_id: str, history_limit: int, history_next_token: str | None = None
+    ) -> tuple[Connection, list[RoleAttachment], Page[AuditEvent]]:
+        """``detail``, its history a page at a time; a token of another connection is refused."""
+        scope = f"history:{connection_id}"
+        if history_next_token:  # the adapter checks the token before it reads
+            _page([], 1, history_next_token, scope, "historyNextToken")
+        connection, roles, history = self.detail(connection_id)
+        return connection, roles, _page(history, history_limit, history_next_token, scope, "historyNextToken")
 
     def get_role(self, connection_id: str, role_name: str) -> RoleAttachment | None:
         record = self.records.get(connection_id)
@@ -315,9 +333,18 @@ class InMemoryConnections:
 
     def issue_link(self, connection: Connection, link: NewLink, *, actor: str) -> None:
         """While the connection keeps its status: store the new token, retire the one it replaces
-        (``REPLACED``, copies dropped), refresh the connection token's copies, keep the secrets."""
+        (``REPLACED``, copies dropped), refresh the connection token's copies, keep the secrets; count
+        the link. With a ``limit`` (a resend), refuses ``TooManyLinks`` past it, as the adapter's
+        condition does (a missing count passes, and counts the link it replaces)."""
         record = self._keeping_status(connection)
         token = link.token
+        if link.limit is not None:
+            last = datetime.fromisoformat(record.last_link_at) if record.last_link_at else None
+            refused = link.limit.refusal(
+                record.link_count or 0, last, datetime.fromisoformat(token.createdAt)
+            )
+            if refused is not None:
+                raise refused
         replaced = link.replaces if link.replaces and link.replaces != token.tokenHash else None
         if (
             token.tokenHash in self.tokens.stored
@@ -331,6 +358,8 @@ class InMemoryConnections:
         if link.task_token is not None:
             secrets = replace(secrets, task_token=link.task_token, csrf_secret=link.csrf_secret)
         record.secrets = secrets
+        counted = record.link_count if record.link_count is not None else (1 if link.replaces else 0)
+        record.link_count, record.last_link_at = counted + 1, token.createdAt
         self.tokens.stored[token.tokenHash] = token.model_copy(deep=True)
         if replaced is not None:
             self.tokens.stored[replaced] = self.tokens.stored[replaced].model_copy(
@@ -374,8 +403,11 @@ class InMemoryConnections:
         self.events.append(token_replaced_event(connection, actor))
 
     def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:
-        """Records the result (replacing one of the same name) while the connection keeps its status."""
+        """Records the result (replacing one of the same name) while the connection keeps its status;
+        refuses ``TooManyRoles`` for a new name once ``MAX_ROLES`` are recorded."""
         record = self._keeping_status(connection)
+        if attachment.roleName not in record.roles and len(record.roles) >= MAX_ROLES:
+            raise too_many_roles(attachment.roleName)
         record.roles[attachment.roleName] = attachment.model_copy()
         self.events.append(role_event(connection, attachment, actor))
 

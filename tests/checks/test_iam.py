@@ -85,9 +85,10 @@ NEVER = {"dynamodb:scan", "dynamodb:batchwriteitem", "dynamodb:batchgetitem", "d
 EXPECTED: dict[str, dict[str, set[str]]] = {
     # Membership, approver, connection and role reads; a connection's partition (detail, detach);
     # create (puts), cancel and a workflow that cannot start (update, put, delete of the live lock),
-    # resend (update, puts) and roles (condition check, put or delete); the Idempotency-Key records
-    # (powertools: put, get, update, delete); a space's list on GSI1. Starts the workflow, ends it on
-    # cancel, emails a resent link, reads roles through the verifier role.
+    # resend (update, puts) and roles (condition check or update of the role count, put or delete);
+    # the Idempotency-Key records (powertools: put, get, update, delete); a space's list on GSI1.
+    # Starts the workflow, ends it on cancel, emails a resent link, reads roles through the verifier
+    # role.
     "RequesterApiFunction": {
         TABLE: {GET, QUERY, PUT, UPDATE, DELETE, CHECK},
         index("GSI1"): {QUERY},
@@ -143,8 +144,9 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     },
     # The connection and the account's live lock, by key.
     "VerifyConnectionFunction": {TABLE: {GET}, **TABLE_KEY},
-    # The connection's partition (Query); each role recorded with a condition check on the status.
-    "AttachRolesFunction": {TABLE: {QUERY, CHECK, PUT}, VERIFIERS: {"sts:assumerole"}, **TABLE_KEY},
+    # The connection's partition (Query); each role recorded with a condition check on the status,
+    # or, for a role not recorded yet, the update of the connection's role count (at most 10).
+    "AttachRolesFunction": {TABLE: {QUERY, CHECK, UPDATE, PUT}, VERIFIERS: {"sts:assumerole"}, **TABLE_KEY},
     # The connection and its live lock by key; a transition (update, put, delete of the lock).
     "RecordOutcomeFunction": {TABLE: {GET, PUT, UPDATE, DELETE}, **TABLE_KEY},
 }

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from account_connections.adapters.dynamodb.audit import put_event
 from account_connections.domain.connection import StatusChange
 from account_connections.domain.statuses import ConnectionStatus
+from tests.builders import history_events, recorded_role
 from tests.integration.conftest import APPROVED_ACCOUNT, OTHER_SPACE, UNREGISTERED_ACCOUNT, dump_table
 from tests.support import Reply, http_event, invoke
 
@@ -26,11 +28,11 @@ def create(sub: str = "alice", body: dict[str, Any] | None = None, key: str | No
     return invoke(FUNCTION, event)
 
 
-def get(connection_id: str, sub: str = "alice", space: str = "demo") -> Reply:
-    return invoke(
-        FUNCTION,
-        http_event("http_get_connection", sub=sub, path={"spaceId": space, "connectionId": connection_id}),
-    )
+def get(
+    connection_id: str, sub: str = "alice", space: str = "demo", query: dict[str, str] | None = None
+) -> Reply:
+    path = {"spaceId": space, "connectionId": connection_id}
+    return invoke(FUNCTION, http_event("http_get_connection", sub=sub, path=path, query=query or {}))
 
 
 def cancel(connection_id: str, sub: str = "alice", space: str = "demo") -> Reply:
@@ -327,6 +329,96 @@ def test_get_of_another_spaces_connection_is_not_found(seeded: dict[str, Any]) -
 
 def test_get_of_an_unknown_connection_is_not_found(seeded: dict[str, Any]) -> None:
     assert get("00000000-0000-4000-8000-000000000000").status == 404
+
+
+def with_history(seeded: dict[str, Any], events: int) -> str:
+    """A new request with ``events`` events in its history, its REQUESTED event the first."""
+    connection_id = str(create().json["connectionId"])
+    state = seeded["stores"]
+    for event in history_events(state.connections.get(connection_id), events - 1):
+        seeded["ddb"].put_item(**put_event(state.table, event)["Put"])
+    return connection_id
+
+
+def test_a_long_history_comes_in_pages_in_order_nothing_lost_or_repeated(
+    seeded: dict[str, Any], ddb_operations: list[str]
+) -> None:
+    connection_id = with_history(seeded, 150)
+    ddb_operations.clear()
+    first = get(connection_id)
+    assert first.status == 200, first.text
+    assert len(first.json["history"]) == 100 and first.json["historyNextToken"]
+    # Each page is read by Query of the connection's partition, never a Scan
+    assert "Scan" not in ddb_operations and ddb_operations.count("Query") == 2
+    second = get(connection_id, query={"historyNextToken": first.json["historyNextToken"]})
+    assert second.status == 200, second.text
+    assert len(second.json["history"]) == 50 and second.json["historyNextToken"] is None
+    details = [event["detail"] for event in first.json["history"] + second.json["history"]]
+    assert details == ["requested by alice"] + [f"link {i}" for i in range(149)]
+    # Every page carries the connection as it is
+    same = {key: value for key, value in first.json.items() if not key.startswith("history")}
+    assert {key: value for key, value in second.json.items() if not key.startswith("history")} == same
+
+
+def test_a_history_page_may_be_smaller(seeded: dict[str, Any]) -> None:
+    connection_id = with_history(seeded, 5)
+    pages: list[str] = []
+    token: str | None = None
+    while True:
+        reply = get(
+            connection_id, query={"historyLimit": "2", **({"historyNextToken": token} if token else {})}
+        )
+        assert reply.status == 200 and len(reply.json["history"]) <= 2
+        pages.extend(event["detail"] for event in reply.json["history"])
+        token = reply.json["historyNextToken"]
+        if token is None:
+            break
+    assert pages == ["requested by alice", "link 0", "link 1", "link 2", "link 3"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"historyLimit": "0"}, "historyLimit"),
+        ({"historyLimit": "101"}, "historyLimit"),
+        ({"historyNextToken": "not-a-token"}, "historyNextToken"),
+    ],
+)
+def test_a_bad_history_page_is_a_bad_request(
+    seeded: dict[str, Any], query: dict[str, str], field: str
+) -> None:
+    connection_id = with_history(seeded, 3)
+    reply = get(connection_id, query=query)
+    assert reply.status == 400
+    assert [error["field"] for error in reply.json["errors"]] == [field]
+
+
+def test_a_history_token_of_another_connection_or_query_is_refused(seeded: dict[str, Any]) -> None:
+    first, second = with_history(seeded, 3), seed_connections(1)[0]
+    token = get(first, query={"historyLimit": "1"}).json["historyNextToken"]
+    listed = list_page({"limit": "1"}).json["nextToken"]
+    tampered = token[:-4] + ("A" if token[-4] != "A" else "B") + token[-3:]
+    for foreign in (token, listed, tampered):
+        reply = get(second, query={"historyNextToken": foreign})
+        assert reply.status == 400, foreign
+        assert reply.json["errors"][0]["field"] == "historyNextToken"
+
+
+def test_detaching_a_role_answers_the_first_page_as_get_does(seeded: dict[str, Any]) -> None:
+    connection_id = with_history(seeded, 120)
+    connections = seeded["stores"].connections
+    approved = connections.transition(
+        connections.get(connection_id), StatusChange(ConnectionStatus.APPROVED, "admin@example.com")
+    )
+    verified = connections.transition(approved, StatusChange(ConnectionStatus.VERIFIED, "system"))
+    connections.attach_role(verified, recorded_role("BuildRole"), actor="alice")
+    path = {"spaceId": "demo", "connectionId": connection_id, "roleName": "BuildRole"}
+    reply = invoke(FUNCTION, http_event("http_detach_role", path=path))
+    assert reply.status == 200, reply.text
+    assert reply.json["roles"] == [] and len(reply.json["history"]) == 100
+    assert reply.json == get(connection_id).json
+    rest = get(connection_id, query={"historyNextToken": reply.json["historyNextToken"]}).json["history"]
+    assert [event["type"] for event in rest][-3:] == ["STATUS_CHANGED", "ROLE_ATTACHED", "ROLE_DETACHED"]
 
 
 # ---- cancel and disconnect -----------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
 import boto3
@@ -26,7 +26,10 @@ from account_connections.domain.errors import (
     ConnectionNotFound,
     InvalidRequest,
     SpaceNotFound,
+    TooManyLinks,
+    TooManyRoles,
 )
+from account_connections.domain.limits import LinkLimit
 from account_connections.domain.registry import Approver, Member, Space, SpaceRole
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import LinkToken, TokenKind, TokenState
@@ -46,6 +49,7 @@ from tests.builders import (
     OTHER_SPACE,
     SPACE,
     UNREGISTERED_ACCOUNT,
+    recorded_role,
     role_arn,
     token_for,
 )
@@ -117,13 +121,19 @@ def link(
     *,
     replaces: str | None = None,
     task_token: str | None = "task-1",
+    at: datetime | None = None,
+    limit: LinkLimit | None = None,
 ) -> LinkToken:
-    """Issue a link as ``logic.links.issue_link`` does; returns the new token's record."""
+    """Issue a link as ``logic.links.issue_link`` does (made ``at``, a resend's ``limit``); returns
+    the new token's record."""
     copy = task_token or "task-1"
     _, token = token_for(connection, task_token=copy, csrf_secret="ab" * 32)
+    if at is not None:
+        token = token.model_copy(update={"createdAt": isoformat(at)})
     backend.connections.issue_link(connection, NewLink(
         token=token, verify_base_url=BASE_URL, replaces=replaces, task_token=task_token,
         csrf_secret="ab" * 32 if task_token else None, connection_token_hash=connection_token.tokenHash,
+        limit=limit,
     ), actor="system")  # fmt: skip
     return token
 
@@ -384,6 +394,67 @@ def test_no_new_connection_token_from_a_stale_read_or_for_a_request_not_pending(
     assert history(backend, pending.connectionId).count(EventType.CONNECTION_TOKEN_REPLACED) == 1
 
 
+def test_resends_are_limited_to_one_a_minute_and_ten_links_in_all(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    start = utcnow()
+    first = link(backend, pending, connection_token, at=start)  # the notify step's: no limit
+    events = history(backend, pending.connectionId)
+
+    def resend(after: timedelta, replaces: LinkToken) -> LinkToken:
+        return link(backend, pending, connection_token, replaces=replaces.tokenHash, task_token=None,
+                    at=start + after, limit=LinkLimit())  # fmt: skip
+
+    # A resend 30 seconds after the last link is refused, says when to retry, and changes nothing
+    with pytest.raises(TooManyLinks) as refused:
+        resend(timedelta(seconds=30), first)
+    assert refused.value.retry_after == 30
+    assert token_state(backend, first)[0] == TokenState.ACTIVE
+    assert backend.connections.read(pending.connectionId)[1].link_token_hash == first.tokenHash
+    assert history(backend, pending.connectionId) == events
+    # One a minute passes (the minute counted from the last link), up to ten links in all
+    last = resend(timedelta(minutes=1), first)
+    with pytest.raises(TooManyLinks) as again:
+        resend(timedelta(minutes=1, seconds=59), last)
+    assert again.value.retry_after == 1
+    for minute in range(2, 10):
+        last = resend(timedelta(minutes=minute), last)
+    with pytest.raises(TooManyLinks) as spent:
+        resend(timedelta(days=1), last)
+    assert spent.value.retry_after is None
+    assert backend.connections.read(pending.connectionId)[1].link_token_hash == last.tokenHash
+    assert history(backend, pending.connectionId).count(EventType.LINK_SENT) == 10
+    # The workflow's own link (no limit) still goes: the approver must be reachable
+    link(backend, pending, connection_token, replaces=last.tokenHash, at=start + timedelta(days=1))
+    assert history(backend, pending.connectionId).count(EventType.LINK_SENT) == 11
+
+
+def test_of_two_concurrent_resends_one_passes(backend: Backend) -> None:
+    # Given two resends made from the same read of a request whose last link is two minutes old
+    pending, connection_token = created(backend)
+    start = utcnow()
+    first = link(backend, pending, connection_token, at=start)
+    at = start + timedelta(minutes=2)
+    link(backend, pending, connection_token, replaces=first.tokenHash, task_token=None, at=at,
+         limit=LinkLimit())  # fmt: skip
+    # When the second is written Then the store's condition refuses it: a minute from the first
+    with pytest.raises(TooManyLinks) as refused:
+        link(backend, pending, connection_token, replaces=first.tokenHash, task_token=None, at=at,
+             limit=LinkLimit())  # fmt: skip
+    assert refused.value.retry_after == 60
+    assert history(backend, pending.connectionId).count(EventType.LINK_SENT) == 2
+
+
+def test_a_resend_of_a_request_no_longer_pending_is_a_conflict_not_a_limit(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    start = utcnow()
+    first = link(backend, pending, connection_token, at=start)
+    backend.connections.transition(pending, StatusChange(S.CANCELLED, "alice"))
+    # Within the minute, yet what refuses it is the status
+    with pytest.raises(ConnectionAlreadyDecided):
+        link(backend, pending, connection_token, replaces=first.tokenHash, task_token=None,
+             at=start + timedelta(seconds=5), limit=LinkLimit())  # fmt: skip
+
+
 # ---- roles -------------------------------------------------------------------------------------
 
 
@@ -417,6 +488,92 @@ def test_roles_are_recorded_and_detached_while_the_status_holds(backend: Backend
         (EventType.ROLE_DETACHED, build.roleArn),
         (EventType.ROLE_REJECTED, f"{refused.roleArn}: no trust"),
     ]
+
+
+def test_a_connection_records_at_most_ten_roles(backend: Backend) -> None:
+    pending, _ = created(backend)
+    approved = backend.connections.transition(pending, approve(pending))
+    for i in range(10):
+        backend.connections.attach_role(
+            approved, recorded_role(f"Role{i}", attached=i % 2 == 0), actor="system"
+        )
+    events = history(backend, pending.connectionId)
+    # An eleventh role is refused, and nothing is written
+    with pytest.raises(TooManyRoles):
+        backend.connections.attach_role(approved, recorded_role("Eleventh"), actor="alice")
+    assert backend.connections.get_role(pending.connectionId, "Eleventh") is None
+    assert history(backend, pending.connectionId) == events
+    # A recorded role recorded again replaces its record, counted once
+    backend.connections.attach_role(approved, recorded_role("Role1"), actor="alice")
+    assert backend.connections.get_role(pending.connectionId, "Role1") == recorded_role("Role1")
+    assert len(backend.connections.detail(pending.connectionId)[1]) == 10
+    # Detaching one (refused or not) makes room for exactly one
+    backend.connections.detach_role(approved, recorded_role("Role3", attached=False), actor="alice")
+    backend.connections.attach_role(approved, recorded_role("Eleventh"), actor="alice")
+    with pytest.raises(TooManyRoles):
+        backend.connections.attach_role(approved, recorded_role("Twelfth"), actor="alice")
+    assert sorted(r.roleName for r in backend.connections.detail(pending.connectionId)[1]) == sorted(
+        [f"Role{i}" for i in range(10) if i != 3] + ["Eleventh"]
+    )
+
+
+def test_concurrent_attaches_cannot_pass_ten_roles_on_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given two attaches that both read nine recorded roles before either writes (an interleaving
+    # the fakes, which write at once, cannot show): the count in the transaction refuses the second
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(**table_definition(TABLE))
+        connections = stores(TABLE, ddb).connections
+        pending = a_connection()
+        connections.create(pending, token_for(pending, TokenKind.CONNECTION_TOKEN)[1])
+        approved = connections.transition(pending, approve(pending))
+        for i in range(9):
+            connections.attach_role(approved, recorded_role(f"Role{i}"), actor="system")
+        seen = connections._recorded_role_names(pending.connectionId)
+        monkeypatch.setattr(connections, "_recorded_role_names", lambda _: set(seen))
+        connections.attach_role(approved, recorded_role("Tenth"), actor="alice")
+        with pytest.raises(TooManyRoles):
+            connections.attach_role(approved, recorded_role("Eleventh"), actor="bob")
+        assert connections.get_role(pending.connectionId, "Eleventh") is None
+        assert len(connections.detail(pending.connectionId)[1]) == 10
+
+
+# ---- history ----------------------------------------------------------------------------------
+
+
+def test_the_history_comes_in_pages_with_the_connection_and_its_roles(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    link(backend, pending, connection_token)
+    approved = backend.connections.transition(pending, approve(pending))
+    backend.connections.attach_role(approved, recorded_role("BuildRole"), actor="system")
+    every = backend.connections.detail(pending.connectionId)[2]
+    assert len(every) == 4
+    # Pages of three, oldest first: the connection and its roles as they are, on each page
+    connection, roles, page = backend.connections.detail_page(pending.connectionId, 3)
+    assert (connection, roles) == (approved, [recorded_role("BuildRole")])
+    assert page.items == every[:3] and page.next_token is not None
+    again, roles_again, rest = backend.connections.detail_page(pending.connectionId, 3, page.next_token)
+    assert (again, roles_again) == (approved, [recorded_role("BuildRole")])
+    assert rest.items == every[3:] and rest.next_token is None
+    # A page that ends where the history does hands no token
+    assert backend.connections.detail_page(pending.connectionId, 4)[2].next_token is None
+    with pytest.raises(ConnectionNotFound):
+        backend.connections.detail_page("00000000-0000-4000-8000-000000000000", 2)
+
+
+def test_a_history_token_is_good_for_its_connection_only(backend: Backend) -> None:
+    one, _ = created(backend)
+    other, _ = created(backend, space_id=OTHER_SPACE)
+    for pending in (one, other):
+        backend.connections.transition(pending, StatusChange(S.CANCELLED, "alice"))
+    token = backend.connections.detail_page(other.connectionId, 1)[2].next_token
+    created(backend)
+    listed = backend.connections.list_space(SPACE, None, 1, None)
+    assert token and listed.next_token
+    for foreign in (token, listed.next_token, "not-a-token", token[:-2]):
+        with pytest.raises(InvalidRequest) as refused:
+            backend.connections.detail_page(one.connectionId, 1, foreign)
+        assert refused.value.errors == [{"field": "historyNextToken", "message": "not a token of this query"}]
 
 
 # ---- lists and the audit log -------------------------------------------------------------------

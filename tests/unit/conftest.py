@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import LinkClock
 from tests.unit.world import World
 
 UNIT = Path(__file__).resolve().parent
@@ -21,5 +22,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
-def world() -> World:
-    return World.seeded()
+def world(link_clock: LinkClock) -> World:
+    """The seeded world, its links issued on ``link_clock`` (stopped; ``world.clock.advance()``)."""
+    return World.seeded(link_clock)

@@ -48,6 +48,7 @@ from tests.builders import (
     SPACE,
     UNREGISTERED_ACCOUNT,
     connection,
+    history_events,
     role_arn,
 )
 from tests.fakes import FakeWorkflow, InMemoryConnections
@@ -164,6 +165,49 @@ def test_a_connection_is_read_with_its_roles_and_history(world: World) -> None:
     assert detail.connectionId == created.connectionId and detail.roles == []
     assert [event.type for event in detail.history] == [EventType.REQUESTED, EventType.LINK_SENT]
     assert "connectionToken" not in detail.model_dump()
+
+
+def test_the_history_comes_in_pages_oldest_first_with_the_connection_on_each(world: World) -> None:
+    # Given a request with 150 events in its history, a role recorded
+    created = world.request()
+    stored = world.connections.get(created.connectionId)
+    world.connections.events.extend(history_events(stored, 149))
+    every = world.connections.detail(created.connectionId)[2]
+    # When it is read Then the first 100 events come (oldest first) with a token for the rest
+    first = get_connection(world.connections, SPACE, created.connectionId)
+    assert first.history == every[:100] and first.historyNextToken
+    assert first.history[0].type == EventType.REQUESTED
+    second = get_connection(world.connections, SPACE, created.connectionId,
+                            history_next_token=first.historyNextToken)  # fmt: skip
+    assert second.history == every[100:] and second.historyNextToken is None
+    assert second.model_dump(exclude={"history", "historyNextToken"}) == first.model_dump(
+        exclude={"history", "historyNextToken"}
+    )
+    # A smaller page, followed to the end, gives every event once
+    pages, token = [], None
+    while True:
+        page = get_connection(world.connections, SPACE, created.connectionId, history_limit=7,
+                              history_next_token=token)  # fmt: skip
+        pages.extend(page.history)
+        token = page.historyNextToken
+        if token is None:
+            break
+    assert pages == every
+
+
+def test_a_history_token_of_another_query_is_refused(world: World) -> None:
+    created, other = world.request(), world.request(space_id=OTHER_SPACE)
+    for one in (created, other):
+        world.connections.events.extend(history_events(world.connections.get(one.connectionId), 3))
+    token = get_connection(
+        world.connections, OTHER_SPACE, other.connectionId, history_limit=1
+    ).historyNextToken
+    listed = list_connections(world.connections, SPACE, None, 1, None)
+    assert token
+    for foreign in (token, "not-a-token", listed.nextToken or "x"):
+        with pytest.raises(InvalidRequest) as refused:
+            get_connection(world.connections, SPACE, created.connectionId, history_next_token=foreign)
+        assert refused.value.errors[0]["field"] == "historyNextToken"
 
 
 @pytest.mark.parametrize("space_id", [OTHER_SPACE, "nowhere"])

@@ -15,6 +15,7 @@ from account_connections.domain.errors import (
     ConnectionNotFound,
     DecisionNotReady,
     DomainError,
+    TooManyLinks,
     VerificationTokenGone,
 )
 from account_connections.domain.statuses import ConnectionStatus
@@ -23,7 +24,16 @@ from account_connections.logic.approval import view_page
 from account_connections.logic.authority import Decider, proof_notice
 from account_connections.logic.links import compose_email, resend_link
 from account_connections.logic.registry import delete_approver
-from tests.builders import ACCOUNT, ADMIN_EMAIL, BASE_URL, OTHER_SPACE, SPACE, connection, token_for
+from tests.builders import (
+    ACCOUNT,
+    ADMIN_EMAIL,
+    BASE_URL,
+    OTHER_SPACE,
+    SPACE,
+    LinkClock,
+    connection,
+    token_for,
+)
 from tests.fakes import FakeMailer, InMemoryConnections, InMemoryRegistry
 from tests.unit.world import ALICE, BOB, OSCAR, World
 
@@ -49,8 +59,9 @@ def test_the_first_link_is_emailed_and_the_task_token_stays_on_the_server(world:
     assert [(e.actor, e.detail) for e in sent] == [("system", "link emailed")]
 
 
-def test_a_resend_sends_a_new_link_and_the_old_one_dies(world: World) -> None:
+def test_a_resend_sends_a_new_link_and_the_old_one_dies(world: World, link_clock: LinkClock) -> None:
     created, first = world.waiting()
+    link_clock.advance()
     # When bob asks for a new link
     sent = resend_link(world.connections, world.registry, world.mailer, BOB, SPACE, created.connectionId)
     # Then a second email goes out with another link, and the first link answers 410 "replaced"
@@ -72,14 +83,72 @@ def test_a_resend_sends_a_new_link_and_the_old_one_dies(world: World) -> None:
     assert world.connections.events[-1].detail == "new link emailed; the previous one no longer works"
 
 
-def test_a_resend_goes_to_the_administrator_registered_now(world: World) -> None:
+def test_a_resend_goes_to_the_administrator_registered_now(world: World, link_clock: LinkClock) -> None:
     created, _ = world.waiting()
+    link_clock.advance()
     # Given the account's administrator was unregistered since
     delete_approver(world.registry, world.subscriptions, OSCAR, ACCOUNT)
     resend_link(world.connections, world.registry, world.mailer, ALICE, SPACE, created.connectionId)
     # Then the new link names no address (a decision through it is by the account's administrator)
     token = world.tokens.get(hash_token(world.mailer.emails[-1].token))
     assert token is not None and token.approverEmail is None
+
+
+def _resend(world: World, connection_id: str) -> None:
+    resend_link(world.connections, world.registry, world.mailer, BOB, SPACE, connection_id)
+
+
+def test_a_resend_within_a_minute_of_the_last_link_is_refused_and_changes_nothing(
+    world: World, link_clock: LinkClock
+) -> None:
+    # Given the first link went out 20 seconds ago
+    created, first = world.waiting()
+    link_clock.advance(timedelta(seconds=20))
+    tokens, events = dict(world.tokens.stored), list(world.connections.events)
+    secrets = world.connections.secrets(created.connectionId)
+    # When bob asks for another Then he is told when he may (429, Retry-After), and nothing changed
+    with pytest.raises(TooManyLinks) as refused:
+        _resend(world, created.connectionId)
+    assert (status_of(refused.value), refused.value.retry_after) == (429, 40)
+    assert "try again in 40 seconds" in refused.value.detail
+    assert world.mailer.emails == [first] and world.tokens.stored == tokens
+    assert world.connections.events == events and world.connections.secrets(created.connectionId) == secrets
+    # A minute after the first link a resend goes, and the minute starts again from it
+    link_clock.advance(timedelta(seconds=40))
+    _resend(world, created.connectionId)
+    assert len(world.mailer.emails) == 2
+    link_clock.advance(timedelta(seconds=59))
+    with pytest.raises(TooManyLinks) as again:
+        _resend(world, created.connectionId)
+    assert again.value.retry_after == 1
+
+
+def test_a_request_gets_ten_links_in_all_the_first_one_included(world: World, link_clock: LinkClock) -> None:
+    created, _ = world.waiting()
+    for _ in range(9):
+        link_clock.advance()
+        _resend(world, created.connectionId)
+    assert len(world.mailer.emails) == 10
+    # However long bob waits, no eleventh link: there is no time to retry at
+    link_clock.advance(timedelta(days=1))
+    with pytest.raises(TooManyLinks) as refused:
+        _resend(world, created.connectionId)
+    assert (status_of(refused.value), refused.value.retry_after) == (429, None)
+    assert "10 links" in refused.value.detail
+    assert len(world.mailer.emails) == 10
+    sent = [event for event in world.connections.events if event.type == EventType.LINK_SENT]
+    assert len(sent) == 10
+
+
+def test_the_workflows_first_link_is_never_refused(world: World, link_clock: LinkClock) -> None:
+    # Given a request whose links are all used (the notify step retried after ten resends, say)
+    created, _ = world.waiting()
+    for _ in range(9):
+        link_clock.advance()
+        _resend(world, created.connectionId)
+    # When the notify step sends its link at once Then it goes: the workflow must reach the approver
+    world.notify(created.connectionId, task_token="task-2")
+    assert len(world.mailer.emails) == 11
 
 
 def _waiting_store(status: ConnectionStatus, **fields: Any) -> tuple[InMemoryConnections, Connection]:

@@ -16,10 +16,11 @@ from account_connections.domain.errors import (
     InvalidRequest,
     RoleCheckFailed,
     RoleNotFound,
+    TooManyRoles,
 )
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.logic.roles import attach_role, check_roles, detach_role
-from tests.builders import ACCOUNT, OTHER_SPACE, RUNNER, SPACE, connection, role_arn
+from tests.builders import ACCOUNT, OTHER_SPACE, RUNNER, SPACE, connection, recorded_role, role_arn
 from tests.fakes import FakeVerifier, InMemoryConnections, trust_policy
 from tests.unit.world import ALICE, BUILD_ROLE, UNTRUSTED_ROLE, World
 
@@ -137,6 +138,29 @@ def test_a_recorded_role_is_detached(world: World) -> None:
     assert [(e.type, e.detail) for e in world.connections.events] == [
         (EventType.ROLE_DETACHED, BUILD_ROLE), (EventType.ROLE_DETACHED, UNTRUSTED_ROLE),
     ]  # fmt: skip
+
+
+def test_a_connection_records_at_most_ten_roles(world: World) -> None:
+    # Given a verified connection with ten roles recorded, attached or refused
+    connection_id = _verified(world, *(recorded_role(f"Role{i}", attached=i % 2 == 0) for i in range(10)))
+    world.verifier.add_role(ACCOUNT, "Role1", trust_policy(RUNNER))
+    # When alice attaches an eleventh Then it is refused (409), and nothing is recorded
+    with pytest.raises(TooManyRoles) as refused:
+        _attach(world, connection_id, BUILD_ROLE)
+    assert status_of(refused.value) == 409
+    assert "at most 10 roles" in refused.value.detail and "detach" in refused.value.detail
+    assert world.connections.get_role(connection_id, "BuildRole") is None
+    assert world.connections.events == []
+    # A recorded role checked again replaces its record: it does not count twice
+    assert _attach(world, connection_id, role_arn("Role1")).attached is True
+    assert len(world.connections.detail(connection_id)[1]) == 10
+    # Detaching one makes room for one
+    detach_role(world.connections, ALICE, SPACE, connection_id, "Role3")
+    _attach(world, connection_id, BUILD_ROLE)
+    world.verifier.add_role(ACCOUNT, "Another", trust_policy(RUNNER))
+    with pytest.raises(TooManyRoles):
+        _attach(world, connection_id, role_arn("Another"))
+    assert len(world.connections.detail(connection_id)[1]) == 10
 
 
 def test_detaching_a_role_that_is_not_there_is_not_found(world: World) -> None:

@@ -176,3 +176,14 @@ def test_json_nested_too_deep_is_refused_before_anything_parses_it() -> None:
     assert problem["errors"] == [
         {"field": "body", "message": "must not nest arrays and objects deeper than 32 levels"}
     ]
+
+
+def test_a_rate_limited_link_is_429_and_says_when_to_retry() -> None:
+    RAISED["error"] = errors.TooManyLinks("try again in 42 seconds", retry_after=42)
+    status, headers, body = call()
+    assert (status, headers["Retry-After"], body["title"]) == (429, "42", "Too many links")
+    assert headers["Content-Type"] == PROBLEM_JSON
+    # Once every link is used there is no time to retry at
+    RAISED["error"] = errors.TooManyLinks("this request has had its 10 links")
+    status, headers, _ = call()
+    assert status == 429 and "Retry-After" not in headers

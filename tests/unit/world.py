@@ -16,7 +16,7 @@ from account_connections.domain.registry import Approver, Member, Space, SpaceRo
 from account_connections.logic.connections import create_connection
 from account_connections.steps.contract import NotifyApproverInput
 from account_connections.steps.notify_approver import notify_approver
-from tests.builders import ACCOUNT, ADMIN_EMAIL, BASE_URL, OTHER_SPACE, RUNNER, SPACE, role_arn
+from tests.builders import ACCOUNT, ADMIN_EMAIL, BASE_URL, OTHER_SPACE, RUNNER, SPACE, LinkClock, role_arn
 from tests.fakes import (
     Email,
     FakeMailer,
@@ -49,14 +49,16 @@ class World:
     subscriptions: FakeSubscriptions = field(default_factory=FakeSubscriptions)
     verifier: FakeVerifier = field(default_factory=FakeVerifier)
     proofs: FakeProofVerifier = field(default_factory=FakeProofVerifier)
+    # The time links are issued at (the ``link_clock`` fixture's, when the ``world`` fixture made it).
+    clock: LinkClock = field(default_factory=LinkClock)
 
     def __post_init__(self) -> None:
         self.connections = InMemoryConnections(tokens=self.tokens)
         self.audit = InMemoryAuditLog(self.connections, self.registry)
 
     @classmethod
-    def seeded(cls) -> World:
-        world = cls()
+    def seeded(cls, clock: LinkClock | None = None) -> World:
+        world = cls(clock=clock or LinkClock())
         for space_id, name in ((SPACE, "Demo space"), (OTHER_SPACE, "Other space")):
             world.registry.put_space(Space(spaceId=space_id, name=name, **STAMP))
         for user, role in (("alice", "SPACE_ADMIN"), ("bob", "POWER_USER"), ("carol", "LIMITED_ACCESS")):

@@ -3,10 +3,16 @@ our real handler, the administrator deciding through the real /verify handler.""
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
+import pytest
+
 from account_connections.adapters.stepfunctions import StepFunctionsWorkflow
 from account_connections.domain.access import Principal
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.logic.connections import cancel_connection
+from tests.builders import LinkClock
 from tests.workflow.conftest import ADMIN_ACCOUNT, ADMIN_EMAIL, BASE_URL, Stack, role_arn
 
 APPROVED_PATH = ["NotifyApprover", "VerifyConnection", "AttachRoles", "RecordVerified",
@@ -107,9 +113,10 @@ def test_cancel_while_waiting_ends_the_workflow_and_kills_the_links(stack: Stack
     assert stack.decide_json(token, "approve")["statusCode"] == 410
 
 
-def test_resend_replaces_the_link_at_once(stack: Stack) -> None:
+def test_resend_replaces_the_link_at_once(stack: Stack, link_clock: LinkClock) -> None:
     connection_id, _ = stack.request()
     old = stack.wait_for_email().token
+    link_clock.advance()
     sent = stack.requester_http("http_resend_connection", connection_id)
     assert sent["statusCode"] == 200, sent["body"]
     new = stack.wait_for_email(count=2).token
@@ -119,3 +126,43 @@ def test_resend_replaces_the_link_at_once(stack: Stack) -> None:
     assert stack.approve(new)["statusCode"] == 200
     assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
     assert stack.connections.get(connection_id).status == ConnectionStatus.VERIFIED
+
+
+def test_a_resend_within_the_minute_is_429_with_when_to_retry_and_changes_nothing(
+    stack: Stack, link_clock: LinkClock
+) -> None:
+    # Given the first link went out 15 seconds ago
+    connection_id, _ = stack.request()
+    first = stack.wait_for_email().token
+    link_clock.advance(timedelta(seconds=15))
+    before = stack.dump()
+    # When alice asks for a new link
+    refused = stack.requester_http("http_resend_connection", connection_id)
+    # Then she is told to retry in 45 seconds, as a problem; no email, no token, no event
+    assert refused["statusCode"] == 429, refused["body"]
+    assert refused["headers"]["Retry-After"] == "45"
+    assert refused["headers"]["Content-Type"] == "application/problem+json"
+    problem = json.loads(refused["body"])
+    assert (problem["status"], problem["title"]) == (429, "Too many links")
+    assert "45 seconds" in problem["detail"]
+    assert stack.dump() == before
+    with pytest.raises(AssertionError):
+        stack.wait_for_email(count=2, timeout=0.3)
+    assert stack.page(first)["statusCode"] == 200
+    # When she asks again once the minute has passed Then the new link goes
+    link_clock.advance(timedelta(seconds=45))
+    assert stack.requester_http("http_resend_connection", connection_id)["statusCode"] == 200
+    assert stack.wait_for_email(count=2).token != first
+
+
+def test_after_ten_links_a_resend_is_429_without_a_time_to_retry(stack: Stack, link_clock: LinkClock) -> None:
+    connection_id, _ = stack.request()
+    stack.wait_for_email()
+    for _ in range(9):
+        link_clock.advance()
+        assert stack.requester_http("http_resend_connection", connection_id)["statusCode"] == 200
+    link_clock.advance(timedelta(minutes=30))  # within the request's hour
+    refused = stack.requester_http("http_resend_connection", connection_id)
+    assert refused["statusCode"] == 429
+    assert "Retry-After" not in refused["headers"]
+    assert "10 links" in json.loads(refused["body"])["detail"]

@@ -17,6 +17,7 @@ from account_connections.adapters.clients import client
 from account_connections.domain.connection import request_digest
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import hash_token
+from tests.builders import LinkClock
 from tests.proofs import ADMIN_SESSION, FakeSts
 from tests.support import stores
 from tests.workflow.conftest import ADMIN_ACCOUNT, ADMIN_EMAIL, TABLE, Stack
@@ -114,7 +115,7 @@ def test_the_page_makes_two_reads_and_a_used_link_one(stack: Stack, aws_calls: R
     assert seen == ["dynamodb.GetItem"]  # the token's own item says it was used
 
 
-def test_token_items_keep_the_task_token_only_while_they_work(stack: Stack) -> None:
+def test_token_items_keep_the_task_token_only_while_they_work(stack: Stack, link_clock: LinkClock) -> None:
     connection_id, connection_token = stack.request()
     first = stack.wait_for_email().token
     stored = stack.item(connection_id)
@@ -123,7 +124,9 @@ def test_token_items_keep_the_task_token_only_while_they_work(stack: Stack) -> N
         assert {name: item[name] for name in SECRETS} == {name: stored[name] for name in SECRETS}
         assert item["approverEmail"] == ADMIN_EMAIL
         assert item["request"]["displayName"] == "Production"
-    # A resend: the replaced link keeps no copy; the new one and the connection token do.
+    # A resend (a minute later: links are rate-limited): the replaced link keeps no copy; the new
+    # one and the connection token do.
+    link_clock.advance()
     assert stack.requester_http("http_resend_connection", connection_id)["statusCode"] == 200
     second = stack.wait_for_email(count=2).token
     replaced = _token_item(stack, first)
@@ -212,11 +215,12 @@ def test_a_decision_on_a_cancelled_request_says_so(stack: Stack) -> None:
 
 
 def test_a_link_resent_while_no_administrator_is_registered_records_the_accounts_administrator(
-    stack: Stack,
+    stack: Stack, link_clock: LinkClock
 ) -> None:
     connection_id, _ = stack.request()
     stack.wait_for_email()
     assert stack.registry.delete_approver(ADMIN_ACCOUNT)
+    link_clock.advance()
     assert stack.requester_http("http_resend_connection", connection_id)["statusCode"] == 200
     resent = stack.wait_for_email(count=2).token
     assert "approverEmail" not in _token_item(stack, resent)

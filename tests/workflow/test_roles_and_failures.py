@@ -93,6 +93,41 @@ def test_roles_attach_and_detach_after_verification(stack: Stack) -> None:
     assert stack.requester_http("http_detach_role", connection_id)["statusCode"] == 404
 
 
+def test_an_eleventh_role_is_a_conflict_and_a_recorded_one_is_checked_again(stack: Stack) -> None:
+    # Given a connection verified with ten roles recorded: BuildRole attached, nine that do not exist
+    ghosts = [role_arn(f"GhostRole{i}") for i in range(9)]
+    connection_id, _ = _verified(stack, [role_arn("BuildRole"), *ghosts])
+    assert len(stack.connections.detail(connection_id)[1]) == 10
+    before = stack.dump()
+    # When alice attaches an eleventh Then it is refused, saying why, and nothing changes
+    refused = stack.requester_http(
+        "http_attach_role", connection_id, body={"roleArn": role_arn("DeployRole", path="/deploy/")}
+    )
+    assert refused["statusCode"] == 409, refused["body"]
+    assert refused["headers"]["Content-Type"] == "application/problem+json"
+    assert "at most 10 roles" in refused["body"]
+    assert stack.dump() == before
+    # Attaching a recorded role again checks it again, and counts it once
+    assert (
+        stack.requester_http("http_attach_role", connection_id, body={"roleArn": role_arn("BuildRole")})[
+            "statusCode"
+        ]
+        == 201
+    )
+    # Once one is detached, there is room for one
+    assert stack.requester_http("http_detach_role", connection_id)["statusCode"] == 200
+    deploy = stack.requester_http(
+        "http_attach_role", connection_id, body={"roleArn": role_arn("DeployRole", path="/deploy/")}
+    )
+    assert deploy["statusCode"] == 201, deploy["body"]
+    assert (
+        stack.requester_http("http_attach_role", connection_id, body={"roleArn": role_arn("BuildRole")})[
+            "statusCode"
+        ]
+        == 409
+    )
+
+
 def test_roles_are_attached_only_to_verified_connections(stack: Stack) -> None:
     connection_id, _ = stack.request([])
     stack.wait_for_email()

@@ -15,6 +15,7 @@ from account_connections.domain.connection import (
     ShownRequest,
     StatusChange,
 )
+from account_connections.domain.limits import LinkLimit
 from account_connections.domain.proof import AccountProof, CallerIdentity
 from account_connections.domain.registry import Approver, Member, Space, SpaceRole
 from account_connections.domain.statuses import ConnectionStatus
@@ -51,7 +52,9 @@ class EventQuery:
 @dataclass(frozen=True)
 class NewLink:
     """A link about to be emailed: its token's record, the link it replaces (if any), and, when the
-    workflow has just started waiting, the task token and CSRF secret to keep for it."""
+    workflow has just started waiting, the task token and CSRF secret to keep for it. ``limit``: the
+    rate limit a resend must pass, at the token's ``createdAt`` (None: the workflow's own link,
+    never refused)."""
 
     token: LinkToken
     verify_base_url: str
@@ -60,6 +63,7 @@ class NewLink:
     csrf_secret: str | None = None
     connection_token_hash: str | None = None
     detail: str = field(default="link emailed")
+    limit: LinkLimit | None = None
 
 
 class ConnectionStore(Protocol):
@@ -80,7 +84,15 @@ class ConnectionStore(Protocol):
         ...
 
     def detail(self, connection_id: str) -> tuple[Connection, list[RoleAttachment], list[AuditEvent]]:
-        """The connection, its roles and its history. Raises ``ConnectionNotFound``."""
+        """The connection, its roles and its whole history. Raises ``ConnectionNotFound``."""
+        ...
+
+    def detail_page(
+        self, connection_id: str, history_limit: int, history_next_token: str | None = None
+    ) -> tuple[Connection, list[RoleAttachment], Page[AuditEvent]]:
+        """The connection, its roles and one page of at most ``history_limit`` events of its history,
+        oldest first, from ``history_next_token`` (a previous page's) on. Raises
+        ``ConnectionNotFound``, ``InvalidRequest`` (a token of another connection or query)."""
         ...
 
     def get_role(self, connection_id: str, role_name: str) -> RoleAttachment | None: ...
@@ -119,8 +131,9 @@ class ConnectionStore(Protocol):
 
     def issue_link(self, connection: Connection, link: NewLink, *, actor: str) -> None:
         """Store a new link while the connection is still in its status: its token, the retirement
-        of the link it replaces, the copies the connection token keeps, the LINK_SENT event.
-        Raises ``ConnectionAlreadyDecided``."""
+        of the link it replaces, the copies the connection token keeps, the LINK_SENT event; count
+        it with the time of the last link. Raises ``ConnectionAlreadyDecided``, ``TooManyLinks``
+        (``link.limit`` refuses it, in the same write: two concurrent resends cannot both pass)."""
         ...
 
     def rotate_connection_token(

@@ -22,7 +22,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from account_connections.api.problems import PROBLEM_JSON, problem, status_of, validation_problem
+from account_connections.api.problems import (
+    PROBLEM_JSON,
+    problem,
+    problem_headers,
+    status_of,
+    validation_problem,
+)
 from account_connections.domain import errors
 from account_connections.domain.access import Principal, principal_from_claims
 from account_connections.domain.fields import SPACE_ID_PATTERN
@@ -62,7 +68,7 @@ def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
         status = status_of(exc)
         field_errors = exc.errors if isinstance(exc, errors.InvalidRequest) else None
         logger.info("request refused", extra={"status": status, "error": type(exc).__name__})
-        return problem(status, exc.title, exc.detail, field_errors)
+        return problem(status, exc.title, exc.detail, field_errors, problem_headers(exc))
 
     @app.not_found
     def _not_found(_: Exception) -> Response:

@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from account_connections import wiring
 from account_connections.api import requester
 from account_connections.api.app import SpaceIdPath
-from account_connections.api.problems import problem_responses
+from account_connections.api.problems import PROBLEM_JSON, problem_responses
 from account_connections.api.requester import ConnectionIdPath, settings
 from account_connections.domain.connection import AttachRoleRequest, ConnectionDetail, RoleAttachment
 from account_connections.domain.fields import ROLE_NAME_PATTERN
@@ -30,12 +30,24 @@ COMMON = {**requester.COMMON, **problem_responses({404: "No such connection."})}
     "/spaces/<spaceId>/connections/<connectionId>/resend",
     summary="Email the administrator a new approval link",
     description="Pending requests only. The previous link stops working at once (410, replaced); "
-    "the connection token handed over at creation keeps working.",
+    "the connection token handed over at creation keeps working. At most one new link a minute and "
+    "ten links in all per request (the first one included).",
     tags=["Requesters"],
     responses={
         200: {"description": "A new link was sent."},
         **COMMON,
         **problem_responses({409: "Not pending, or the first link is still being sent."}),
+        429: {
+            "description": "Too many links: `Retry-After` says in how many seconds the next may go; "
+            "without it, all ten are used.",
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds until a new link may go.",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            },
+            "content": {PROBLEM_JSON: {}},
+        },
     },
 )
 def resend_link(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> links.LinkSent:
@@ -48,13 +60,14 @@ def resend_link(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> links.L
     "/spaces/<spaceId>/connections/<connectionId>/roles",
     summary="Attach an IAM role to a verified connection",
     description="Checked as the workflow checks roles: in the connection's account, readable through "
-    "the account's verifier role, and trusting the runner principal.",
+    "the account's verifier role, and trusting the runner principal. A connection has at most 10 roles "
+    "(attached or refused); attaching a recorded role again checks it again.",
     tags=["Requesters"],
     responses={
         201: {"description": "Attached."},
         **COMMON,
         **problem_responses({
-            409: "The connection is not verified.",
+            409: "The connection is not verified, or already has 10 roles.",
             422: "The role failed its check; `detail` says why.",
             503: "STS or IAM did not answer; try again.",
         }),

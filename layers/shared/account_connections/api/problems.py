@@ -67,6 +67,8 @@ STATUS_OF: dict[type[errors.DomainError], int] = {
     errors.DecisionNotReady: 409,
     errors.DependencyUnavailable: 503,
     errors.PayloadTooLarge: 413,
+    errors.TooManyLinks: 429,
+    errors.TooManyRoles: 409,
 }
 
 
@@ -78,8 +80,19 @@ def status_of(exc: errors.DomainError) -> int:
     return next((code for cls, code in STATUS_OF.items() if isinstance(exc, cls)), 400)
 
 
+def problem_headers(exc: errors.DomainError) -> dict[str, str]:
+    """What a refusal says besides its body: when to retry a rate-limited link (RFC 9110 Retry-After)."""
+    if isinstance(exc, errors.TooManyLinks) and exc.retry_after is not None:
+        return {"Retry-After": str(exc.retry_after)}
+    return {}
+
+
 def problem(
-    status: int, title: str, detail: str, field_errors: list[dict[str, str]] | None = None
+    status: int,
+    title: str,
+    detail: str,
+    field_errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     body: dict[str, Any] = {
         "type": f"https://httpstatuses.io/{status}",
@@ -89,7 +102,7 @@ def problem(
     }
     if field_errors is not None:
         body["errors"] = field_errors
-    return Response(status_code=status, content_type=PROBLEM_JSON, body=json.dumps(body))
+    return Response(status_code=status, content_type=PROBLEM_JSON, body=json.dumps(body), headers=headers)
 
 
 def _field_name(location: tuple[Any, ...]) -> str:

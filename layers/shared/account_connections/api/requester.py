@@ -24,6 +24,7 @@ from account_connections.domain.connection import (
 )
 from account_connections.domain.errors import InvalidRequest
 from account_connections.domain.fields import CONNECTION_ID_PATTERN
+from account_connections.domain.limits import MAX_HISTORY_PAGE
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.logic import connections
 from account_connections.logic.access import require_space_role
@@ -152,6 +153,7 @@ def list_connections(
 @router.get(
     "/spaces/<spaceId>/connections/<connectionId>",
     summary="Read a connection with its roles and its history",
+    description="The history comes in pages, oldest first: follow `historyNextToken`.",
     tags=["Requesters"],
     responses={
         200: {"description": "The connection."},
@@ -159,9 +161,21 @@ def list_connections(
         **problem_responses({404: "No such connection."}),
     },
 )
-def get_connection(spaceId: SpaceIdPath, connectionId: ConnectionIdPath) -> ConnectionDetail:
+def get_connection(
+    spaceId: SpaceIdPath,
+    connectionId: ConnectionIdPath,
+    historyLimit: Annotated[
+        int, Query(ge=1, le=MAX_HISTORY_PAGE, description="Events of the history per page, 1-100.")
+    ] = MAX_HISTORY_PAGE,
+    historyNextToken: Annotated[
+        str | None, Query(max_length=2048, description="From the previous page's `historyNextToken`.")
+    ] = None,
+) -> ConnectionDetail:
     member(spaceId, mutate=False)
-    return connections.get_connection(wiring.connections(), spaceId, connectionId)
+    return connections.get_connection(
+        wiring.connections(), spaceId, connectionId, history_limit=historyLimit,
+        history_next_token=historyNextToken,
+    )  # fmt: skip
 
 
 @router.delete(

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from account_connections.domain.audit import AuditEvent, EventType
 from account_connections.domain.clock import isoformat, utcnow
 from account_connections.domain.fields import AccountId, Description, DisplayName, StrictModel
+from account_connections.domain.limits import MAX_ROLES
 from account_connections.domain.proof import AccountProof
 from account_connections.domain.statuses import ConnectionStatus
 
@@ -24,7 +25,6 @@ _ROLE_ARN = re.compile(
     re.ASCII,
 )
 MAX_ROLE_PATH = 512
-MAX_ROLES = 10
 
 
 class RoleArn(BaseModel):
@@ -220,7 +220,13 @@ def request_digest(request: Connection | ShownRequest) -> str:
 
 class ConnectionDetail(Connection):
     roles: list[RoleAttachment] = Field(default_factory=list)
-    history: list[AuditEvent] = Field(default_factory=list)
+    history: list[AuditEvent] = Field(
+        default_factory=list, description="One page of the history, oldest first."
+    )
+    historyNextToken: str | None = Field(
+        default=None,
+        description="Pass as `historyNextToken` for the next page of the history; null at its end.",
+    )
 
 
 class CreateConnectionResponse(Connection):

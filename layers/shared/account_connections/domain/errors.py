@@ -153,6 +153,17 @@ class AccountProofRefused(NotAuthorized):
 
 
 class TooManyLinks(DomainError):
-    """Links are rate-limited: at most one new link a minute and ten in all per request."""
+    """Links are rate-limited: at most one new link a minute and ten in all per request.
+    ``retry_after``: seconds until the next link may go (None once all ten are used)."""
 
     title = "Too many links"
+
+    def __init__(self, detail: str, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class TooManyRoles(DomainError):
+    """A connection records at most 10 roles at any time (attached or refused: both are stored)."""
+
+    title = "Too many roles"

@@ -25,6 +25,7 @@ from account_connections.domain.errors import (
     TaskAlreadyClosed,
     WorkflowUnavailable,
 )
+from account_connections.domain.limits import MAX_HISTORY_PAGE
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import TOKEN_RETENTION, LinkToken, TokenKind, TokenState, new_token
 from account_connections.observability import logger, metrics
@@ -144,11 +145,21 @@ def list_connections(
     return ConnectionPage(items=page.items, nextToken=page.next_token)
 
 
-def get_connection(connections: ConnectionStore, space_id: str, connection_id: str) -> ConnectionDetail:
-    """Raises ``ConnectionNotFound``."""
-    connection, roles, history = connections.detail(connection_id)
+def get_connection(
+    connections: ConnectionStore,
+    space_id: str,
+    connection_id: str,
+    *,
+    history_limit: int = MAX_HISTORY_PAGE,
+    history_next_token: str | None = None,
+) -> ConnectionDetail:
+    """The connection with its roles and one page of its history (oldest first; the first page
+    unless ``history_next_token``). Raises ``ConnectionNotFound``, ``InvalidRequest`` (a foreign
+    history token)."""
+    connection, roles, history = connections.detail_page(connection_id, history_limit, history_next_token)
     _in_space(connection, space_id)
-    return ConnectionDetail(**connection.model_dump(), roles=roles, history=history)
+    return ConnectionDetail(**connection.model_dump(), roles=roles, history=history.items,
+                            historyNextToken=history.next_token)  # fmt: skip
 
 
 def cancel_connection(

@@ -18,6 +18,7 @@ from account_connections.domain.access import Principal
 from account_connections.domain.clock import isoformat, utcnow
 from account_connections.domain.connection import Connection, ConnectionSecrets, ShownRequest
 from account_connections.domain.errors import ConnectionAlreadyDecided, ConnectionNotFound, DecisionNotReady
+from account_connections.domain.limits import LinkLimit
 from account_connections.domain.registry import Approver
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import TOKEN_RETENTION, LinkToken, TokenKind, new_secret, new_token
@@ -104,6 +105,7 @@ def issue_link(
     verify_base_url: str,
     approver: Approver | None,
     task_token: str | None = None,
+    limit: LinkLimit | None = None,
 ) -> str:
     """Store a new link (retiring the previous one at once) and email it; returns when it was sent.
 
@@ -112,8 +114,9 @@ def issue_link(
     with ``task_token`` (the notify step) they also keep the workflow's task token and a fresh
     CSRF secret on the connection. The new link's item, and the connection token's, get copies
     of both, the address the email goes to and the principals whose proofs count (``approver``'s,
-    as registered now), so that a decision needs to read nothing but its token. Raises
-    ``ConnectionAlreadyDecided`` when the request is no longer pending.
+    as registered now), so that a decision needs to read nothing but its token. ``limit`` (a
+    resend's) is enforced by that same transaction, so nothing is stored or sent when it refuses.
+    Raises ``ConnectionAlreadyDecided`` when the request is no longer pending, ``TooManyLinks``.
     """
     token, token_hash = new_token()
     expires = datetime.fromisoformat(connection.expiresAt)
@@ -135,6 +138,7 @@ def issue_link(
         csrf_secret=csrf_secret if task_token is not None else None,
         connection_token_hash=secrets.connection_token_hash,
         detail="new link emailed; the previous one no longer works" if replaces else "link emailed",
+        limit=limit,
     )  # fmt: skip
     connections.issue_link(connection, link, actor=actor)
     email = compose_email(connection, link_url(verify_base_url, token))
@@ -160,8 +164,11 @@ def resend_link(
     subscription); with none registered it records none, and a decision through it is recorded
     as by the account's administrator.
 
+    Links are rate-limited (``domain.limits``): one a minute, ten in all with the first.
+
     Raises ``ConnectionNotFound``, ``ConnectionAlreadyDecided`` (not pending, or the window has
-    closed), ``DecisionNotReady`` (the workflow has not sent the first link yet).
+    closed), ``DecisionNotReady`` (the workflow has not sent the first link yet), ``TooManyLinks``
+    (with when to retry, unless all ten are used).
     """
     connection, secrets = connections.read(connection_id)
     if connection.spaceId != space_id:
@@ -175,7 +182,7 @@ def resend_link(
     approver = registry.get_approver(connection.accountId)
     sent_at = issue_link(
         connections, mailer, connection, secrets, actor=principal.sub,
-        verify_base_url=secrets.verify_base_url, approver=approver,
+        verify_base_url=secrets.verify_base_url, approver=approver, limit=LinkLimit(),
     )  # fmt: skip
     return LinkSent(connectionId=connection_id, status=connection.status, sentAt=sent_at,
                     expiresAt=connection.expiresAt)  # fmt: skip

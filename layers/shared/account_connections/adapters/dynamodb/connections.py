@@ -7,19 +7,31 @@ audit event, with whatever else must change with it (the account's live lock, a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from account_connections.adapters.dynamodb.audit import put_event
 from account_connections.adapters.dynamodb.keys import (
     ALL_CONNECTIONS,
     CONNECTION_SK,
+    EVENT_PREFIX,
+    ROLE_PREFIX,
     connection_key,
     connection_pk,
     live_key,
     proof_key,
     role_key,
 )
-from account_connections.adapters.dynamodb.table import Item, Op, Table, public
+from account_connections.adapters.dynamodb.table import (
+    Item,
+    Op,
+    Table,
+    decode_next_token,
+    encode_next_token,
+    invalid_next_token,
+    public,
+)
 from account_connections.adapters.dynamodb.tokens import put_token, refresh_token, retire_token
 from account_connections.domain.audit import AuditEvent, EventType
 from account_connections.domain.clock import isoformat, utcnow
@@ -42,6 +54,7 @@ from account_connections.domain.errors import (
     ConnectionNotFound,
     DomainError,
 )
+from account_connections.domain.limits import MAX_ROLES, too_many_roles
 from account_connections.domain.statuses import LIVE_STATUSES, ConnectionStatus, can_transition
 from account_connections.domain.tokens import LinkToken, TokenState
 from account_connections.ports import NewLink, Page
@@ -119,13 +132,60 @@ class DynamoConnections:
             sk = item["sk"]
             if sk == CONNECTION_SK:
                 connection = Connection.model_validate(public(item))
-            elif sk.startswith("ROLE#"):
+            elif sk.startswith(ROLE_PREFIX):
                 roles.append(RoleAttachment.model_validate(public(item)))
-            elif sk.startswith("EVENT#"):
+            elif sk.startswith(EVENT_PREFIX):
                 history.append(AuditEvent.model_validate(public(item)))
         if connection is None:
             raise _not_found(connection_id)
         return connection, roles, history
+
+    def detail_page(
+        self, connection_id: str, history_limit: int, history_next_token: str | None = None
+    ) -> tuple[Connection, list[RoleAttachment], Page[AuditEvent]]:
+        """One page of the history, oldest first, each page a bounded Query of the connection's
+        partition. ``CONNECTION`` sorts just before the ``EVENT#`` range, so the first page's Query
+        (``sk`` from ``CONNECTION`` through the events, one item past the page) returns the connection
+        and then the oldest events; a later page's starts after the token's event, and the connection
+        comes by key. ``ROLE#`` sorts after every event, so the roles (at most ten) are one more
+        Query: that leaves the role items where they are stored. The token is the last event's key,
+        checked on the way back in (another connection's, or any other query's, is refused)."""
+        pk = connection_pk(connection_id)
+        if history_next_token:
+            start = decode_next_token(history_next_token, "pk", pk, field="historyNextToken")
+            if not start["sk"]["S"].startswith(EVENT_PREFIX):
+                raise invalid_next_token("historyNextToken")
+            item = self.table.get(connection_key(connection_id))
+            items, cut = self.table.query_once(
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :events)",
+                ExpressionAttributeValues={":pk": pk, ":events": EVENT_PREFIX},
+                ExclusiveStartKey=start, Limit=history_limit + 1, ConsistentRead=True,
+            )  # fmt: skip
+        else:
+            items, cut = self.table.query_once(
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :connection AND :lastEvent",
+                ExpressionAttributeValues={":pk": pk, ":connection": CONNECTION_SK,
+                                           ":lastEvent": EVENT_PREFIX + "\uffff"},
+                Limit=history_limit + 2, ConsistentRead=True,
+            )  # fmt: skip
+            item = items.pop(0) if items and items[0]["sk"] == CONNECTION_SK else None
+        if item is None:
+            raise _not_found(connection_id)
+        events = items[:history_limit]
+        token = None
+        if events and (cut or len(items) > history_limit):
+            token = encode_next_token({"pk": {"S": pk}, "sk": {"S": events[-1]["sk"]}})
+        history = Page([AuditEvent.model_validate(public(event)) for event in events], token)
+        return Connection.model_validate(public(item)), self._roles(connection_id), history
+
+    def _roles(self, connection_id: str) -> list[RoleAttachment]:
+        """The connection's recorded roles, by name (one Query of its ROLE# items)."""
+        items = self.table.query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :role)",
+            ExpressionAttributeValues={":pk": connection_pk(connection_id), ":role": ROLE_PREFIX},
+            ConsistentRead=True,
+        )
+        return [RoleAttachment.model_validate(public(item)) for item in items]
 
     def get_role(self, connection_id: str, role_name: str) -> RoleAttachment | None:
         item = self.table.get(role_key(connection_id, role_name))
@@ -264,7 +324,36 @@ class DynamoConnections:
             extra.append(refresh_token(self.table, link.connection_token_hash,
                                        {name: value for name, value in copies.items() if value}))  # fmt: skip
         event = connection_event(connection, EventType.LINK_SENT, actor, link.detail)
-        self._keeping_status(connection, event, extra, fields)
+        # Every link counts (the time of the last with it); a connection stored before the count
+        # existed counts its link as one.
+        fields["lastLinkAt"] = token.createdAt
+        counters = {"linkCount": (1, 1 if link.replaces else 0)}
+        limit = link.limit
+        if limit is None:
+            self._keeping_status(connection, event, extra, fields, counters=counters)
+            return
+        at = datetime.fromisoformat(token.createdAt)
+        guard = (
+            "(attribute_not_exists(#linkCount) OR #linkCount < :maxLinks) AND "
+            "(attribute_not_exists(#lastLinkAt) OR #lastLinkAt <= :lastLinkBy)",
+            {"#linkCount": "linkCount", "#lastLinkAt": "lastLinkAt"},
+            {":maxLinks": limit.max_links, ":lastLinkBy": isoformat(at - limit.interval)},
+        )
+
+        def refusal() -> DomainError:
+            """Which condition refused the link, from the connection as it now is."""
+            item = self.table.get(connection_key(connection.connectionId))
+            if item is not None and item.get("status") == str(connection.status):
+                last = item.get("lastLinkAt")
+                sent = int(item.get("linkCount", 0))
+                refused = limit.refusal(sent, datetime.fromisoformat(str(last)) if last else None, at)
+                if refused is not None:
+                    return refused
+            return ConnectionAlreadyDecided(f"connection {connection.connectionId} changed meanwhile")
+
+        self._keeping_status(
+            connection, event, extra, fields, counters=counters, guard=guard, refusal=refusal
+        )
 
     def rotate_connection_token(
         self, connection: Connection, token: LinkToken, *, secrets: ConnectionSecrets, actor: str
@@ -297,29 +386,84 @@ class DynamoConnections:
         ))  # fmt: skip
 
     def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:
+        """A role recorded already is replaced; a new one counts (``roleCount`` on the connection,
+        kept by attach and detach) and the transaction requires the count below ``MAX_ROLES``, so
+        that concurrent attaches cannot pass it. Raises ``TooManyRoles``, ``ConnectionAlreadyDecided``."""
         role = {
             **role_key(connection.connectionId, attachment.roleName),
             **attachment.model_dump(exclude_none=True),
         }
-        self._keeping_status(connection, role_event(connection, attachment, actor), [self.table.put(role)])
+        event = role_event(connection, attachment, actor)
+        recorded = self._recorded_role_names(connection.connectionId)
+        if attachment.roleName in recorded:
+            self._keeping_status(connection, event, [self.table.put(role, existing=True)])
+            return
+        if len(recorded) >= MAX_ROLES:
+            raise too_many_roles(attachment.roleName)
+        guard = (
+            "(attribute_not_exists(#roleCount) OR #roleCount < :maxRoles)",
+            {"#roleCount": "roleCount"},
+            {":maxRoles": MAX_ROLES},
+        )
+
+        def refusal() -> DomainError:
+            item = self.table.get(connection_key(connection.connectionId))
+            if item is not None and item.get("status") == str(connection.status):
+                if int(item.get("roleCount", 0)) >= MAX_ROLES:
+                    return too_many_roles(attachment.roleName)
+            return ConnectionAlreadyDecided(f"connection {connection.connectionId} changed meanwhile")
+
+        # A connection stored before the count existed counts from the roles it has.
+        counters = {"roleCount": (1, len(recorded))}
+        self._keeping_status(connection, event, [self.table.put(role, new=True)], counters=counters,
+                             guard=guard, refusal=refusal)  # fmt: skip
 
     def detach_role(self, connection: Connection, role: RoleAttachment, *, actor: str) -> None:
         event = connection_event(connection, EventType.ROLE_DETACHED, actor, role.roleArn)
+        counters = {"roleCount": (-1, len(self._recorded_role_names(connection.connectionId)))}
         self._keeping_status(
-            connection, event, [self.table.delete(role_key(connection.connectionId, role.roleName))]
-        )
+            connection, event, [self.table.delete(role_key(connection.connectionId, role.roleName))],
+            counters=counters,
+        )  # fmt: skip
+
+    def _recorded_role_names(self, connection_id: str) -> set[str]:
+        return {role.roleName for role in self._roles(connection_id)}
 
     def _keeping_status(
-        self, connection: Connection, event: AuditEvent, extra: list[Op], fields: dict[str, Any] | None = None
+        self,
+        connection: Connection,
+        event: AuditEvent,
+        extra: list[Op],
+        fields: dict[str, Any] | None = None,
+        *,
+        counters: dict[str, tuple[int, int]] | None = None,
+        guard: tuple[str, dict[str, str], dict[str, Any]] | None = None,
+        refusal: Callable[[], DomainError] | None = None,
     ) -> None:
         """Append ``event`` with ``extra`` in one transaction conditional on the connection's status;
-        ``fields`` also sets internal fields of the connection under that same condition (one
-        transaction may touch an item once: the guard itself becomes the update)."""
-        guard = self.table.update(
-            connection_key(connection.connectionId), set_fields=fields, condition="#status = :status",
-            names={"#status": "status"}, values={":status": str(connection.status)},
+        ``fields`` and ``counters`` also change internal fields of the connection under that same
+        condition (one transaction may touch an item once: the guard itself becomes the update).
+        ``guard`` adds a condition on the connection item (its expression, names and values); when
+        the connection's condition fails, ``refusal()`` says why (default: it changed status)."""
+        condition, names, values = (
+            "#status = :status",
+            {"#status": "status"},
+            {":status": str(connection.status)},
+        )
+        if guard is not None:
+            condition = f"{condition} AND {guard[0]}"
+            names, values = {**names, **guard[1]}, {**values, **guard[2]}
+        update = self.table.update(
+            connection_key(connection.connectionId), set_fields=fields, condition=condition, names=names,
+            values=values, counters=counters,
         )  # fmt: skip
-        items = [guard, put_event(self.table, event), *extra]
-        self.table.transact(items, lambda _: ConnectionAlreadyDecided(
-            f"connection {connection.connectionId} is no longer {connection.status}"
-        ))  # fmt: skip
+        items = [update, put_event(self.table, event), *extra]
+
+        def refused(codes: list[str]) -> DomainError:
+            if refusal is not None and codes[:1] == ["ConditionalCheckFailed"]:
+                return refusal()
+            return ConnectionAlreadyDecided(
+                f"connection {connection.connectionId} is no longer {connection.status}"
+            )
+
+        self.table.transact(items, refused)

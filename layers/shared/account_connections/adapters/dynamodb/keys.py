@@ -22,6 +22,9 @@ an account proof spent on a decision;
 from __future__ import annotations
 
 CONNECTION_SK = "CONNECTION"
+# In a connection's partition, sort keys run CONNECTION < EVENT#... < ROLE#...
+EVENT_PREFIX = "EVENT#"
+ROLE_PREFIX = "ROLE#"
 ALL_CONNECTIONS = "ALL#CONNECTION"
 ALL_EVENTS = "ALL#EVENT"
 ALL_APPROVERS = "ALL#APPROVER"
@@ -46,7 +49,7 @@ def token_key(token_hash: str) -> Key:
 
 
 def role_key(connection_id: str, role_name: str) -> Key:
-    return {"pk": connection_pk(connection_id), "sk": f"ROLE#{role_name}"}
+    return {"pk": connection_pk(connection_id), "sk": f"{ROLE_PREFIX}{role_name}"}
 
 
 def proof_key(signature: str) -> Key:

@@ -26,6 +26,8 @@ INTERNAL = frozenset({
     "pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "gsi4pk", "gsi4sk",
     "ttl", "taskToken", "linkTokenHash", "connectionTokenHash", "executionArn", "correlationId",
     "csrfSecret", "verifyBaseUrl", "requestDigest", "requesterEmail",
+    # The connection's counts that its conditional writes limit (SPEC.md: links, roles).
+    "linkCount", "lastLinkAt", "roleCount",
 })  # fmt: skip
 
 
@@ -57,11 +59,14 @@ class Table:
 
     # ---- operations of a transaction -------------------------------------------------------
 
-    def put(self, item: Item, *, new: bool = False) -> Op:
-        """Put ``item``; ``new`` requires that nothing is stored under its key yet."""
+    def put(self, item: Item, *, new: bool = False, existing: bool = False) -> Op:
+        """Put ``item``; ``new`` requires that nothing is stored under its key yet, ``existing``
+        that something is (the put replaces it)."""
         op: dict[str, Any] = {"TableName": self.name, "Item": serialize(item)}
         if new:
             op["ConditionExpression"] = "attribute_not_exists(pk)"
+        elif existing:
+            op["ConditionExpression"] = "attribute_exists(pk)"
         return {"Put": op}
 
     def update(
@@ -73,17 +78,26 @@ class Table:
         condition: str = "attribute_exists(pk)",
         names: dict[str, str] | None = None,
         values: dict[str, Any] | None = None,
+        counters: dict[str, tuple[int, int]] | None = None,
     ) -> Op:
         """``SET #f0 = :v0, ... REMOVE ...`` under ``condition`` (which may use ``names`` and
-        ``values``); with nothing to set or remove, a ``ConditionCheck`` of the same condition."""
+        ``values``); with nothing to set or remove, a ``ConditionCheck`` of the same condition.
+        ``counters`` adds ``by`` to each named number, counting from ``start`` where the item has
+        none yet: ``{name: (by, start)}``."""
         names = dict(names or {})
         values = dict(values or {})
         clauses: list[str] = []
+        assignments: list[str] = []
         for i, (name, value) in enumerate((set_fields or {}).items()):
             names[f"#f{i}"] = name
             values[f":v{i}"] = value
-        if set_fields:
-            clauses.append("SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(set_fields))))
+            assignments.append(f"#f{i} = :v{i}")
+        for i, (name, (by, start)) in enumerate((counters or {}).items()):
+            names[f"#c{i}"] = name
+            values.update({f":c{i}": by, f":c{i}s": start})
+            assignments.append(f"#c{i} = if_not_exists(#c{i}, :c{i}s) + :c{i}")
+        if assignments:
+            clauses.append("SET " + ", ".join(assignments))
         removed = list(remove)
         if removed:
             names.update({f"#r{i}": name for i, name in enumerate(removed)})
@@ -146,6 +160,14 @@ class Table:
                 return items
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    def query_once(self, **kwargs: Any) -> tuple[list[Item], bool]:
+        """One Query call: its items, keys included, and whether it stopped before the end of the
+        range (at its ``Limit`` or at 1 MB). ``ExpressionAttributeValues`` plain."""
+        kwargs["TableName"] = self.name
+        kwargs["ExpressionAttributeValues"] = serialize(kwargs["ExpressionAttributeValues"])
+        response = self.ddb.query(**kwargs)
+        return [deserialize(item) for item in response.get("Items", [])], "LastEvaluatedKey" in response
+
     def page(
         self, kwargs: dict[str, Any], pk_name: str, pk: str, limit: int, next_token: str | None
     ) -> tuple[list[Item], str | None]:
@@ -202,12 +224,16 @@ def encode_next_token(last_evaluated_key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_next_token(token: str, pk_name: str, pk: str) -> dict[str, Any]:
-    """Raises ``InvalidRequest`` unless ``token`` is one this query handed out."""
-    invalid = InvalidRequest(
-        "nextToken is not valid for this query",
-        errors=[{"field": "nextToken", "message": "not a token of this query"}],
+def invalid_next_token(field: str = "nextToken") -> InvalidRequest:
+    return InvalidRequest(
+        f"{field} is not valid for this query",
+        errors=[{"field": field, "message": "not a token of this query"}],
     )
+
+
+def decode_next_token(token: str, pk_name: str, pk: str, *, field: str = "nextToken") -> dict[str, Any]:
+    """Raises ``InvalidRequest`` (naming ``field``) unless ``token`` is one this query handed out."""
+    invalid = invalid_next_token(field)
     try:
         padded = token + "=" * (-len(token) % 4)
         plain = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
