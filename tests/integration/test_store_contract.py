@@ -24,9 +24,10 @@ from account_connections.domain.errors import (
     ConnectionAlreadyLive,
     ConnectionNotFound,
     InvalidRequest,
+    RegistryConflict,
     SpaceNotFound,
 )
-from account_connections.domain.registry import Approver, Member, Space, SpaceRole
+from account_connections.domain.registry import AddressSubscription, Approver, Member, Space, SpaceRole
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import LinkToken, TokenKind, TokenState
 from account_connections.ports import (
@@ -449,3 +450,62 @@ def test_administrators_by_account_and_by_address(backend: Backend) -> None:
     assert registry.get_approver("111111111111") is None
     with pytest.raises(InvalidRequest):
         registry.list_approvers(2, backend.connections.list_space(SPACE, None, 1, None).next_token or "x")
+
+
+def test_the_guarded_registry_refuses_what_changed_since_read_and_writes_nothing(backend: Backend) -> None:
+    registry = backend.registry
+    at = isoformat(utcnow())
+
+    def changed() -> AuditEvent:
+        return registry_event(EventType.APPROVER_CHANGED, "oscar", at, "changed", account_id=ACCOUNT)
+
+    def recorded() -> int:
+        return len(backend.audit.query_events(EventQuery(actor="oscar"), 50, None).items)
+
+    admin = Approver(accountId=ACCOUNT, email=ADMIN_EMAIL, subscriptionArn="arn:admin", **STAMP)
+    unread = AddressSubscription(email=ADMIN_EMAIL, subscriptionArn="arn:admin", accounts=[ACCOUNT])
+    # A first registration: no approver, no record yet
+    registry.register_approver(admin, changed(), replacing=None, serving=unread)
+    record = registry.get_subscription(ADMIN_EMAIL)
+    assert record == unread.model_copy(update={"version": 1})
+    # The same reads again (another operator's, stale now) lose: the registration, or the record
+    with pytest.raises(RegistryConflict):
+        registry.register_approver(admin, changed(), replacing=None, serving=record)
+    with pytest.raises(RegistryConflict):
+        registry.register_approver(admin, changed(), replacing=admin, serving=unread)
+    moved = Approver(accountId=ACCOUNT, email="new@example.com", **{**STAMP, "updatedAt": at})
+    new = AddressSubscription(email="new@example.com", accounts=[ACCOUNT])
+    with pytest.raises(RegistryConflict):  # the released address read before the first write
+        registry.register_approver(moved, changed(), replacing=admin, serving=new, released=unread)
+    stale = admin.model_copy(update={"updatedAt": "2026-01-01T00:00:00.000Z"})
+    with pytest.raises(RegistryConflict):  # the registration read before another one
+        registry.register_approver(
+            moved, changed(), replacing=stale, serving=new, released=record.without(ACCOUNT)
+        )
+    assert registry.get_approver(ACCOUNT) == admin and registry.get_subscription("new@example.com") is None
+    assert recorded() == 1
+    # Moving the account as read: both records change with it
+    registry.register_approver(
+        moved, changed(), replacing=admin, serving=new, released=record.without(ACCOUNT)
+    )
+    assert registry.get_approver(ACCOUNT) == moved
+    released = registry.get_subscription(ADMIN_EMAIL)
+    assert released is not None and (released.accounts, released.version) == ([], 2)
+    # Unregistering: as read, or not at all
+    new_record = registry.get_subscription("new@example.com")
+    assert new_record is not None and new_record.version == 1
+    with pytest.raises(RegistryConflict):
+        registry.unregister_approver(admin, changed(), released=new_record.without(ACCOUNT))
+    with pytest.raises(RegistryConflict):
+        registry.unregister_approver(moved, changed(), released=new)
+    registry.unregister_approver(moved, changed(), released=new_record.without(ACCOUNT))
+    assert registry.get_approver(ACCOUNT) is None and recorded() == 3
+    # A record is saved and forgotten at its version only
+    with pytest.raises(RegistryConflict):
+        registry.save_subscription(released.model_copy(update={"version": 1}))
+    saved = registry.save_subscription(released.model_copy(update={"subscriptionArn": None}))
+    assert saved.version == 3 and registry.get_subscription(ADMIN_EMAIL) == saved
+    with pytest.raises(RegistryConflict):
+        registry.forget_subscription(released)
+    registry.forget_subscription(saved)
+    assert registry.get_subscription(ADMIN_EMAIL) is None

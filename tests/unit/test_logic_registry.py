@@ -3,13 +3,23 @@ and the space roles the requesters' routes check."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from account_connections.api.problems import status_of
 from account_connections.domain.access import Principal
 from account_connections.domain.audit import EventType
-from account_connections.domain.errors import ApproverNotFound, MemberNotFound, NotAuthorized, SpaceNotFound
+from account_connections.domain.errors import (
+    ApproverNotFound,
+    MemberNotFound,
+    NotAuthorized,
+    RegistryConflict,
+    SpaceNotFound,
+)
 from account_connections.domain.registry import (
+    AddressSubscription,
+    Approver,
     PutApproverRequest,
     PutMemberRequest,
     PutSpaceRequest,
@@ -174,3 +184,102 @@ def test_administrators_are_listed_by_account_page_by_page() -> None:
     assert [a.accountId for a in first.items] == [ACCOUNT, UNREGISTERED_ACCOUNT] and first.nextToken
     rest = list_approvers(registry, 2, first.nextToken)
     assert [a.accountId for a in rest.items] == [SECOND] and rest.nextToken is None
+
+
+# ---- two operators at once: the address's record guards its accounts ---------------------------
+
+
+class Interleaved(InMemoryRegistry):
+    """A registry that runs ``meanwhile`` (another operator's whole change) right after the first
+    read of an address's approvers: the reader then acts on what it read before that change."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meanwhile: Callable[[], object] | None = None
+
+    def approvers_with_email(self, email: str) -> list[Approver]:
+        seen = super().approvers_with_email(email)
+        if self.meanwhile is not None:
+            other, self.meanwhile = self.meanwhile, None
+            other()
+        return seen
+
+
+def test_two_concurrent_registrations_of_one_address_end_with_both_accounts() -> None:
+    # Given admin@ is being registered for ACCOUNT while another operator registers it for SECOND
+    registry, subscriptions = Interleaved(), FakeSubscriptions()
+    registry.meanwhile = lambda: _put(registry, subscriptions, SECOND, ADMIN_EMAIL)
+    # When both are done
+    arn = _put(registry, subscriptions, ACCOUNT, ADMIN_EMAIL)
+    # Then admin@'s one subscription lets both accounts' messages through, and both are registered
+    assert arn is not None and subscriptions.of(ADMIN_EMAIL) == {arn: sorted([ACCOUNT, SECOND])}
+    assert {a.accountId for a in registry.approvers_with_email(ADMIN_EMAIL)} == {ACCOUNT, SECOND}
+    record = registry.get_subscription(ADMIN_EMAIL)
+    assert record is not None and (record.subscriptionArn, record.accounts) == (
+        arn,
+        sorted([ACCOUNT, SECOND]),
+    )
+    assert [e.accountId for e in registry.events] == [SECOND, ACCOUNT]  # one event each
+
+
+def test_moving_an_account_while_its_old_address_gains_another_keeps_both() -> None:
+    # Given admin@ serves ACCOUNT
+    registry, subscriptions = Interleaved(), FakeSubscriptions()
+    arn = _put(registry, subscriptions, ACCOUNT, ADMIN_EMAIL)
+    registry.addresses.clear()  # as registered before the address records existed
+    # When ACCOUNT moves to new@ while another operator gives SECOND to admin@
+    registry.meanwhile = lambda: _put(registry, subscriptions, SECOND, ADMIN_EMAIL)
+    new_arn = _put(registry, subscriptions, ACCOUNT, "new@example.com")
+    # Then admin@ keeps SECOND only and new@ has ACCOUNT
+    assert subscriptions.of(ADMIN_EMAIL) == {arn: [SECOND]}
+    assert new_arn is not None and subscriptions.of("new@example.com") == {new_arn: [ACCOUNT]}
+
+
+def test_an_address_removed_while_it_is_registered_again_keeps_a_subscription() -> None:
+    # Given admin@ serves ACCOUNT only
+    registry, subscriptions = InMemoryRegistry(), FakeSubscriptions()
+    first = _put(registry, subscriptions, ACCOUNT, ADMIN_EMAIL)
+    unsubscribe = subscriptions.unsubscribe
+
+    def unsubscribe_after_a_registration(subscription_arn: str | None) -> bool:
+        # Another operator registers admin@ for SECOND just before the removal reaches SNS
+        subscriptions.unsubscribe = unsubscribe  # type: ignore[method-assign]
+        _put(registry, subscriptions, SECOND, ADMIN_EMAIL)
+        return unsubscribe(subscription_arn)
+
+    subscriptions.unsubscribe = unsubscribe_after_a_registration  # type: ignore[method-assign]
+    # When ACCOUNT is unregistered
+    delete_approver(registry, subscriptions, OSCAR, ACCOUNT)
+    # Then admin@ still receives SECOND's messages, through a subscription made anew
+    [(arn, accounts)] = subscriptions.of(ADMIN_EMAIL).items()
+    assert accounts == [SECOND] and arn != first
+    record = registry.get_subscription(ADMIN_EMAIL)
+    assert record is not None and (record.subscriptionArn, record.accounts) == (arn, [SECOND])
+
+
+def test_a_registration_that_keeps_losing_is_a_conflict_and_writes_nothing() -> None:
+    # Given every read of the address is followed by another operator's change of it
+    class Busy(InMemoryRegistry):
+        def get_subscription(self, email: str) -> AddressSubscription | None:
+            seen = super().get_subscription(email)
+            self.addresses[email] = AddressSubscription(
+                email=email, version=(seen.version if seen else 0) + 1
+            )
+            return seen
+
+    registry, subscriptions = Busy(), FakeSubscriptions()
+    with pytest.raises(RegistryConflict) as refused:
+        _put(registry, subscriptions, ACCOUNT, ADMIN_EMAIL)
+    assert status_of(refused.value) == 409
+    assert registry.get_approver(ACCOUNT) is None and registry.events == []
+    # And the subscription it made lets nothing through
+    assert all(accounts == [] for accounts in subscriptions.of(ADMIN_EMAIL).values())
+
+
+def test_a_registration_stores_the_principals_it_names() -> None:
+    registry, subscriptions = InMemoryRegistry(), FakeSubscriptions()
+    only = ["arn:aws:iam::111122223333:role/Admin"]
+    put_approver(registry, subscriptions, OSCAR, ACCOUNT, PutApproverRequest(email=ADMIN_EMAIL,
+                 approverPrincipals=only))  # fmt: skip
+    approver = registry.get_approver(ACCOUNT)
+    assert approver is not None and approver.approverPrincipals == only

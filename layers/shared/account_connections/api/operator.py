@@ -101,7 +101,13 @@ def delete_member(spaceId: SpaceIdPath, userId: UserIdPath) -> Response[None]:
     "account, so that it receives only this account's requests; SNS first asks the address to "
     "confirm. A different address replaces the registered one, whose subscription is removed.",
     tags=TAGS,
-    responses={200: {"description": "The administrator as registered."}, **COMMON},
+    responses={
+        200: {"description": "The administrator as registered."},
+        **COMMON,
+        **problem_responses(
+            {409: "Another operator kept changing the account or the address; send it again."}
+        ),
+    },
 )
 def put_approver(accountId: AccountIdPath, body: PutApproverRequest) -> Approver:
     return registry.put_approver(wiring.registry(), wiring.subscriptions(), _operator(), accountId, body)
@@ -114,9 +120,12 @@ def put_approver(accountId: AccountIdPath, body: PutApproverRequest) -> Approver
     responses={
         **DELETED,
         **COMMON,
-        **problem_responses({404: "No administrator is registered for the account."}),
+        **problem_responses({
+            404: "No administrator is registered for the account.",
+            409: "Another operator kept changing the account or the address; send it again.",
+        }),
     },
-)
+)  # fmt: skip
 def delete_approver(accountId: AccountIdPath) -> Response[None]:
     registry.delete_approver(wiring.registry(), wiring.subscriptions(), _operator(), accountId)
     return Response(status_code=204)
