@@ -346,6 +346,35 @@ class InMemoryConnections:
             )
         self.events.append(connection_event(connection, EventType.LINK_SENT, actor, link.detail))
 
+    def pending_for_account(self, account_id: str) -> list[Connection]:
+        """As the GSI2 Query returns them: oldest first."""
+        chosen = [
+            record.connection.model_copy(deep=True)
+            for record in self.records.values()
+            if record.connection.accountId == account_id
+            and record.connection.status == ConnectionStatus.PENDING_APPROVAL
+        ]
+        return sorted(chosen, key=_sort_key)
+
+    def retire_link(self, connection: Connection, secrets: ConnectionSecrets, *, actor: str) -> None:
+        """While the connection keeps its status and its live link is still ``secrets``'s: that
+        token ``REVOKED`` (copies dropped), the connection token's address copies dropped."""
+        record = self._keeping_status(connection)
+        link = secrets.link_token_hash
+        if not link or record.secrets.link_token_hash != link or link not in self.tokens.stored:
+            raise self._lost(connection)
+        record.secrets = replace(record.secrets, link_token_hash=None)
+        self.tokens.stored[link] = self.tokens.stored[link].model_copy(
+            update={"state": TokenState.REVOKED, "taskToken": None, "csrfSecret": None}
+        )
+        held = self.tokens.stored.get(secrets.connection_token_hash or "")
+        if held is not None:
+            self.tokens.stored[held.tokenHash] = held.model_copy(
+                update={"approverEmail": None, "approverPrincipals": None}
+            )
+        detail = "link withdrawn: no administrator is registered for the account"
+        self.events.append(connection_event(connection, EventType.LINK_REVOKED, actor, detail))
+
     def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:
         """Records the result (replacing one of the same name) while the connection keeps its status."""
         record = self._keeping_status(connection)

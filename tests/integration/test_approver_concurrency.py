@@ -52,12 +52,14 @@ def test_two_concurrent_registrations_of_one_address_end_with_both_accounts(
     _both_read_first(monkeypatch)
     wiring.reset()
     registry, sns = wiring.registry(), wiring.subscriptions()
+    connections, mailer = wiring.connections(), wiring.mailer()
     replies: dict[str, Approver | Exception] = {}
 
     def register(account: str) -> None:
         operator = Principal(sub=f"oscar-{account}", groups=frozenset({"operators"}))
         try:
-            replies[account] = put_approver(registry, sns, operator, account, PutApproverRequest(email=EMAIL))
+            request = PutApproverRequest(email=EMAIL)
+            replies[account] = put_approver(registry, sns, connections, mailer, operator, account, request)
         except Exception as exc:  # reported by the assertion below
             replies[account] = exc
 

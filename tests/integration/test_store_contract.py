@@ -320,6 +320,58 @@ def test_a_link_replacing_an_unknown_token_is_refused(backend: Backend) -> None:
     assert backend.connections.read(pending.connectionId)[1].link_token_hash is None
 
 
+def test_a_withdrawn_link_has_no_successor_and_the_connection_token_no_address(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    first = link(backend, pending, connection_token)
+    _, secrets = backend.connections.read(pending.connectionId)
+    backend.connections.retire_link(pending, secrets, actor="oscar")
+    # The link is revoked and keeps no secret; the connection has no live link
+    assert token_state(backend, first) == (TokenState.REVOKED, None, None)
+    _, after = backend.connections.read(pending.connectionId)
+    assert (after.link_token_hash, after.task_token) == (None, "task-1")
+    # The connection token still opens the page, and names no administrator now
+    held = backend.tokens.get(connection_token.tokenHash)
+    assert held is not None and (held.state, held.taskToken, held.approverEmail) == (
+        TokenState.ACTIVE, "task-1", None,
+    )  # fmt: skip
+    # A second withdrawal, from the same (stale) read, is refused
+    with pytest.raises(ConnectionAlreadyDecided):
+        backend.connections.retire_link(pending, secrets, actor="oscar")
+    assert history(backend, pending.connectionId) == [EventType.LINK_REVOKED, EventType.LINK_SENT,
+                                                      EventType.REQUESTED]  # fmt: skip
+    # A link sent afterwards replaces nothing and works
+    second = link(backend, pending, connection_token)
+    assert token_state(backend, second)[0] == TokenState.ACTIVE
+
+
+def test_no_withdrawal_once_the_link_or_the_status_changed(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    first = link(backend, pending, connection_token)
+    _, secrets = backend.connections.read(pending.connectionId)
+    # A resend got there first: the withdrawal of the link read is refused, the new link stays
+    second = link(backend, pending, connection_token, replaces=first.tokenHash, task_token=None)
+    with pytest.raises(ConnectionAlreadyDecided):
+        backend.connections.retire_link(pending, secrets, actor="oscar")
+    assert token_state(backend, second)[0] == TokenState.ACTIVE
+    # A cancelled request keeps its link's record as it was
+    _, fresh = backend.connections.read(pending.connectionId)
+    backend.connections.transition(pending, StatusChange(S.CANCELLED, "alice"))
+    with pytest.raises(ConnectionAlreadyDecided):
+        backend.connections.retire_link(pending, fresh, actor="oscar")
+    assert token_state(backend, second)[0] == TokenState.ACTIVE
+
+
+def test_an_accounts_pending_requests(backend: Backend) -> None:
+    older, _ = created(backend, created_ago=timedelta(minutes=9))
+    newer, _ = created(backend, space_id=OTHER_SPACE)
+    cancelled, _ = created(backend, space_id="third")
+    backend.connections.transition(cancelled, StatusChange(S.CANCELLED, "alice"))
+    created(backend, account_id=UNREGISTERED_ACCOUNT)
+    found = backend.connections.pending_for_account(ACCOUNT)
+    assert [c.connectionId for c in found] == [older.connectionId, newer.connectionId]
+    assert backend.connections.pending_for_account("999999999999") == []
+
+
 # ---- roles -------------------------------------------------------------------------------------
 
 

@@ -74,7 +74,7 @@ def test_a_resend_sends_a_new_link_and_the_old_one_dies(world: World) -> None:
 def test_a_resend_goes_to_the_administrator_registered_now(world: World) -> None:
     created, _ = world.waiting()
     # Given the account's administrator was unregistered since
-    delete_approver(world.registry, world.subscriptions, OSCAR, ACCOUNT)
+    delete_approver(world.registry, world.subscriptions, world.connections, OSCAR, ACCOUNT)
     resend_link(world.connections, world.registry, world.mailer, ALICE, SPACE, created.connectionId)
     # Then the new link names no address (a decision through it is by the account's administrator)
     token = world.tokens.get(hash_token(world.mailer.emails[-1].token))

@@ -123,6 +123,18 @@ class ConnectionStore(Protocol):
         Raises ``ConnectionAlreadyDecided``."""
         ...
 
+    def pending_for_account(self, account_id: str) -> list[Connection]:
+        """The account's connections that were pending when read (one Query of the account's
+        index partition, filtered on the status, every page)."""
+        ...
+
+    def retire_link(self, connection: Connection, secrets: ConnectionSecrets, *, actor: str) -> None:
+        """Withdraw the connection's live link (``secrets.link_token_hash``) with no successor while
+        the connection keeps its status and that link: the token ``REVOKED`` (copies dropped), the
+        connection token's copies of the administrator's address and principals dropped, the
+        LINK_REVOKED event. Raises ``ConnectionAlreadyDecided``."""
+        ...
+
     def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:
         """Record a role check's result (ROLE_ATTACHED, or ROLE_REJECTED with why) while the
         connection keeps its status. Raises ``ConnectionAlreadyDecided``."""

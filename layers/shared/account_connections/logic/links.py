@@ -91,6 +91,7 @@ def issue_link(
     verify_base_url: str,
     approver: Approver | None,
     task_token: str | None = None,
+    detail: str | None = None,
 ) -> str:
     """Store a new link (retiring the previous one at once) and email it; returns when it was sent.
 
@@ -99,8 +100,9 @@ def issue_link(
     with ``task_token`` (the notify step) they also keep the workflow's task token and a fresh
     CSRF secret on the connection. The new link's item, and the connection token's, get copies
     of both, the address the email goes to and the principals whose proofs count (``approver``'s,
-    as registered now), so that a decision needs to read nothing but its token. Raises
-    ``ConnectionAlreadyDecided`` when the request is no longer pending.
+    as registered now), so that a decision needs to read nothing but its token. ``detail`` says
+    why in the LINK_SENT event. Raises ``ConnectionAlreadyDecided`` when the request is no longer
+    pending.
     """
     token, token_hash = new_token()
     expires = datetime.fromisoformat(connection.expiresAt)
@@ -121,7 +123,8 @@ def issue_link(
         task_token=task_token,
         csrf_secret=csrf_secret if task_token is not None else None,
         connection_token_hash=secrets.connection_token_hash,
-        detail="new link emailed; the previous one no longer works" if replaces else "link emailed",
+        detail=detail or ("new link emailed; the previous one no longer works" if replaces else
+                          "link emailed"),
     )  # fmt: skip
     connections.issue_link(connection, link, actor=actor)
     email = compose_email(connection, link_url(verify_base_url, token))

@@ -6,14 +6,18 @@ space or the account, no connection).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import TypeVar
 
 from account_connections.domain.access import Principal
 from account_connections.domain.audit import AuditEvent, EventType, registry_event
 from account_connections.domain.clock import isoformat, utcnow
+from account_connections.domain.connection import Connection, ConnectionSecrets
 from account_connections.domain.errors import (
     ApproverNotFound,
+    ConnectionAlreadyDecided,
+    ConnectionNotFound,
     MemberNotFound,
     RegistryConflict,
     SpaceNotFound,
@@ -28,8 +32,10 @@ from account_connections.domain.registry import (
     PutSpaceRequest,
     Space,
 )
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.logic.links import issue_link
 from account_connections.observability import logger, metrics
-from account_connections.ports import RegistryStore, Subscriptions
+from account_connections.ports import ConnectionStore, Mailer, RegistryStore, Subscriptions
 
 T = TypeVar("T")
 
@@ -80,6 +86,7 @@ def delete_member(registry: RegistryStore, principal: Principal, space_id: str, 
 # How many fresh reads a registry change makes before it answers 409: each lost race means another
 # operator's change of the same account or address was written meanwhile.
 MAX_ATTEMPTS = 5
+RENEWED = "the account's administrator changed: new link emailed; the previous one no longer works"
 
 
 def _address(registry: RegistryStore, email: str) -> AddressSubscription:
@@ -110,6 +117,8 @@ def _retrying(write: Callable[[], T]) -> T:
 def put_approver(
     registry: RegistryStore,
     subscriptions: Subscriptions,
+    connections: ConnectionStore,
+    mailer: Mailer,
     principal: Principal,
     account_id: str,
     request: PutApproverRequest,
@@ -120,8 +129,13 @@ def put_approver(
 
     The registration and the records of the addresses it changes (the accounts each serves) are
     one transaction on condition that none changed since read; a lost race is tried again from
-    fresh reads, and the filter policies are then set from the records (``_sync``). Raises
-    ``RegistryConflict`` when it keeps losing.
+    fresh reads, and the filter policies are then set from the records (``_sync``).
+
+    When the account's policy changed (another address, other principals, or none registered
+    before), every live link of its pending requests is replaced by a new one to the address
+    registered now (``_renew_links``). Raises ``RegistryConflict`` when it keeps losing, and
+    ``DependencyUnavailable`` when SNS fails to send a new link (the links not yet renewed keep
+    working until the requester resends them).
     """
 
     def register() -> tuple[Approver, Approver | None]:
@@ -156,6 +170,11 @@ def put_approver(
     if replaced is not None and replaced.email != approver.email:
         _sync(registry, subscriptions, replaced.email)
     approver.subscriptionArn = _sync(registry, subscriptions, approver.email) or approver.subscriptionArn
+    if replaced is None or (replaced.email, replaced.approverPrincipals) != (
+        approver.email,
+        approver.approverPrincipals,
+    ):
+        _renew_links(connections, mailer, principal, account_id, approver)
     metrics.add_metric(name="ApproversRegistered", unit="Count", value=1)
     # The address is personal data: the log names the account, not the email.
     logger.info(
@@ -166,9 +185,15 @@ def put_approver(
 
 
 def delete_approver(
-    registry: RegistryStore, subscriptions: Subscriptions, principal: Principal, account_id: str
+    registry: RegistryStore,
+    subscriptions: Subscriptions,
+    connections: ConnectionStore,
+    principal: Principal,
+    account_id: str,
 ) -> None:
-    """Unregister the account's administrator; their address stops receiving its messages.
+    """Unregister the account's administrator; their address stops receiving its messages, and
+    every live link of the account's pending requests is withdrawn (410, revoked): each request
+    waits for the next registration, which sends new links, or expires.
 
     Guarded as ``put_approver`` is. Raises ``ApproverNotFound``, ``RegistryConflict``.
     """
@@ -186,6 +211,7 @@ def delete_approver(
 
     removed = _retrying(unregister)
     _sync(registry, subscriptions, removed.email)
+    _withdraw_links(connections, principal, account_id)
     logger.info("approver removed", extra={"account_id": account_id, "operator": principal.sub})
 
 
@@ -233,6 +259,69 @@ def _sync(
         return None
     raise RegistryConflict(
         "the administrator's address kept changing while its subscription was updated: send the request again"
+    )
+
+
+def _live_links(
+    connections: ConnectionStore, account_id: str
+) -> Iterator[tuple[Connection, ConnectionSecrets]]:
+    """The account's pending requests whose workflow waits with a live link, each read afresh.
+
+    A request whose workflow has not stored its task token yet has no link to retire and is left
+    alone: its notify step reads the registry when it runs, so its first link goes to the address
+    registered now (or, with none, the request fails: nobody could approve it). One whose window
+    has closed gets nothing: the workflow is about to expire it.
+    """
+    for pending in connections.pending_for_account(account_id):
+        try:
+            connection, secrets = connections.read(pending.connectionId)
+        except ConnectionNotFound:
+            continue
+        if (
+            connection.status == ConnectionStatus.PENDING_APPROVAL
+            and utcnow() < datetime.fromisoformat(connection.expiresAt)
+            and secrets.task_token
+            and secrets.verify_base_url
+        ):
+            yield connection, secrets
+
+
+def _renew_links(
+    connections: ConnectionStore, mailer: Mailer, principal: Principal, account_id: str, approver: Approver
+) -> None:
+    """Email ``approver`` a new link for each of the account's pending requests, through
+    ``logic.links.issue_link``: the previous link is retired in the same transaction and the
+    connection token's copies follow. Recorded as by ``principal``. A request decided, cancelled
+    or resent meanwhile loses its guarded write and is left as it is."""
+    renewed = 0
+    for connection, secrets in _live_links(connections, account_id):
+        assert secrets.verify_base_url is not None  # _live_links
+        try:
+            issue_link(connections, mailer, connection, secrets, actor=principal.sub,
+                       verify_base_url=secrets.verify_base_url, approver=approver,
+                       detail=RENEWED)  # fmt: skip
+        except ConnectionAlreadyDecided:
+            continue
+        renewed += 1
+    logger.info(
+        "links renewed", extra={"account_id": account_id, "renewed": renewed, "operator": principal.sub}
+    )
+
+
+def _withdraw_links(connections: ConnectionStore, principal: Principal, account_id: str) -> None:
+    """Withdraw the live link of each of the account's pending requests with no successor
+    (``ConnectionStore.retire_link``), recorded as by ``principal``."""
+    withdrawn = 0
+    for connection, secrets in _live_links(connections, account_id):
+        if not secrets.link_token_hash:
+            continue
+        try:
+            connections.retire_link(connection, secrets, actor=principal.sub)
+        except ConnectionAlreadyDecided:
+            continue
+        withdrawn += 1
+    logger.info(
+        "links withdrawn", extra={"account_id": account_id, "withdrawn": withdrawn, "operator": principal.sub}
     )
 
 
