@@ -42,13 +42,14 @@ from account_connections.domain.errors import (
     ConnectionNotFound,
     DependencyUnavailable,
     InvalidRequest,
+    RegistryConflict,
     RoleCheckFailed,
     SpaceNotFound,
     TaskAlreadyClosed,
 )
 from account_connections.domain.limits import MAX_ROLES, too_many_roles
 from account_connections.domain.proof import AccountProof, CallerIdentity
-from account_connections.domain.registry import Approver, Member, Space, SpaceRole
+from account_connections.domain.registry import AddressSubscription, Approver, Member, Space, SpaceRole
 from account_connections.domain.statuses import LIVE_STATUSES, ConnectionStatus, can_transition
 from account_connections.domain.tokens import LinkToken, TokenState
 from account_connections.ports import (
@@ -402,6 +403,35 @@ class InMemoryConnections:
         record.secrets = replace(record.secrets, connection_token_hash=token.tokenHash)
         self.events.append(token_replaced_event(connection, actor))
 
+    def pending_for_account(self, account_id: str) -> list[Connection]:
+        """As the GSI2 Query returns them: oldest first."""
+        chosen = [
+            record.connection.model_copy(deep=True)
+            for record in self.records.values()
+            if record.connection.accountId == account_id
+            and record.connection.status == ConnectionStatus.PENDING_APPROVAL
+        ]
+        return sorted(chosen, key=_sort_key)
+
+    def retire_link(self, connection: Connection, secrets: ConnectionSecrets, *, actor: str) -> None:
+        """While the connection keeps its status and its live link is still ``secrets``'s: that
+        token ``REVOKED`` (copies dropped), the connection token's address copies dropped."""
+        record = self._keeping_status(connection)
+        link = secrets.link_token_hash
+        if not link or record.secrets.link_token_hash != link or link not in self.tokens.stored:
+            raise self._lost(connection)
+        record.secrets = replace(record.secrets, link_token_hash=None)
+        self.tokens.stored[link] = self.tokens.stored[link].model_copy(
+            update={"state": TokenState.REVOKED, "taskToken": None, "csrfSecret": None}
+        )
+        held = self.tokens.stored.get(secrets.connection_token_hash or "")
+        if held is not None:
+            self.tokens.stored[held.tokenHash] = held.model_copy(
+                update={"approverEmail": None, "approverPrincipals": None}
+            )
+        detail = "link withdrawn: no administrator is registered for the account"
+        self.events.append(connection_event(connection, EventType.LINK_REVOKED, actor, detail))
+
     def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:
         """Records the result (replacing one of the same name) while the connection keeps its status;
         refuses ``TooManyRoles`` for a new name once ``MAX_ROLES`` are recorded."""
@@ -451,6 +481,8 @@ class InMemoryRegistry:
         self.spaces: dict[str, Space] = {}
         self.members: dict[tuple[str, str], Member] = {}
         self.approvers: dict[str, Approver] = {}
+        # Each administrator's address: its subscription and accounts, at its version.
+        self.addresses: dict[str, AddressSubscription] = {}
         self.events: list[AuditEvent] = []
 
     def _write(self, event: AuditEvent | None) -> None:
@@ -501,6 +533,68 @@ class InMemoryRegistry:
 
     def approvers_with_email(self, email: str) -> list[Approver]:
         return [approver.model_copy() for approver in self.approvers.values() if approver.email == email]
+
+    # ---- the guarded registry: refuses what the adapter's conditions refuse, writing nothing ----
+
+    def get_subscription(self, email: str) -> AddressSubscription | None:
+        stored = self.addresses.get(email)
+        return stored.model_copy(deep=True) if stored else None
+
+    def register_approver(
+        self,
+        approver: Approver,
+        event: AuditEvent,
+        *,
+        replacing: Approver | None,
+        serving: AddressSubscription,
+        released: AddressSubscription | None = None,
+    ) -> None:
+        """While the registration is still ``replacing`` (its address and time) and each address
+        record still at the version read (0: absent)."""
+        changed = [serving, *([released] if released else [])]
+        self._guard(approver.accountId, replacing, changed)
+        self.approvers[approver.accountId] = approver.model_copy()
+        self._store(changed)
+        self._write(event)
+
+    def unregister_approver(
+        self, approver: Approver, event: AuditEvent, *, released: AddressSubscription
+    ) -> None:
+        self._guard(approver.accountId, approver, [released])
+        del self.approvers[approver.accountId]
+        self._store([released])
+        self._write(event)
+
+    def save_subscription(self, subscription: AddressSubscription) -> AddressSubscription:
+        self._guard(None, None, [subscription])
+        self._store([subscription])
+        return self.get_subscription(subscription.email)  # type: ignore[return-value]
+
+    def forget_subscription(self, subscription: AddressSubscription) -> None:
+        self._guard(None, None, [subscription])
+        del self.addresses[subscription.email]
+
+    def _guard(
+        self, account_id: str | None, registered: Approver | None, addresses: list[AddressSubscription]
+    ) -> None:
+        if account_id is not None:
+            stored = self.approvers.get(account_id)
+            if (stored is None) != (registered is None) or (
+                stored is not None
+                and registered is not None
+                and (stored.email, stored.updatedAt) != (registered.email, registered.updatedAt)
+            ):
+                raise RegistryConflict("the registry changed while this change was being written")
+        for address in addresses:
+            held = self.addresses.get(address.email)
+            if (held.version if held else 0) != address.version:
+                raise RegistryConflict("the registry changed while this change was being written")
+
+    def _store(self, addresses: list[AddressSubscription]) -> None:
+        for address in addresses:
+            self.addresses[address.email] = address.model_copy(
+                deep=True, update={"version": address.version + 1}
+            )
 
 
 # ---- the audit log -----------------------------------------------------------------------------
@@ -621,6 +715,8 @@ class Subscription:
 
 class FakeSubscriptions:
     """The ``Subscriptions``: each email subscription and the accounts its filter lets through.
+    As SNS, one subscription per address: ``subscribe`` finds the address's own, made with a filter
+    that lets nothing through, and refuses (``RegistryConflict``) once its filter was changed.
     ``withhold_arn`` makes ``subscribe`` answer None (SNS withholding an unconfirmed ARN)."""
 
     def __init__(self) -> None:
@@ -628,16 +724,23 @@ class FakeSubscriptions:
         self.withhold_arn = False
         self._made = 0
 
-    def subscribe(self, email: str, account_ids: list[str]) -> str | None:
-        self._made += 1
-        arn = f"arn:aws:sns:us-east-1:123456789012:approvals:sub-{self._made}"
-        self.subscriptions[arn] = Subscription(email, sorted(account_ids))
+    def subscribe(self, email: str) -> str | None:
+        arn = next((arn for arn, sub in self.subscriptions.items() if sub.email == email), None)
+        if arn is not None and self.subscriptions[arn].accounts:
+            raise RegistryConflict(
+                "the address's subscription was changed meanwhile"
+            )  # SNS: InvalidParameter
+        if arn is None:
+            self._made += 1
+            arn = f"arn:aws:sns:us-east-1:123456789012:approvals:sub-{self._made}"
+            self.subscriptions[arn] = Subscription(email, [])
         return None if self.withhold_arn else arn
 
-    def set_accounts(self, subscription_arn: str, account_ids: list[str]) -> None:
+    def set_accounts(self, subscription_arn: str, account_ids: list[str]) -> bool:
         if subscription_arn not in self.subscriptions:
-            raise LookupError(f"no subscription {subscription_arn}")  # SNS: NotFound
+            return False  # SNS: NotFound
         self.subscriptions[subscription_arn].accounts = sorted(account_ids)
+        return True
 
     def unsubscribe(self, subscription_arn: str | None) -> bool:
         return subscription_arn is not None and self.subscriptions.pop(subscription_arn, None) is not None

@@ -98,19 +98,25 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         **TABLE_KEY,
         **TOPIC_KEY,
     },
-    # Spaces, members (a check that the space exists), approvers: reads, puts, deletes, each with
-    # its registry event; approvers by address and the list on GSI4; the approvers' email
-    # subscriptions with their filter policy (the same statement names the topic and its
-    # subscriptions; Subscribe on a subscription ARN is meaningless but harmless).
+    # Spaces, members (a check that the space exists), approvers and their addresses' records:
+    # reads, puts, deletes, each with its registry event; approvers by address and the list on
+    # GSI4; the approvers' email subscriptions with their filter policy (the same statement names
+    # the topic and its subscriptions; Subscribe on a subscription ARN is meaningless but
+    # harmless). A changed or removed administrator: the account's pending requests on GSI2, each
+    # read by key, its link renewed or withdrawn (updates of the connection and the tokens, puts
+    # of the new token and the event), the new link emailed.
     "OperatorApiFunction": {
-        TABLE: {GET, PUT, DELETE, CHECK},
+        TABLE: {GET, PUT, UPDATE, DELETE, CHECK},
         index("GSI4"): {QUERY},
+        index("GSI2"): {QUERY},
         **TABLE_KEY,
+        **TOPIC_KEY,
         APPROVALS: {
             "sns:subscribe",
             "sns:unsubscribe",
             "sns:setsubscriptionattributes",
             "sns:getsubscriptionattributes",
+            "sns:publish",
         },
         SUBSCRIPTIONS: {
             "sns:subscribe",

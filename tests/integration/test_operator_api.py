@@ -4,11 +4,16 @@ registry as SNS email subscriptions filtered to each account."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
 
 from account_connections.domain.registry import SpaceRole
+from local.outbox import Outbox
 from tests.integration.conftest import APPROVED_ACCOUNT, dump_table
-from tests.support import Reply, http_event, invoke, stores
+from tests.support import FakeContext, Reply, http_event, invoke, load_event, load_handler, stores
 
 FUNCTION = "administer_spaces"
 
@@ -215,3 +220,103 @@ def test_every_registry_change_is_an_audit_event_and_a_refused_one_is_not(aws: d
     }
     everything = invoke("query_audit", http_event("http_audit_events", query={}))
     assert len(everything.json["items"]) == 5
+
+
+# ---- a changed or removed administrator: the live links die, new ones go out --------------------
+
+
+@pytest.fixture
+def outbox() -> Iterator[Outbox]:
+    """What SNS delivers to each email subscription, by its filter policy (the local stack's)."""
+    box = Outbox()
+    stop = box.install()
+    yield box
+    stop()
+
+
+def _links_to(outbox: Outbox, address: str) -> list[str]:
+    return [
+        parse_qs(urlparse(link).query)["token"][0]
+        for email in outbox.emails()
+        if email.to == address
+        for link in email.links
+        if "/verify?token=" in link
+    ]
+
+
+def _page(token: str) -> Reply:
+    return invoke("decide_connection", http_event("http_verify_page", query={"token": token}))
+
+
+def _notify(connection_id: str) -> None:
+    """The workflow's notify step for the request, waiting with the task token task-1."""
+    event = load_event("sfn_notify_approver", connectionId=connection_id, taskToken="task-1")
+    load_handler("notify_approver").handler(event, FakeContext())
+
+
+def _waiting_request(outbox: Outbox) -> tuple[str, str]:
+    """admin@ registered through the API, and a request its workflow waits on, its link emailed
+    by the notify step. Returns the request's id and the link's token."""
+    assert call("http_put_approver").status == 200
+    created = invoke("manage_connections", http_event("http_create_connection"))
+    assert created.status == 201, created.text
+    connection_id = created.json["connectionId"]
+    _notify(connection_id)
+    [token] = _links_to(outbox, "admin@example.com")
+    assert _page(token).status == 200
+    return connection_id, token
+
+
+def test_a_new_administrator_gets_a_new_link_and_the_old_one_is_replaced(
+    seeded: dict[str, Any], outbox: Outbox
+) -> None:
+    # Given a request waiting with a link emailed to admin@
+    connection_id, old = _waiting_request(outbox)
+    # When an operator gives the account to new-admin@
+    assert call("http_put_approver", body={"email": "new-admin@example.com"}).status == 200
+    # Then the old link answers 410 (replaced) and new-admin@ got a link that works
+    gone = _page(old)
+    assert gone.status == 410 and "A newer link was sent" in gone.text
+    [new] = _links_to(outbox, "new-admin@example.com")
+    page = _page(new)
+    assert page.status == 200 and 'name="csrf"' in page.text
+    assert _links_to(outbox, "admin@example.com") == [old]  # admin@ got nothing more
+    # And the history says who did it
+    detail = invoke(
+        "manage_connections", http_event("http_get_connection", path={"connectionId": connection_id})
+    )
+    last = detail.json["history"][-1]
+    assert (last["type"], last["actor"]) == ("LINK_SENT", "oscar")
+
+
+def test_an_unregistered_administrators_link_dies_until_the_next_registration(
+    seeded: dict[str, Any], outbox: Outbox
+) -> None:
+    # Given a request waiting with a link emailed to admin@
+    connection_id, old = _waiting_request(outbox)
+    # When the account's administrator is unregistered
+    assert call("http_delete_approver").status == 204
+    # Then the old link answers 410 and nobody got a new one
+    gone = _page(old)
+    assert gone.status == 410 and "withdrawn" in gone.text
+    assert len(outbox.emails()) == 1
+    request = stores(seeded["table"], seeded["ddb"]).connections.get(connection_id)
+    assert request.status == "PENDING_APPROVAL"
+    # When another administrator is registered, they get a link that works
+    assert call("http_put_approver", body={"email": "next@example.com"}).status == 200
+    [new] = _links_to(outbox, "next@example.com")
+    assert _page(new).status == 200 and _page(old).status == 410
+
+
+def test_a_request_not_waiting_yet_is_left_to_its_notify_step(seeded: dict[str, Any], outbox: Outbox) -> None:
+    # Given a request whose workflow has not stored its task token yet
+    assert call("http_put_approver").status == 200
+    created = invoke("manage_connections", http_event("http_create_connection"))
+    connection_id = created.json["connectionId"]
+    # When the administrator changes, nothing is sent for it
+    assert call("http_put_approver", body={"email": "new-admin@example.com"}).status == 200
+    assert outbox.emails() == []
+    # And its notify step, when it runs, emails the address registered now
+    _notify(connection_id)
+    [new] = _links_to(outbox, "new-admin@example.com")
+    assert _page(new).status == 200

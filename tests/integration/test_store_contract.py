@@ -25,12 +25,13 @@ from account_connections.domain.errors import (
     ConnectionAlreadyLive,
     ConnectionNotFound,
     InvalidRequest,
+    RegistryConflict,
     SpaceNotFound,
     TooManyLinks,
     TooManyRoles,
 )
 from account_connections.domain.limits import LinkLimit
-from account_connections.domain.registry import Approver, Member, Space, SpaceRole
+from account_connections.domain.registry import AddressSubscription, Approver, Member, Space, SpaceRole
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import LinkToken, TokenKind, TokenState
 from account_connections.ports import (
@@ -455,6 +456,58 @@ def test_a_resend_of_a_request_no_longer_pending_is_a_conflict_not_a_limit(backe
              at=start + timedelta(seconds=5), limit=LinkLimit())  # fmt: skip
 
 
+def test_a_withdrawn_link_has_no_successor_and_the_connection_token_no_address(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    first = link(backend, pending, connection_token)
+    _, secrets = backend.connections.read(pending.connectionId)
+    backend.connections.retire_link(pending, secrets, actor="oscar")
+    # The link is revoked and keeps no secret; the connection has no live link
+    assert token_state(backend, first) == (TokenState.REVOKED, None, None)
+    _, after = backend.connections.read(pending.connectionId)
+    assert (after.link_token_hash, after.task_token) == (None, "task-1")
+    # The connection token still opens the page, and names no administrator now
+    held = backend.tokens.get(connection_token.tokenHash)
+    assert held is not None and (held.state, held.taskToken, held.approverEmail) == (
+        TokenState.ACTIVE, "task-1", None,
+    )  # fmt: skip
+    # A second withdrawal, from the same (stale) read, is refused
+    with pytest.raises(ConnectionAlreadyDecided):
+        backend.connections.retire_link(pending, secrets, actor="oscar")
+    assert history(backend, pending.connectionId) == [EventType.LINK_REVOKED, EventType.LINK_SENT,
+                                                      EventType.REQUESTED]  # fmt: skip
+    # A link sent afterwards replaces nothing and works
+    second = link(backend, pending, connection_token)
+    assert token_state(backend, second)[0] == TokenState.ACTIVE
+
+
+def test_no_withdrawal_once_the_link_or_the_status_changed(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    first = link(backend, pending, connection_token)
+    _, secrets = backend.connections.read(pending.connectionId)
+    # A resend got there first: the withdrawal of the link read is refused, the new link stays
+    second = link(backend, pending, connection_token, replaces=first.tokenHash, task_token=None)
+    with pytest.raises(ConnectionAlreadyDecided):
+        backend.connections.retire_link(pending, secrets, actor="oscar")
+    assert token_state(backend, second)[0] == TokenState.ACTIVE
+    # A cancelled request keeps its link's record as it was
+    _, fresh = backend.connections.read(pending.connectionId)
+    backend.connections.transition(pending, StatusChange(S.CANCELLED, "alice"))
+    with pytest.raises(ConnectionAlreadyDecided):
+        backend.connections.retire_link(pending, fresh, actor="oscar")
+    assert token_state(backend, second)[0] == TokenState.ACTIVE
+
+
+def test_an_accounts_pending_requests(backend: Backend) -> None:
+    older, _ = created(backend, created_ago=timedelta(minutes=9))
+    newer, _ = created(backend, space_id=OTHER_SPACE)
+    cancelled, _ = created(backend, space_id="third")
+    backend.connections.transition(cancelled, StatusChange(S.CANCELLED, "alice"))
+    created(backend, account_id=UNREGISTERED_ACCOUNT)
+    found = backend.connections.pending_for_account(ACCOUNT)
+    assert [c.connectionId for c in found] == [older.connectionId, newer.connectionId]
+    assert backend.connections.pending_for_account("999999999999") == []
+
+
 # ---- roles -------------------------------------------------------------------------------------
 
 
@@ -671,3 +724,62 @@ def test_administrators_by_account_and_by_address(backend: Backend) -> None:
     assert registry.get_approver("111111111111") is None
     with pytest.raises(InvalidRequest):
         registry.list_approvers(2, backend.connections.list_space(SPACE, None, 1, None).next_token or "x")
+
+
+def test_the_guarded_registry_refuses_what_changed_since_read_and_writes_nothing(backend: Backend) -> None:
+    registry = backend.registry
+    at = isoformat(utcnow())
+
+    def changed() -> AuditEvent:
+        return registry_event(EventType.APPROVER_CHANGED, "oscar", at, "changed", account_id=ACCOUNT)
+
+    def recorded() -> int:
+        return len(backend.audit.query_events(EventQuery(actor="oscar"), 50, None).items)
+
+    admin = Approver(accountId=ACCOUNT, email=ADMIN_EMAIL, subscriptionArn="arn:admin", **STAMP)
+    unread = AddressSubscription(email=ADMIN_EMAIL, subscriptionArn="arn:admin", accounts=[ACCOUNT])
+    # A first registration: no approver, no record yet
+    registry.register_approver(admin, changed(), replacing=None, serving=unread)
+    record = registry.get_subscription(ADMIN_EMAIL)
+    assert record == unread.model_copy(update={"version": 1})
+    # The same reads again (another operator's, stale now) lose: the registration, or the record
+    with pytest.raises(RegistryConflict):
+        registry.register_approver(admin, changed(), replacing=None, serving=record)
+    with pytest.raises(RegistryConflict):
+        registry.register_approver(admin, changed(), replacing=admin, serving=unread)
+    moved = Approver(accountId=ACCOUNT, email="new@example.com", **{**STAMP, "updatedAt": at})
+    new = AddressSubscription(email="new@example.com", accounts=[ACCOUNT])
+    with pytest.raises(RegistryConflict):  # the released address read before the first write
+        registry.register_approver(moved, changed(), replacing=admin, serving=new, released=unread)
+    stale = admin.model_copy(update={"updatedAt": "2026-01-01T00:00:00.000Z"})
+    with pytest.raises(RegistryConflict):  # the registration read before another one
+        registry.register_approver(
+            moved, changed(), replacing=stale, serving=new, released=record.without(ACCOUNT)
+        )
+    assert registry.get_approver(ACCOUNT) == admin and registry.get_subscription("new@example.com") is None
+    assert recorded() == 1
+    # Moving the account as read: both records change with it
+    registry.register_approver(
+        moved, changed(), replacing=admin, serving=new, released=record.without(ACCOUNT)
+    )
+    assert registry.get_approver(ACCOUNT) == moved
+    released = registry.get_subscription(ADMIN_EMAIL)
+    assert released is not None and (released.accounts, released.version) == ([], 2)
+    # Unregistering: as read, or not at all
+    new_record = registry.get_subscription("new@example.com")
+    assert new_record is not None and new_record.version == 1
+    with pytest.raises(RegistryConflict):
+        registry.unregister_approver(admin, changed(), released=new_record.without(ACCOUNT))
+    with pytest.raises(RegistryConflict):
+        registry.unregister_approver(moved, changed(), released=new)
+    registry.unregister_approver(moved, changed(), released=new_record.without(ACCOUNT))
+    assert registry.get_approver(ACCOUNT) is None and recorded() == 3
+    # A record is saved and forgotten at its version only
+    with pytest.raises(RegistryConflict):
+        registry.save_subscription(released.model_copy(update={"version": 1}))
+    saved = registry.save_subscription(released.model_copy(update={"subscriptionArn": None}))
+    assert saved.version == 3 and registry.get_subscription(ADMIN_EMAIL) == saved
+    with pytest.raises(RegistryConflict):
+        registry.forget_subscription(released)
+    registry.forget_subscription(saved)
+    assert registry.get_subscription(ADMIN_EMAIL) is None

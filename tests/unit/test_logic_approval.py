@@ -275,7 +275,7 @@ def test_a_rejection_after_the_workflow_stopped_waiting_stands(world: World) -> 
 
 def test_a_link_sent_while_nobody_was_registered_decides_as_the_accounts_administrator(world: World) -> None:
     created, _ = world.waiting()
-    delete_approver(world.registry, world.subscriptions, OSCAR, ACCOUNT)
+    delete_approver(world.registry, world.subscriptions, world.connections, OSCAR, ACCOUNT)
     world.clock.advance()
     resend_link(world.connections, world.registry, world.mailer, ALICE, SPACE, created.connectionId)
     outcome = _decide(world, world.mailer.emails[-1].token)

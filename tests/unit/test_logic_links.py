@@ -87,7 +87,7 @@ def test_a_resend_goes_to_the_administrator_registered_now(world: World, link_cl
     created, _ = world.waiting()
     link_clock.advance()
     # Given the account's administrator was unregistered since
-    delete_approver(world.registry, world.subscriptions, OSCAR, ACCOUNT)
+    delete_approver(world.registry, world.subscriptions, world.connections, OSCAR, ACCOUNT)
     resend_link(world.connections, world.registry, world.mailer, ALICE, SPACE, created.connectionId)
     # Then the new link names no address (a decision through it is by the account's administrator)
     token = world.tokens.get(hash_token(world.mailer.emails[-1].token))

@@ -3,19 +3,35 @@ and the space roles the requesters' routes check."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from account_connections.api.problems import status_of
 from account_connections.domain.access import Principal
 from account_connections.domain.audit import EventType
-from account_connections.domain.errors import ApproverNotFound, MemberNotFound, NotAuthorized, SpaceNotFound
+from account_connections.domain.connection import Connection, ConnectionSecrets
+from account_connections.domain.errors import (
+    ApproverNotFound,
+    MemberNotFound,
+    NotAuthorized,
+    RegistryConflict,
+    SpaceNotFound,
+    VerificationTokenGone,
+)
 from account_connections.domain.registry import (
+    AddressSubscription,
+    Approver,
     PutApproverRequest,
     PutMemberRequest,
     PutSpaceRequest,
     SpaceRole,
 )
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.domain.tokens import TokenState, hash_token
 from account_connections.logic.access import require_space_role
+from account_connections.logic.approval import view_page
 from account_connections.logic.registry import (
     delete_approver,
     delete_member,
@@ -24,9 +40,9 @@ from account_connections.logic.registry import (
     put_member,
     put_space,
 )
-from tests.builders import ACCOUNT, ADMIN_EMAIL, SPACE, UNREGISTERED_ACCOUNT
-from tests.fakes import FakeSubscriptions, InMemoryRegistry
-from tests.unit.world import OSCAR, World
+from tests.builders import ACCOUNT, ADMIN_EMAIL, OTHER_SPACE, SPACE, UNREGISTERED_ACCOUNT
+from tests.fakes import FakeMailer, FakeSubscriptions, InMemoryConnections, InMemoryRegistry
+from tests.unit.world import OSCAR, STAMP, World
 
 SECOND = "555566667777"
 
@@ -34,8 +50,15 @@ SECOND = "555566667777"
 def _put(
     registry: InMemoryRegistry, subscriptions: FakeSubscriptions, account: str, email: str
 ) -> str | None:
+    # No pending request here: the links' renewal is tested over the world below.
     return put_approver(
-        registry, subscriptions, OSCAR, account, PutApproverRequest(email=email)
+        registry,
+        subscriptions,
+        InMemoryConnections(),
+        FakeMailer(),
+        OSCAR,
+        account,
+        PutApproverRequest(email=email),
     ).subscriptionArn
 
 
@@ -152,9 +175,9 @@ def test_an_unregistered_administrator_stops_receiving_the_accounts_messages() -
     registry, subscriptions = InMemoryRegistry(), FakeSubscriptions()
     arn = _put(registry, subscriptions, ACCOUNT, ADMIN_EMAIL)
     _put(registry, subscriptions, SECOND, ADMIN_EMAIL)
-    delete_approver(registry, subscriptions, OSCAR, SECOND)
+    delete_approver(registry, subscriptions, InMemoryConnections(), OSCAR, SECOND)
     assert registry.get_approver(SECOND) is None and subscriptions.of(ADMIN_EMAIL) == {arn: [ACCOUNT]}
-    delete_approver(registry, subscriptions, OSCAR, ACCOUNT)
+    delete_approver(registry, subscriptions, InMemoryConnections(), OSCAR, ACCOUNT)
     assert subscriptions.subscriptions == {}
     assert registry.events[-1].type == EventType.APPROVER_REMOVED
     assert registry.events[-1].detail == f"administrator {ADMIN_EMAIL} removed"
@@ -162,7 +185,7 @@ def test_an_unregistered_administrator_stops_receiving_the_accounts_messages() -
 
 def test_unregistering_nobody_is_not_found(world: World) -> None:
     with pytest.raises(ApproverNotFound) as refused:
-        delete_approver(world.registry, world.subscriptions, OSCAR, UNREGISTERED_ACCOUNT)
+        delete_approver(world.registry, world.subscriptions, world.connections, OSCAR, UNREGISTERED_ACCOUNT)
     assert status_of(refused.value) == 404
 
 
@@ -174,3 +197,217 @@ def test_administrators_are_listed_by_account_page_by_page() -> None:
     assert [a.accountId for a in first.items] == [ACCOUNT, UNREGISTERED_ACCOUNT] and first.nextToken
     rest = list_approvers(registry, 2, first.nextToken)
     assert [a.accountId for a in rest.items] == [SECOND] and rest.nextToken is None
+
+
+# ---- two operators at once: the address's record guards its accounts ---------------------------
+
+
+class Interleaved(InMemoryRegistry):
+    """A registry that runs ``meanwhile`` (another operator's whole change) right after the first
+    read of an address's approvers: the reader then acts on what it read before that change."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meanwhile: Callable[[], object] | None = None
+
+    def approvers_with_email(self, email: str) -> list[Approver]:
+        seen = super().approvers_with_email(email)
+        if self.meanwhile is not None:
+            other, self.meanwhile = self.meanwhile, None
+            other()
+        return seen
+
+
+def test_two_concurrent_registrations_of_one_address_end_with_both_accounts() -> None:
+    # Given admin@ is being registered for ACCOUNT while another operator registers it for SECOND
+    registry, subscriptions = Interleaved(), FakeSubscriptions()
+    registry.meanwhile = lambda: _put(registry, subscriptions, SECOND, ADMIN_EMAIL)
+    # When both are done
+    arn = _put(registry, subscriptions, ACCOUNT, ADMIN_EMAIL)
+    # Then admin@'s one subscription lets both accounts' messages through, and both are registered
+    assert arn is not None and subscriptions.of(ADMIN_EMAIL) == {arn: sorted([ACCOUNT, SECOND])}
+    assert {a.accountId for a in registry.approvers_with_email(ADMIN_EMAIL)} == {ACCOUNT, SECOND}
+    record = registry.get_subscription(ADMIN_EMAIL)
+    assert record is not None and (record.subscriptionArn, record.accounts) == (
+        arn,
+        sorted([ACCOUNT, SECOND]),
+    )
+    assert [e.accountId for e in registry.events] == [SECOND, ACCOUNT]  # one event each
+
+
+def test_moving_an_account_while_its_old_address_gains_another_keeps_both() -> None:
+    # Given admin@ serves ACCOUNT
+    registry, subscriptions = Interleaved(), FakeSubscriptions()
+    arn = _put(registry, subscriptions, ACCOUNT, ADMIN_EMAIL)
+    registry.addresses.clear()  # as registered before the address records existed
+    # When ACCOUNT moves to new@ while another operator gives SECOND to admin@
+    registry.meanwhile = lambda: _put(registry, subscriptions, SECOND, ADMIN_EMAIL)
+    new_arn = _put(registry, subscriptions, ACCOUNT, "new@example.com")
+    # Then admin@ keeps SECOND only and new@ has ACCOUNT
+    assert subscriptions.of(ADMIN_EMAIL) == {arn: [SECOND]}
+    assert new_arn is not None and subscriptions.of("new@example.com") == {new_arn: [ACCOUNT]}
+
+
+def test_an_address_removed_while_it_is_registered_again_keeps_a_subscription() -> None:
+    # Given admin@ serves ACCOUNT only
+    registry, subscriptions = InMemoryRegistry(), FakeSubscriptions()
+    first = _put(registry, subscriptions, ACCOUNT, ADMIN_EMAIL)
+    unsubscribe = subscriptions.unsubscribe
+
+    def unsubscribe_after_a_registration(subscription_arn: str | None) -> bool:
+        # Another operator registers admin@ for SECOND just before the removal reaches SNS
+        subscriptions.unsubscribe = unsubscribe  # type: ignore[method-assign]
+        _put(registry, subscriptions, SECOND, ADMIN_EMAIL)
+        return unsubscribe(subscription_arn)
+
+    subscriptions.unsubscribe = unsubscribe_after_a_registration  # type: ignore[method-assign]
+    # When ACCOUNT is unregistered
+    delete_approver(registry, subscriptions, InMemoryConnections(), OSCAR, ACCOUNT)
+    # Then admin@ still receives SECOND's messages, through a subscription made anew
+    [(arn, accounts)] = subscriptions.of(ADMIN_EMAIL).items()
+    assert accounts == [SECOND] and arn != first
+    record = registry.get_subscription(ADMIN_EMAIL)
+    assert record is not None and (record.subscriptionArn, record.accounts) == (arn, [SECOND])
+
+
+def test_a_registration_that_keeps_losing_is_a_conflict_and_writes_nothing() -> None:
+    # Given every read of the address is followed by another operator's change of it
+    class Busy(InMemoryRegistry):
+        def get_subscription(self, email: str) -> AddressSubscription | None:
+            seen = super().get_subscription(email)
+            self.addresses[email] = AddressSubscription(
+                email=email, version=(seen.version if seen else 0) + 1
+            )
+            return seen
+
+    registry, subscriptions = Busy(), FakeSubscriptions()
+    with pytest.raises(RegistryConflict) as refused:
+        _put(registry, subscriptions, ACCOUNT, ADMIN_EMAIL)
+    assert status_of(refused.value) == 409
+    assert registry.get_approver(ACCOUNT) is None and registry.events == []
+    # And the subscription it made lets nothing through
+    assert all(accounts == [] for accounts in subscriptions.of(ADMIN_EMAIL).values())
+
+
+def test_a_registration_stores_the_principals_it_names() -> None:
+    registry, subscriptions = InMemoryRegistry(), FakeSubscriptions()
+    only = ["arn:aws:iam::111122223333:role/Admin"]
+    request = PutApproverRequest(email=ADMIN_EMAIL, approverPrincipals=only)
+    put_approver(registry, subscriptions, InMemoryConnections(), FakeMailer(), OSCAR, ACCOUNT, request)
+    approver = registry.get_approver(ACCOUNT)
+    assert approver is not None and approver.approverPrincipals == only
+
+
+# ---- a changed or removed administrator: the live links die, new ones go out --------------------
+
+
+def _register(world: World, email: str, **policy: Any) -> None:
+    request = PutApproverRequest(email=email, **policy)
+    put_approver(
+        world.registry, world.subscriptions, world.connections, world.mailer, OSCAR, ACCOUNT, request
+    )
+
+
+def test_a_new_administrator_replaces_every_live_link_of_the_accounts_pending_requests(world: World) -> None:
+    # Given two requests of the account waiting with links emailed to admin@, one of another
+    # account, one not waiting yet and one decided
+    first, first_email = world.waiting()
+    second, second_email = world.waiting(space_id=OTHER_SPACE)
+    world.registry.put_approver(Approver(accountId=SECOND, email="b@example.com", **STAMP))
+    _, elsewhere_email = world.waiting(account_id=SECOND)
+    starting = world.request(display_name="Starting", space_id="third")
+    world.mailer.emails.clear()
+    # When an operator gives the account to new@
+    _register(world, "new@example.com")
+    # Then each waiting request got a new link, to new@, recorded as oscar's; the old links are replaced
+    assert sorted(e.account_id for e in world.mailer.emails) == [ACCOUNT, ACCOUNT]
+    for created, old in ((first, first_email), (second, second_email)):
+        with pytest.raises(VerificationTokenGone) as gone:
+            view_page(world.connections, world.tokens, old.token)
+        assert gone.value.reason == "replaced"
+        link = world.connections.secrets(created.connectionId).link_token_hash
+        stored = world.tokens.get(link or "")
+        assert stored is not None and stored.approverEmail == "new@example.com"
+        assert stored.taskToken == "task-1" and stored.state == TokenState.ACTIVE
+    new_tokens = {e.token for e in world.mailer.emails}
+    assert all(view_page(world.connections, world.tokens, token).csrf for token in new_tokens)
+    renewals = [e for e in world.connections.events if e.actor == "oscar"]
+    assert sorted((e.type, e.connectionId or "") for e in renewals) == sorted(
+        (EventType.LINK_SENT, c.connectionId) for c in (first, second)
+    )
+    assert all("administrator changed" in (e.detail or "") for e in renewals)
+    # And the connection tokens now name the new address
+    for created in (first, second):
+        held = world.tokens.get(world.connections.secrets(created.connectionId).connection_token_hash or "")
+        assert held is not None and held.approverEmail == "new@example.com"
+    # The other account's link and the request not waiting yet are untouched
+    assert view_page(world.connections, world.tokens, elsewhere_email.token).csrf
+    assert world.connections.secrets(starting.connectionId).link_token_hash is None
+
+
+def test_the_same_policy_again_sends_nothing(world: World) -> None:
+    _, email = world.waiting()
+    world.mailer.emails.clear()
+    _register(world, ADMIN_EMAIL)
+    assert world.mailer.emails == []
+    assert view_page(world.connections, world.tokens, email.token).csrf
+    # Other principals are another policy: the links follow it
+    _register(world, ADMIN_EMAIL, approverPrincipals=["arn:aws:iam::111122223333:role/Admin"])
+    [renewed] = world.mailer.emails
+    token = world.tokens.get(hash_token(renewed.token))
+    assert token is not None and token.approverPrincipals == ["arn:aws:iam::111122223333:role/Admin"]
+
+
+def test_an_unregistered_administrators_links_are_withdrawn_until_the_next_one(world: World) -> None:
+    # Given a request waiting with a link emailed to admin@
+    created, email = world.waiting()
+    world.mailer.emails.clear()
+    # When the account's administrator is unregistered
+    delete_approver(world.registry, world.subscriptions, world.connections, OSCAR, ACCOUNT)
+    # Then the link answers 410 (revoked), no email goes out, and it is recorded as oscar's
+    with pytest.raises(VerificationTokenGone) as gone:
+        view_page(world.connections, world.tokens, email.token)
+    assert (gone.value.reason, status_of(gone.value)) == ("revoked", 410)
+    assert world.mailer.emails == []
+    event = world.connections.events[-1]
+    assert (event.type, event.actor, event.connectionId) == (
+        EventType.LINK_REVOKED,
+        "oscar",
+        created.connectionId,
+    )
+    # And the connection token no longer names the removed address (it still opens the page)
+    secrets = world.connections.secrets(created.connectionId)
+    held = world.tokens.get(secrets.connection_token_hash or "")
+    assert held is not None and held.approverEmail is None and held.taskToken == "task-1"
+    assert secrets.link_token_hash is None
+    # When a new administrator is registered, the request gets a link to them, which works
+    _register(world, "next@example.com")
+    [sent] = world.mailer.emails
+    assert view_page(world.connections, world.tokens, sent.token).csrf
+    token = world.tokens.get(hash_token(sent.token))
+    assert token is not None and token.approverEmail == "next@example.com"
+
+
+def test_a_request_decided_meanwhile_keeps_its_state(world: World) -> None:
+    # Given each request is cancelled right after it is read for the renewal
+    created, email = world.waiting()
+
+    class Racing(InMemoryConnections):
+        def read(self, connection_id: str) -> tuple[Connection, ConnectionSecrets]:
+            seen = super().read(connection_id)
+            record = self.records[connection_id]
+            record.connection = record.connection.model_copy(update={"status": ConnectionStatus.CANCELLED})
+            return seen
+
+    racing = Racing(tokens=world.tokens)
+    racing.records, racing.live, racing.events = world.connections.records, world.connections.live, []
+    world.connections = racing
+    world.mailer.emails.clear()
+    # When the administrator changes, then is removed
+    _register(world, "new@example.com")
+    delete_approver(world.registry, world.subscriptions, racing, OSCAR, ACCOUNT)
+    # Then the guarded writes lost: no link sent or withdrawn, the old one still in its state
+    assert world.mailer.emails == [] and racing.events == []
+    token = world.tokens.get(hash_token(email.token))
+    assert token is not None and token.state == TokenState.ACTIVE
+    assert racing.secrets(created.connectionId).link_token_hash == token.tokenHash

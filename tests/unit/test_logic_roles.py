@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import TypeAlias
 
 import pytest
 
 from account_connections.api.problems import status_of
+from account_connections.domain.access import Principal
 from account_connections.domain.audit import EventType
 from account_connections.domain.connection import RoleAttachment
 from account_connections.domain.errors import (
@@ -24,12 +26,14 @@ from tests.builders import ACCOUNT, OTHER_SPACE, RUNNER, SPACE, connection, reco
 from tests.fakes import FakeVerifier, InMemoryConnections, trust_policy
 from tests.unit.world import ALICE, BUILD_ROLE, UNTRUSTED_ROLE, World
 
+DAVE = Principal(sub="dave", groups=frozenset())
+
 S: TypeAlias = ConnectionStatus
 
 
 def _check(verifier: FakeVerifier, *arns: str) -> dict[str, str | None]:
     """Each role's reason for not being attached (None: attached)."""
-    results = check_roles(verifier, ACCOUNT, list(arns), RUNNER)
+    results = check_roles(verifier, ACCOUNT, list(arns), RUNNER, space_id=SPACE)
     assert [r.roleArn for r in results] == list(arns)
     return {r.roleArn: (None if r.attached else r.reason) for r in results}
 
@@ -42,12 +46,63 @@ def test_each_role_is_checked_and_a_failure_recorded_with_why(world: World) -> N
     assert reasons[BUILD_ROLE] is None
     assert f"does not allow sts:AssumeRole to {RUNNER}" in str(reasons[UNTRUSTED_ROLE])
     assert reasons[role_arn("Missing")] == f"role Missing does not exist in account {ACCOUNT}"
-    assert "does not allow" in str(reasons[role_arn("Denied")])  # an explicit Deny wins
+    assert "trust policy denies sts:AssumeRole" in str(reasons[role_arn("Denied")])  # an explicit Deny wins
     assert "with another path" in str(reasons[role_arn("Pathed")])
     assert "not the connection's account" in str(reasons[role_arn("Build", "210987654321")])
     assert "is not a role ARN" in str(reasons["not-an-arn"])
     # The verifier role is assumed once for all of them
     assert world.verifier.opened == [("aws", ACCOUNT)]
+
+
+def _trust(statement: dict[str, object]) -> str:
+    allowing = {"Effect": "Allow", "Principal": {"AWS": RUNNER}, "Action": "sts:AssumeRole", **statement}
+    return json.dumps({"Version": "2012-10-17", "Statement": [allowing]})
+
+
+def test_a_condition_counts_only_when_the_runner_satisfies_it_and_the_reason_says_which(world: World) -> None:
+    # Given roles whose trust is scoped by conditions
+    world.verifier.add_role(
+        ACCOUNT, "ForDemo", _trust({"Condition": {"StringEquals": {"sts:ExternalId": SPACE}}})
+    )
+    world.verifier.add_role(ACCOUNT, "TaggedDemo", _trust(
+        {"Condition": {"StringLike": {"aws:RequestTag/space": "de*"}}}))  # fmt: skip
+    world.verifier.add_role(
+        ACCOUNT, "ForProd", _trust({"Condition": {"StringEquals": {"sts:ExternalId": "prod-7"}}})
+    )
+    world.verifier.add_role(ACCOUNT, "FromOffice", _trust(
+        {"Condition": {"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}}))  # fmt: skip
+    world.verifier.add_role(ACCOUNT, "Fenced", json.dumps({"Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": RUNNER}, "Action": "sts:AssumeRole"},
+        {"Effect": "Deny", "Principal": "*", "Action": "sts:*",
+         "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": "o-secret123"}}}]}))  # fmt: skip
+    # When they are checked for the space demo
+    reasons = _check(world.verifier, *(role_arn(n) for n in ("ForDemo", "TaggedDemo", "ForProd", "FromOffice",
+                                                             "Fenced")))  # fmt: skip
+    # Then the ones the runner satisfies are attached, the others say why
+    assert reasons[role_arn("ForDemo")] is None and reasons[role_arn("TaggedDemo")] is None
+    assert f"does not allow sts:AssumeRole to {RUNNER} for space {SPACE}" in str(reasons[role_arn("ForProd")])
+    office = str(reasons[role_arn("FromOffice")])
+    assert "an Allow" in office and "cannot be proven (IpAddress aws:SourceIp)" in office
+    fenced = str(reasons[role_arn("Fenced")])
+    assert "a Deny that may apply" in fenced and "(StringNotEquals aws:PrincipalOrgID)" in fenced
+    # And no reason repeats a value of the trust policy: only what the requester named
+    assert not [r for r in reasons.values() if r and any(v in r for v in ("prod-7", "203.0.113", "o-secret"))]
+
+
+def test_the_same_role_is_checked_for_the_connections_space(world: World) -> None:
+    # Given a role that trusts the runner for the space demo only, and verified connections of two spaces
+    world.verifier.add_role(
+        ACCOUNT, "ForDemo", _trust({"Condition": {"StringEquals": {"sts:ExternalId": SPACE}}})
+    )
+    ours = _verified(world)
+    theirs = connection(S.VERIFIED, space_id=OTHER_SPACE)
+    world.connections.seed(theirs)
+    # Then POST .../roles attaches it to demo's connection and refuses it for the other space's
+    assert _attach(world, ours, role_arn("ForDemo")).attached
+    with pytest.raises(RoleCheckFailed) as refused:
+        attach_role(world.connections, world.verifier, RUNNER, DAVE, OTHER_SPACE, theirs.connectionId,
+                    role_arn("ForDemo"))  # fmt: skip
+    assert f"for space {OTHER_SPACE}" in refused.value.detail
 
 
 def test_an_account_whose_verifier_role_cannot_be_assumed_refuses_each_role() -> None:
@@ -66,7 +121,7 @@ def test_a_role_the_verifier_may_not_read_is_refused_with_why(world: World) -> N
 def test_a_transient_failure_is_raised_for_the_workflow_to_retry(world: World) -> None:
     world.verifier.transient = True
     with pytest.raises(DependencyUnavailable):
-        check_roles(world.verifier, ACCOUNT, [BUILD_ROLE], RUNNER)
+        check_roles(world.verifier, ACCOUNT, [BUILD_ROLE], RUNNER, space_id=SPACE)
 
 
 # ---- attach and detach -------------------------------------------------------------------------

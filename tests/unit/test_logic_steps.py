@@ -90,7 +90,7 @@ def test_notify_for_a_request_cancelled_meanwhile_stores_and_sends_nothing(world
 
 def test_notify_without_an_administrator_fails_the_step(world: World) -> None:
     created = world.request()
-    delete_approver(world.registry, world.subscriptions, OSCAR, ACCOUNT)
+    delete_approver(world.registry, world.subscriptions, world.connections, OSCAR, ACCOUNT)
     with pytest.raises(ApproverNotRegistered):
         _notify(world, created.connectionId)
     assert world.mailer.emails == []

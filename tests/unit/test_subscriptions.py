@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from account_connections.adapters.sns import SnsSubscriptions as ApproverSubscriptions
+from account_connections.domain.errors import RegistryConflict
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:approvals"
 ARN = f"{TOPIC}:0b7e1c8a-1111-2222-3333-444455556666"
@@ -24,7 +25,7 @@ def stubbed() -> Iterator[tuple[ApproverSubscriptions, Stubber]]:
         stubber.assert_no_pending_responses()
 
 
-def test_subscribe_asks_for_the_arn_and_filters_on_the_accounts(
+def test_subscribe_asks_for_the_arn_with_a_filter_that_lets_nothing_through(
     stubbed: tuple[ApproverSubscriptions, Stubber],
 ) -> None:
     adapter, stubber = stubbed
@@ -35,14 +36,42 @@ def test_subscribe_asks_for_the_arn_and_filters_on_the_accounts(
             "TopicArn": TOPIC,
             "Protocol": "email",
             "Endpoint": "admin@example.com",
+            # The same attributes every time: SNS answers a second call with the same subscription.
             "Attributes": {
-                "FilterPolicy": json.dumps({"accountId": ["111122223333", "444455556666"]}),
+                "FilterPolicy": json.dumps({"accountId": ["none"]}),
                 "FilterPolicyScope": "MessageAttributes",
             },
             "ReturnSubscriptionArn": True,
         },
     )
-    assert adapter.subscribe("admin@example.com", ["444455556666", "111122223333"]) == ARN
+    assert adapter.subscribe("admin@example.com") == ARN
+
+
+def test_a_subscription_whose_filter_was_set_meanwhile_is_a_lost_race(
+    stubbed: tuple[ApproverSubscriptions, Stubber],
+) -> None:
+    adapter, stubber = stubbed
+    stubber.add_client_error(
+        "subscribe",
+        service_error_code="InvalidParameter",
+        service_message="Invalid parameter: Attributes Reason: Subscription already exists with "
+        "different attributes",
+        http_status_code=400,
+    )
+    with pytest.raises(RegistryConflict):
+        adapter.subscribe("admin@example.com")
+
+
+def test_an_invalid_address_is_not_a_race(stubbed: tuple[ApproverSubscriptions, Stubber]) -> None:
+    adapter, stubber = stubbed
+    stubber.add_client_error(
+        "subscribe",
+        service_error_code="InvalidParameter",
+        service_message="Invalid parameter: Email address",
+        http_status_code=400,
+    )
+    with pytest.raises(ClientError):
+        adapter.subscribe("admin@example.com")
 
 
 @pytest.mark.parametrize("answer", ["pending confirmation", "PendingConfirmation"])
@@ -51,7 +80,7 @@ def test_a_pending_confirmation_answer_is_no_arn(
 ) -> None:
     adapter, stubber = stubbed
     stubber.add_response("subscribe", {"SubscriptionArn": answer})
-    assert adapter.subscribe("admin@example.com", ["111122223333"]) is None
+    assert adapter.subscribe("admin@example.com") is None
 
 
 @pytest.mark.parametrize("arn", [None, "", "PendingConfirmation", "pending confirmation"])
@@ -92,7 +121,17 @@ def test_set_accounts_rewrites_the_filter_policy(stubbed: tuple[ApproverSubscrip
             "AttributeValue": '{"accountId": ["111122223333"]}',
         },
     )
-    adapter.set_accounts(ARN, ["111122223333"])
+    assert adapter.set_accounts(ARN, ["111122223333"]) is True
+
+
+def test_set_accounts_of_a_subscription_removed_meanwhile_says_so(
+    stubbed: tuple[ApproverSubscriptions, Stubber],
+) -> None:
+    adapter, stubber = stubbed
+    stubber.add_client_error(
+        "set_subscription_attributes", service_error_code="NotFound", http_status_code=404
+    )
+    assert adapter.set_accounts(ARN, ["111122223333"]) is False
 
 
 def test_a_pending_subscription_that_sns_will_not_remove_is_left_to_lapse(

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from account_connections.domain.errors import DependencyUnavailable, RoleCheckFailed
-from account_connections.domain.trust import trusts
+from account_connections.domain.trust import evaluate_trust
 from account_connections.logic.roles import check_roles, parse_role_arn
 
 RUNNER = "arn:aws:iam::999999999999:role/WorkflowRunner"
@@ -34,7 +34,7 @@ def _policy(principal: Any, effect: str = "Allow", action: Any = "sts:AssumeRole
     ],
 )
 def test_trust_policies_that_allow_the_runner(document: Any) -> None:
-    assert trusts(document, RUNNER)
+    assert evaluate_trust(document, RUNNER, "demo").allowed
 
 
 @pytest.mark.parametrize(
@@ -54,7 +54,7 @@ def test_trust_policies_that_allow_the_runner(document: Any) -> None:
     ],
 )
 def test_trust_policies_that_do_not(document: Any) -> None:
-    assert not trusts(document, RUNNER)
+    assert not evaluate_trust(document, RUNNER, "demo").allowed
 
 
 def test_an_arn_must_name_a_role_of_the_connections_account() -> None:
@@ -79,6 +79,7 @@ def test_a_verifier_that_cannot_be_assumed_refuses_every_role_with_the_reason() 
         "111122223333",
         ["arn:aws:iam::111122223333:role/A", "arn:aws:iam::111122223333:role/B", "not-an-arn"],
         RUNNER,
+        space_id="demo",
     )
     assert [(r.roleName, r.attached) for r in results] == [("A", False), ("B", False), ("not-an-arn", False)]
     assert results[0].reason == "the verifier role cannot be assumed"
@@ -88,4 +89,4 @@ def test_a_verifier_that_cannot_be_assumed_refuses_every_role_with_the_reason() 
 def test_a_transient_failure_is_raised_for_the_workflow_to_retry() -> None:
     with pytest.raises(DependencyUnavailable):
         check_roles(_Verifier(DependencyUnavailable("STS did not answer")), "111122223333",
-                    ["arn:aws:iam::111122223333:role/A"], RUNNER)  # fmt: skip
+                    ["arn:aws:iam::111122223333:role/A"], RUNNER, space_id="demo")  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,7 +11,15 @@ from moto.iam.models import iam_backends
 from account_connections.domain.errors import InvalidRequest
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.steps import attach_roles
-from tests.workflow.conftest import ADMIN_ACCOUNT, OTHER_ACCOUNT, RUNNER, VERIFIER_ROLE, Stack, role_arn
+from tests.workflow.conftest import (
+    ADMIN_ACCOUNT,
+    OTHER_ACCOUNT,
+    RUNNER,
+    SPACE,
+    VERIFIER_ROLE,
+    Stack,
+    role_arn,
+)
 
 FAILED_AT_VERIFY = ["NotifyApprover", "VerifyConnection", "RecordFailure", "NotifyRequesterFailed", "Failed"]
 
@@ -32,6 +41,32 @@ def test_a_role_that_does_not_trust_the_runner_is_recorded_not_attached(stack: S
     assert by_name["UntrustedRole"].attached is False
     assert f"does not allow sts:AssumeRole to {RUNNER}" in (by_name["UntrustedRole"].reason or "")
     assert [event.type for event in history].count("ROLE_REJECTED") == 1
+
+
+def _role_with_condition(name: str, condition: dict[str, Any]) -> str:
+    """A role in the administrator's account that trusts the runner under ``condition``."""
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": RUNNER},
+             "Action": "sts:AssumeRole", "Condition": condition}]}  # fmt: skip
+    iam_backends[ADMIN_ACCOUNT]["aws"].create_role(name, json.dumps(trust), "/", None, "", [], None)
+    return role_arn(name)
+
+
+def test_a_condition_counts_only_when_the_runner_meets_it(stack: Stack) -> None:
+    # Given a role scoped to the space by its external id, and one that asks for a source address
+    scoped = _role_with_condition("ScopedRole", {"StringEquals": {"sts:ExternalId": SPACE}})
+    fenced = _role_with_condition("OfficeRole", {"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}})
+    # When a request with both is approved
+    connection_id, execution = _verified(stack, [scoped, fenced])
+    # Then the connection is verified, the scoped role attached and the other refused with why
+    assert execution["status"] == "SUCCEEDED"
+    connection, roles, _ = stack.connections.detail(connection_id)
+    assert connection.status == ConnectionStatus.VERIFIED
+    by_name = {role.roleName: role for role in roles}
+    assert by_name["ScopedRole"].attached is True
+    assert by_name["OfficeRole"].attached is False
+    reason = by_name["OfficeRole"].reason or ""
+    assert f"sts:AssumeRole to {RUNNER} for space {SPACE}" in reason
+    assert "cannot be proven (IpAddress aws:SourceIp)" in reason and "203.0.113" not in reason
 
 
 def test_a_role_that_does_not_exist_is_recorded_with_why(stack: Stack) -> None:

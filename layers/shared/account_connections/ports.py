@@ -17,7 +17,7 @@ from account_connections.domain.connection import (
 )
 from account_connections.domain.limits import LinkLimit
 from account_connections.domain.proof import AccountProof, CallerIdentity
-from account_connections.domain.registry import Approver, Member, Space, SpaceRole
+from account_connections.domain.registry import AddressSubscription, Approver, Member, Space, SpaceRole
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import LinkToken
 
@@ -146,6 +146,18 @@ class ConnectionStore(Protocol):
         Raises ``ConnectionAlreadyDecided``."""
         ...
 
+    def pending_for_account(self, account_id: str) -> list[Connection]:
+        """The account's connections that were pending when read (one Query of the account's
+        index partition, filtered on the status, every page)."""
+        ...
+
+    def retire_link(self, connection: Connection, secrets: ConnectionSecrets, *, actor: str) -> None:
+        """Withdraw the connection's live link (``secrets.link_token_hash``) with no successor while
+        the connection keeps its status and that link: the token ``REVOKED`` (copies dropped), the
+        connection token's copies of the administrator's address and principals dropped, the
+        LINK_REVOKED event. Raises ``ConnectionAlreadyDecided``."""
+        ...
+
     def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:
         """Record a role check's result (ROLE_ATTACHED, or ROLE_REJECTED with why) while the
         connection keeps its status. Raises ``ConnectionAlreadyDecided``."""
@@ -193,6 +205,44 @@ class RegistryStore(MemberLookup, Protocol):
         """Every account that ``email`` administers."""
         ...
 
+    # The guarded registry: each write is conditional on what was read, and a lost race raises
+    # ``RegistryConflict`` with nothing written.
+
+    def get_subscription(self, email: str) -> AddressSubscription | None:
+        """The address's subscription record (None: none stored yet)."""
+        ...
+
+    def register_approver(
+        self,
+        approver: Approver,
+        event: AuditEvent,
+        *,
+        replacing: Approver | None,
+        serving: AddressSubscription,
+        released: AddressSubscription | None = None,
+    ) -> None:
+        """Store ``approver`` while the account's registration is still ``replacing`` (None: none),
+        with the address records it changes (``serving``: the new address's, ``released``: the
+        replaced address's), each while still at the version it was read at, and the event.
+        Raises ``RegistryConflict``."""
+        ...
+
+    def unregister_approver(
+        self, approver: Approver, event: AuditEvent, *, released: AddressSubscription
+    ) -> None:
+        """Remove the registration while it is still ``approver``, with its address's record
+        (``released``) while still at the version read, and the event. Raises ``RegistryConflict``."""
+        ...
+
+    def save_subscription(self, subscription: AddressSubscription) -> AddressSubscription:
+        """Store the record while still at its version; returns it at its new version. Raises
+        ``RegistryConflict``."""
+        ...
+
+    def forget_subscription(self, subscription: AddressSubscription) -> None:
+        """Delete the record while still at its version. Raises ``RegistryConflict``."""
+        ...
+
 
 class AuditLog(Protocol):
     """The auditors' reads: each page one query, never a scan."""
@@ -233,9 +283,16 @@ class Mailer(Protocol):
 class Subscriptions(Protocol):
     """Administrators' email subscriptions, each filtered to the accounts the address serves."""
 
-    def subscribe(self, email: str, account_ids: list[str]) -> str | None: ...
+    def subscribe(self, email: str) -> str | None:
+        """The address's subscription (SNS keeps one per address: a second call finds the same),
+        made with a filter that lets no message through until ``set_accounts``; its ARN, or None
+        if SNS withholds it. Raises ``RegistryConflict`` when the address's subscription exists
+        with another filter already (another operator got there first: read again)."""
+        ...
 
-    def set_accounts(self, subscription_arn: str, account_ids: list[str]) -> None: ...
+    def set_accounts(self, subscription_arn: str, account_ids: list[str]) -> bool:
+        """Let through the messages of exactly ``account_ids``; False when the subscription is gone."""
+        ...
 
     def unsubscribe(self, subscription_arn: str | None) -> bool: ...
 

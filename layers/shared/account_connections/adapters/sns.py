@@ -14,15 +14,20 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from account_connections.adapters.retry import is_transient
-from account_connections.domain.errors import DependencyUnavailable
+from account_connections.domain.errors import DependencyUnavailable, RegistryConflict
 from account_connections.observability import logger
 
 # What SNS answers in place of an ARN while the address has not confirmed the subscription.
 _PENDING = {"pending confirmation", "pendingconfirmation"}
 
 
+# No account id is this value (they are twelve digits): a filter on it lets no message through,
+# as an address's subscription does between its making and its first ``set_accounts``.
+NO_ACCOUNT = "none"
+
+
 def filter_policy(account_ids: list[str]) -> str:
-    return json.dumps({"accountId": sorted(account_ids)})
+    return json.dumps({"accountId": sorted(account_ids) or [NO_ACCOUNT]})
 
 
 class SnsMailer:
@@ -68,28 +73,48 @@ class SnsSubscriptions:
         self.sns = sns
         self.topic_arn = topic_arn
 
-    def subscribe(self, email: str, account_ids: list[str]) -> str | None:
-        """Subscribe ``email`` to the approval messages of ``account_ids``; SNS emails it a
-        confirmation link. Returns the subscription ARN, or None while SNS withholds it."""
-        response = self.sns.subscribe(
-            TopicArn=self.topic_arn,
-            Protocol="email",
-            Endpoint=email,
-            Attributes={"FilterPolicy": filter_policy(account_ids), "FilterPolicyScope": "MessageAttributes"},
-            # Without this SNS answers "pending confirmation" and the subscription could not be
-            # changed or removed until the address confirms it.
-            ReturnSubscriptionArn=True,
-        )
+    def subscribe(self, email: str) -> str | None:
+        """Subscribe ``email`` with a filter that lets no message through (``set_accounts`` opens
+        it); SNS emails it a confirmation link. The same attributes every time, so that SNS answers
+        a second call, concurrent or later, with the same subscription. Returns its ARN, or None
+        while SNS withholds it. Raises ``RegistryConflict`` when SNS refuses because the address's
+        subscription already has another filter: another operator made it and set its accounts,
+        so its ARN is stored by now (read the registry again)."""
+        try:
+            response = self.sns.subscribe(
+                TopicArn=self.topic_arn,
+                Protocol="email",
+                Endpoint=email,
+                Attributes={"FilterPolicy": filter_policy([]), "FilterPolicyScope": "MessageAttributes"},
+                # Without this SNS answers "pending confirmation" and the subscription could not be
+                # changed or removed until the address confirms it.
+                ReturnSubscriptionArn=True,
+            )
+        except ClientError as exc:
+            error = exc.response["Error"]
+            # SNS has no code of its own for it: InvalidParameter, "already exists with different attributes".
+            if error["Code"] in ("InvalidParameter", "InvalidParameterException") and "already exists" in str(
+                error.get("Message", "")
+            ):
+                raise RegistryConflict("the address's subscription was changed meanwhile") from exc
+            raise
         arn = response.get("SubscriptionArn")
         return None if not arn or arn.lower() in _PENDING else str(arn)
 
-    def set_accounts(self, subscription_arn: str, account_ids: list[str]) -> None:
-        """Change which accounts' messages the subscription receives."""
-        self.sns.set_subscription_attributes(
-            SubscriptionArn=subscription_arn,
-            AttributeName="FilterPolicy",
-            AttributeValue=filter_policy(account_ids),
-        )
+    def set_accounts(self, subscription_arn: str, account_ids: list[str]) -> bool:
+        """Change which accounts' messages the subscription receives. Returns False when the
+        subscription is gone (removed meanwhile); other SNS errors propagate."""
+        try:
+            self.sns.set_subscription_attributes(
+                SubscriptionArn=subscription_arn,
+                AttributeName="FilterPolicy",
+                AttributeValue=filter_policy(account_ids),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NotFound", "NotFoundException"):
+                return False
+            raise
+        return True
 
     def unsubscribe(self, subscription_arn: str | None) -> bool:
         """Remove the subscription. Returns False when there was nothing SNS could remove: no ARN

@@ -98,26 +98,44 @@ def delete_member(spaceId: SpaceIdPath, userId: UserIdPath) -> Response[None]:
     summary="Register the administrator who approves the account's connections",
     description="Subscribes the email address to the approval topic with a filter policy on the "
     "account, so that it receives only this account's requests; SNS first asks the address to "
-    "confirm. A different address replaces the registered one, whose subscription is removed.",
+    "confirm. A different address replaces the registered one, whose subscription is removed; each "
+    "pending request of the account then gets a new link, sent to the address registered now "
+    "(the previous link answers 410, replaced).",
     tags=TAGS,
-    responses={200: {"description": "The administrator as registered."}, **COMMON},
+    responses={
+        200: {"description": "The administrator as registered."},
+        **COMMON,
+        **problem_responses(
+            {409: "Another operator kept changing the account or the address; send it again."}
+        ),
+    },
 )
 def put_approver(accountId: AccountIdPath, body: PutApproverRequest) -> Approver:
-    return registry.put_approver(wiring.registry(), wiring.subscriptions(), _operator(), accountId, body)
+    return registry.put_approver(
+        wiring.registry(), wiring.subscriptions(), wiring.connections(), wiring.mailer(), _operator(),
+        accountId, body,
+    )  # fmt: skip
 
 
 @router.delete(
     "/approvers/<accountId>",
     summary="Unregister the account's administrator and remove their subscription",
+    description="The live links of the account's pending requests stop working (410, revoked); "
+    "each request waits for the next administrator registered, who gets a new link, or expires.",
     tags=TAGS,
     responses={
         **DELETED,
         **COMMON,
-        **problem_responses({404: "No administrator is registered for the account."}),
+        **problem_responses({
+            404: "No administrator is registered for the account.",
+            409: "Another operator kept changing the account or the address; send it again.",
+        }),
     },
-)
+)  # fmt: skip
 def delete_approver(accountId: AccountIdPath) -> Response[None]:
-    registry.delete_approver(wiring.registry(), wiring.subscriptions(), _operator(), accountId)
+    registry.delete_approver(
+        wiring.registry(), wiring.subscriptions(), wiring.connections(), _operator(), accountId
+    )
     return Response(status_code=204)
 
 

@@ -56,6 +56,7 @@ STATUS_OF: dict[type[errors.DomainError], int] = {
     errors.ConnectionAlreadyLive: 409,
     errors.ConnectionAlreadyDecided: 409,
     errors.IdempotencyKeyReused: 409,
+    errors.RegistryConflict: 409,
     errors.IdempotencyInProgress: 409,
     errors.TaskAlreadyClosed: 409,
     errors.VerificationTokenGone: 410,

@@ -42,7 +42,10 @@ PAGE_RESPONSES: dict[int, Any] = {
         "content": {PROBLEM_JSON: {}},
     },
     404: {"description": "Unknown token: a page that says so.", **HTML_CONTENT},
-    410: {"description": "Used, expired, cancelled or replaced: a page that says which.", **HTML_CONTENT},
+    410: {
+        "description": "Used, expired, cancelled, replaced or revoked: a page that says which.",
+        **HTML_CONTENT,
+    },
 }
 
 DECISION_RESPONSES: dict[int, Any] = {
@@ -51,7 +54,7 @@ DECISION_RESPONSES: dict[int, Any] = {
         400: "A field is missing or not valid.",
         404: "Unknown token.",
         409: "Already decided, the window closed, or the form is out of date.",
-        410: "Used, expired, cancelled or replaced.",
+        410: "Used, expired, cancelled, replaced or revoked.",
         413: "Body over 64 KiB.",
     }.items()},
 }  # fmt: skip

@@ -71,6 +71,13 @@ class ConnectionAlreadyDecided(DomainError):
     title = "Connection state conflict"
 
 
+class RegistryConflict(DomainError):
+    """Another operator changed the same registration or address meanwhile (a conditional write
+    of the registry lost); retried from a fresh read, and answered 409 when it keeps losing."""
+
+    title = "Registry changed concurrently"
+
+
 class IdempotencyKeyReused(DomainError):
     title = "Idempotency key reused"
 

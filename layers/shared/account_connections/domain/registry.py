@@ -59,6 +59,24 @@ class Approver(BaseModel):
     updatedBy: str
 
 
+class AddressSubscription(BaseModel):
+    """An administrator's address: its one email subscription to the approval topic and the
+    accounts whose messages its filter policy lets through. ``version`` is the one it was read
+    at (0: not stored yet); every change is written on condition that it still is, so that two
+    operators changing the same address at once cannot lose one's account."""
+
+    email: str
+    subscriptionArn: str | None = None
+    accounts: list[str] = Field(default_factory=list)
+    version: int = 0
+
+    def serving(self, account_id: str) -> AddressSubscription:
+        return self.model_copy(update={"accounts": sorted({*self.accounts, account_id})})
+
+    def without(self, account_id: str) -> AddressSubscription:
+        return self.model_copy(update={"accounts": [a for a in self.accounts if a != account_id]})
+
+
 class ApproverPage(BaseModel):
     items: list[Approver]
     nextToken: str | None = None

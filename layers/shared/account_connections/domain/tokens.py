@@ -27,6 +27,8 @@ class TokenState(StrEnum):
     ACTIVE = "ACTIVE"
     USED = "USED"
     REPLACED = "REPLACED"
+    # Withdrawn without a successor: the account's administrator was unregistered.
+    REVOKED = "REVOKED"
 
 
 class LinkToken(BaseModel):

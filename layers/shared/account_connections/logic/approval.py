@@ -44,7 +44,7 @@ from account_connections.logic.authority import Decider, decider, proof_needed, 
 from account_connections.observability import logger, metrics
 from account_connections.ports import ConnectionStore, Mailer, ProofVerifier, TokenStore, Workflow
 
-GoneReason = Literal["used", "expired", "cancelled", "replaced"]
+GoneReason = Literal["used", "expired", "cancelled", "replaced", "revoked"]
 MAX_TOKEN_LENGTH = 512
 ALREADY_DECIDED = "This request was already decided: only the first decision counts."
 WINDOW_CLOSED = "the approval arrived after the workflow stopped waiting (the approval window closed)"
@@ -52,13 +52,17 @@ UNKNOWN = "This link is not known: check that it was copied whole."
 STALE_FORM = "this form no longer matches the request: open the link again and decide anew"
 CHANGED = "the request changed after this link was sent: ask the requester to send a new link"
 NOT_READY = "the approval workflow is still starting: try again in a moment"
-_RETIRED: dict[TokenState, GoneReason] = {TokenState.REPLACED: "replaced", TokenState.USED: "used"}
+_RETIRED: dict[TokenState, GoneReason] = {
+    TokenState.REPLACED: "replaced", TokenState.USED: "used", TokenState.REVOKED: "revoked",
+}  # fmt: skip
 
 _GONE_DETAIL: dict[str, str] = {
     "used": "This link was already used: the request has been decided.",
     "expired": "This link expired: the approval window for this request has closed.",
     "cancelled": "The requester cancelled this request, so there is nothing left to decide.",
     "replaced": "A newer link was sent for this request: use the link in the most recent email.",
+    "revoked": "This link was withdrawn: the account's administrator was unregistered. The request "
+    "waits for the next administrator, who gets a new link.",
 }
 
 

@@ -106,6 +106,7 @@ def issue_link(
     approver: Approver | None,
     task_token: str | None = None,
     limit: LinkLimit | None = None,
+    detail: str | None = None,
 ) -> str:
     """Store a new link (retiring the previous one at once) and email it; returns when it was sent.
 
@@ -115,8 +116,9 @@ def issue_link(
     CSRF secret on the connection. The new link's item, and the connection token's, get copies
     of both, the address the email goes to and the principals whose proofs count (``approver``'s,
     as registered now), so that a decision needs to read nothing but its token. ``limit`` (a
-    resend's) is enforced by that same transaction, so nothing is stored or sent when it refuses.
-    Raises ``ConnectionAlreadyDecided`` when the request is no longer pending, ``TooManyLinks``.
+    resend's) is enforced by that same transaction, so nothing is stored or sent when it refuses;
+    ``detail`` says why in the LINK_SENT event. Raises ``ConnectionAlreadyDecided`` when the
+    request is no longer pending, ``TooManyLinks``.
     """
     token, token_hash = new_token()
     expires = datetime.fromisoformat(connection.expiresAt)
@@ -137,7 +139,8 @@ def issue_link(
         task_token=task_token,
         csrf_secret=csrf_secret if task_token is not None else None,
         connection_token_hash=secrets.connection_token_hash,
-        detail="new link emailed; the previous one no longer works" if replaces else "link emailed",
+        detail=detail or ("new link emailed; the previous one no longer works" if replaces else
+                          "link emailed"),
         limit=limit,
     )  # fmt: skip
     connections.issue_link(connection, link, actor=actor)

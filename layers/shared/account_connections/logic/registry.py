@@ -6,11 +6,24 @@ space or the account, no connection).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import TypeVar
+
 from account_connections.domain.access import Principal
 from account_connections.domain.audit import AuditEvent, EventType, registry_event
 from account_connections.domain.clock import isoformat, utcnow
-from account_connections.domain.errors import ApproverNotFound, MemberNotFound, SpaceNotFound
+from account_connections.domain.connection import Connection, ConnectionSecrets
+from account_connections.domain.errors import (
+    ApproverNotFound,
+    ConnectionAlreadyDecided,
+    ConnectionNotFound,
+    MemberNotFound,
+    RegistryConflict,
+    SpaceNotFound,
+)
 from account_connections.domain.registry import (
+    AddressSubscription,
     Approver,
     ApproverPage,
     Member,
@@ -19,8 +32,12 @@ from account_connections.domain.registry import (
     PutSpaceRequest,
     Space,
 )
+from account_connections.domain.statuses import ConnectionStatus
+from account_connections.logic.links import issue_link
 from account_connections.observability import logger, metrics
-from account_connections.ports import RegistryStore, Subscriptions
+from account_connections.ports import ConnectionStore, Mailer, RegistryStore, Subscriptions
+
+T = TypeVar("T")
 
 
 def _event(principal: Principal, event_type: EventType, at: str, detail: str, *, space_id: str | None = None,
@@ -66,80 +83,246 @@ def delete_member(registry: RegistryStore, principal: Principal, space_id: str, 
     logger.info("member removed", extra={"space_id": space_id, "user_id": user_id, "operator": principal.sub})
 
 
+# How many fresh reads a registry change makes before it answers 409: each lost race means another
+# operator's change of the same account or address was written meanwhile.
+MAX_ATTEMPTS = 5
+RENEWED = "the account's administrator changed: new link emailed; the previous one no longer works"
+
+
+def _address(registry: RegistryStore, email: str) -> AddressSubscription:
+    """The address's record; for an address registered before these records existed, what its
+    approver items say (stored with the first change, on condition that none was meanwhile)."""
+    stored = registry.get_subscription(email)
+    if stored is not None:
+        return stored
+    peers = registry.approvers_with_email(email)
+    return AddressSubscription(
+        email=email,
+        subscriptionArn=next((peer.subscriptionArn for peer in peers if peer.subscriptionArn), None),
+        accounts=sorted({peer.accountId for peer in peers}),
+    )
+
+
+def _retrying(write: Callable[[], T]) -> T:
+    """``write()`` (fresh reads, then a guarded write), again after each lost race; the last
+    ``RegistryConflict`` propagates."""
+    for _ in range(MAX_ATTEMPTS - 1):
+        try:
+            return write()
+        except RegistryConflict:
+            continue
+    return write()
+
+
 def put_approver(
     registry: RegistryStore,
     subscriptions: Subscriptions,
+    connections: ConnectionStore,
+    mailer: Mailer,
     principal: Principal,
     account_id: str,
     request: PutApproverRequest,
 ) -> Approver:
     """Register the account's administrator: an email subscription to the approval topic that
     receives only the messages of the accounts this address administers. A new address replaces
-    the old one, which stops receiving the account's links before the new one is subscribed."""
-    current = registry.get_approver(account_id)
-    if current is not None and current.email == request.email and current.subscriptionArn:
-        subscription_arn: str | None = current.subscriptionArn
-    else:
-        if current is not None:
-            _release(registry, subscriptions, current)
-        peers = [
-            peer for peer in registry.approvers_with_email(request.email) if peer.accountId != account_id
-        ]
-        accounts = sorted({peer.accountId for peer in peers} | {account_id})
-        subscription_arn = next((peer.subscriptionArn for peer in peers if peer.subscriptionArn), None)
-        if subscription_arn is None:
-            subscription_arn = subscriptions.subscribe(request.email, accounts)
-        else:
-            subscriptions.set_accounts(subscription_arn, accounts)
-    now = isoformat(utcnow())
-    approver = Approver(
-        accountId=account_id,
-        email=request.email,
-        subscriptionArn=subscription_arn,
-        updatedAt=now,
-        updatedBy=principal.sub,
-    )
-    detail = f"administrator {request.email}"
-    event = _event(principal, EventType.APPROVER_CHANGED, now, detail, account_id=account_id)
-    registry.put_approver(approver, event)
+    the old one, which stops receiving the account's links before the new one receives them.
+
+    The registration and the records of the addresses it changes (the accounts each serves) are
+    one transaction on condition that none changed since read; a lost race is tried again from
+    fresh reads, and the filter policies are then set from the records (``_sync``).
+
+    When the account's policy changed (another address, other principals, or none registered
+    before), every live link of its pending requests is replaced by a new one to the address
+    registered now (``_renew_links``). Raises ``RegistryConflict`` when it keeps losing, and
+    ``DependencyUnavailable`` when SNS fails to send a new link (the links not yet renewed keep
+    working until the requester resends them).
+    """
+
+    def register() -> tuple[Approver, Approver | None]:
+        current = registry.get_approver(account_id)
+        serving = _address(registry, request.email).serving(account_id)
+        released = None
+        if current is not None and current.email != request.email:
+            released = _address(registry, current.email).without(account_id)
+        if serving.subscriptionArn is None:
+            # Made before the write, so that the registration names it; it lets nothing through
+            # until _sync sets its accounts (a write that loses leaves it closed).
+            serving = serving.model_copy(update={"subscriptionArn": subscriptions.subscribe(request.email)})
+        now = isoformat(utcnow())
+        approver = Approver(
+            accountId=account_id,
+            email=request.email,
+            approverPrincipals=list(request.approverPrincipals),
+            subscriptionArn=serving.subscriptionArn,
+            updatedAt=now,
+            updatedBy=principal.sub,
+        )
+        event = _event(principal, EventType.APPROVER_CHANGED, now, f"administrator {request.email}",
+                       account_id=account_id)  # fmt: skip
+        registry.register_approver(approver, event, replacing=current, serving=serving, released=released)
+        return approver, current
+
+    try:
+        approver, replaced = _retrying(register)
+    except RegistryConflict:
+        _sync(registry, subscriptions, request.email, quiet=True)  # a subscription made meanwhile
+        raise
+    if replaced is not None and replaced.email != approver.email:
+        _sync(registry, subscriptions, replaced.email)
+    approver.subscriptionArn = _sync(registry, subscriptions, approver.email) or approver.subscriptionArn
+    if replaced is None or (replaced.email, replaced.approverPrincipals) != (
+        approver.email,
+        approver.approverPrincipals,
+    ):
+        _renew_links(connections, mailer, principal, account_id, approver)
     metrics.add_metric(name="ApproversRegistered", unit="Count", value=1)
     # The address is personal data: the log names the account, not the email.
     logger.info(
         "approver registered",
-        extra={"account_id": account_id, "replaced": current is not None, "operator": principal.sub},
+        extra={"account_id": account_id, "replaced": replaced is not None, "operator": principal.sub},
     )
     return approver
 
 
 def delete_approver(
-    registry: RegistryStore, subscriptions: Subscriptions, principal: Principal, account_id: str
+    registry: RegistryStore,
+    subscriptions: Subscriptions,
+    connections: ConnectionStore,
+    principal: Principal,
+    account_id: str,
 ) -> None:
-    """Unregister the account's administrator; their address stops receiving its messages.
+    """Unregister the account's administrator; their address stops receiving its messages, and
+    every live link of the account's pending requests is withdrawn (410, revoked): each request
+    waits for the next registration, which sends new links, or expires.
 
-    Raises ``ApproverNotFound``.
+    Guarded as ``put_approver`` is. Raises ``ApproverNotFound``, ``RegistryConflict``.
     """
-    current = registry.get_approver(account_id)
-    if current is None:
-        raise ApproverNotFound(f"no administrator is registered for account {account_id}")
-    _release(registry, subscriptions, current)
-    detail = f"administrator {current.email} removed"
-    event = _event(principal, EventType.APPROVER_REMOVED, isoformat(utcnow()), detail, account_id=account_id)
-    registry.delete_approver(account_id, event)
+
+    def unregister() -> Approver:
+        current = registry.get_approver(account_id)
+        if current is None:
+            raise ApproverNotFound(f"no administrator is registered for account {account_id}")
+        released = _address(registry, current.email).without(account_id)
+        detail = f"administrator {current.email} removed"
+        at = isoformat(utcnow())
+        event = _event(principal, EventType.APPROVER_REMOVED, at, detail, account_id=account_id)
+        registry.unregister_approver(current, event, released=released)
+        return current
+
+    removed = _retrying(unregister)
+    _sync(registry, subscriptions, removed.email)
+    _withdraw_links(connections, principal, account_id)
     logger.info("approver removed", extra={"account_id": account_id, "operator": principal.sub})
 
 
-def _release(registry: RegistryStore, subscriptions: Subscriptions, approver: Approver) -> None:
-    """Stop ``approver``'s address receiving the account's messages: narrow its subscription to
-    the other accounts it administers, or remove it when there are none."""
-    others = sorted(
-        peer.accountId
-        for peer in registry.approvers_with_email(approver.email)
-        if peer.accountId != approver.accountId
+def _sync(
+    registry: RegistryStore, subscriptions: Subscriptions, email: str, *, quiet: bool = False
+) -> str | None:
+    """Make the address's subscription let through exactly the accounts its record lists, and
+    remove it (with the record) when there are none. Returns its ARN.
+
+    Read, apply, read again: done when the record did not change meanwhile. A change written
+    after that second read is applied by whoever wrote it, since each change syncs after its
+    write, so the last filter policy set is the one of the last record. The subscription is
+    removed before its record is deleted, and the delete is conditional: an address registered
+    again meanwhile keeps its record, and the next pass finds the subscription gone and makes it
+    anew. Raises ``RegistryConflict`` when it never settles (unless ``quiet``).
+    """
+    for _ in range(MAX_ATTEMPTS):
+        record = registry.get_subscription(email)
+        if record is None:
+            return None
+        try:
+            if not record.accounts:
+                subscriptions.unsubscribe(record.subscriptionArn)
+                registry.forget_subscription(record)
+                return None
+            if record.subscriptionArn is None:
+                made = subscriptions.subscribe(email)
+                if made is None:
+                    logger.warning(
+                        "approver subscription has no ARN yet; it is made again on the next change"
+                    )
+                    return None
+                record = registry.save_subscription(record.model_copy(update={"subscriptionArn": made}))
+            assert record.subscriptionArn is not None
+            if not subscriptions.set_accounts(record.subscriptionArn, record.accounts):
+                # Removed meanwhile (see above): forget it, and make it anew on the next pass.
+                registry.save_subscription(record.model_copy(update={"subscriptionArn": None}))
+                continue
+        except RegistryConflict:
+            continue
+        latest = registry.get_subscription(email)
+        if latest is not None and latest.version == record.version:
+            return record.subscriptionArn
+    if quiet:
+        return None
+    raise RegistryConflict(
+        "the administrator's address kept changing while its subscription was updated: send the request again"
     )
-    if others and approver.subscriptionArn:
-        subscriptions.set_accounts(approver.subscriptionArn, others)
-    elif not others:
-        subscriptions.unsubscribe(approver.subscriptionArn)
+
+
+def _live_links(
+    connections: ConnectionStore, account_id: str
+) -> Iterator[tuple[Connection, ConnectionSecrets]]:
+    """The account's pending requests whose workflow waits with a live link, each read afresh.
+
+    A request whose workflow has not stored its task token yet has no link to retire and is left
+    alone: its notify step reads the registry when it runs, so its first link goes to the address
+    registered now (or, with none, the request fails: nobody could approve it). One whose window
+    has closed gets nothing: the workflow is about to expire it.
+    """
+    for pending in connections.pending_for_account(account_id):
+        try:
+            connection, secrets = connections.read(pending.connectionId)
+        except ConnectionNotFound:
+            continue
+        if (
+            connection.status == ConnectionStatus.PENDING_APPROVAL
+            and utcnow() < datetime.fromisoformat(connection.expiresAt)
+            and secrets.task_token
+            and secrets.verify_base_url
+        ):
+            yield connection, secrets
+
+
+def _renew_links(
+    connections: ConnectionStore, mailer: Mailer, principal: Principal, account_id: str, approver: Approver
+) -> None:
+    """Email ``approver`` a new link for each of the account's pending requests, through
+    ``logic.links.issue_link``: the previous link is retired in the same transaction and the
+    connection token's copies follow. Recorded as by ``principal``. A request decided, cancelled
+    or resent meanwhile loses its guarded write and is left as it is."""
+    renewed = 0
+    for connection, secrets in _live_links(connections, account_id):
+        assert secrets.verify_base_url is not None  # _live_links
+        try:
+            issue_link(connections, mailer, connection, secrets, actor=principal.sub,
+                       verify_base_url=secrets.verify_base_url, approver=approver,
+                       detail=RENEWED)  # fmt: skip
+        except ConnectionAlreadyDecided:
+            continue
+        renewed += 1
+    logger.info(
+        "links renewed", extra={"account_id": account_id, "renewed": renewed, "operator": principal.sub}
+    )
+
+
+def _withdraw_links(connections: ConnectionStore, principal: Principal, account_id: str) -> None:
+    """Withdraw the live link of each of the account's pending requests with no successor
+    (``ConnectionStore.retire_link``), recorded as by ``principal``."""
+    withdrawn = 0
+    for connection, secrets in _live_links(connections, account_id):
+        if not secrets.link_token_hash:
+            continue
+        try:
+            connections.retire_link(connection, secrets, actor=principal.sub)
+        except ConnectionAlreadyDecided:
+            continue
+        withdrawn += 1
+    logger.info(
+        "links withdrawn", extra={"account_id": account_id, "withdrawn": withdrawn, "operator": principal.sub}
+    )
 
 
 def list_approvers(registry: RegistryStore, limit: int, next_token: str | None) -> ApproverPage:

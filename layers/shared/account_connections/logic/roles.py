@@ -3,7 +3,9 @@ verifier role that the account's administrator created and reads the role throug
 ``RoleVerifier`` port; ``adapters.iam`` over STS and IAM).
 
 A role passes when its ARN is well formed, it is in the connection's account, it exists, and its
-trust policy allows ``sts:AssumeRole`` to the runner principal (``domain.trust``).
+trust policy allows ``sts:AssumeRole`` to the runner principal assuming it for the connection's
+space (``domain.trust``: an explicit Deny wins; a Condition counts only on what the runner
+presents, the space id as ``sts:ExternalId`` and ``aws:RequestTag/space``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from account_connections.domain.errors import (
     RoleNotFound,
 )
 from account_connections.domain.statuses import ConnectionStatus
-from account_connections.domain.trust import trusts
+from account_connections.domain.trust import TrustOutcome, TrustVerdict, evaluate_trust
 from account_connections.logic.connections import check_role_arns
 from account_connections.observability import logger
 from account_connections.ports import AccountRoles, ConnectionStore, RoleVerifier
@@ -37,8 +39,29 @@ def parse_role_arn(account_id: str, role_arn: str) -> RoleArn:
     return role
 
 
-def check_role(roles: AccountRoles, role: RoleArn, runner_principal_arn: str) -> None:
-    """Raises ``RoleCheckFailed`` unless the role exists and trusts the runner principal."""
+def _refusal(role: RoleArn, runner_principal_arn: str, space_id: str, verdict: TrustVerdict) -> str:
+    """Why the trust policy does not do: it names only the runner, the space and, for a condition
+    that cannot be proven, its operator and key (never a value of the policy)."""
+    asked = f"sts:AssumeRole to {runner_principal_arn} for space {space_id}"
+    if verdict.outcome == TrustOutcome.DENIED:
+        return f"role {role.name}'s trust policy denies {asked}: an explicit Deny wins"
+    if verdict.outcome == TrustOutcome.NOT_PROVABLE:
+        which = "a Deny that may apply" if verdict.by_deny else "an Allow"
+        return (
+            f"role {role.name}'s trust policy has {which} for {asked} under a condition that cannot be "
+            f"proven ({verdict.condition}): the runner presents only sts:ExternalId and "
+            "aws:RequestTag/space, equal to the space id; use StringEquals or StringLike on those"
+        )
+    return (
+        f"role {role.name} does not allow {asked}: add that principal to its trust policy (with any "
+        "condition on sts:ExternalId or aws:RequestTag/space equal to the space id)"
+    )
+
+
+def check_role(roles: AccountRoles, role: RoleArn, runner_principal_arn: str, space_id: str) -> None:
+    """Raises ``RoleCheckFailed`` unless the role exists and trusts the runner principal assuming
+    it for ``space_id``; the message says why (not allowed, denied, or which condition could not
+    be proven)."""
     found = roles.get_role(role.name)
     if found is None:
         raise RoleCheckFailed(f"role {role.name} does not exist in account {role.account_id}")
@@ -46,18 +69,17 @@ def check_role(roles: AccountRoles, role: RoleArn, runner_principal_arn: str) ->
         raise RoleCheckFailed(
             f"role {role.name} exists in account {role.account_id} with another path: {found['Arn']}"
         )
-    if not trusts(found.get("AssumeRolePolicyDocument"), runner_principal_arn):
-        raise RoleCheckFailed(
-            f"role {role.name} does not allow sts:AssumeRole to {runner_principal_arn}: "
-            "add that principal to its trust policy"
-        )
+    verdict = evaluate_trust(found.get("AssumeRolePolicyDocument"), runner_principal_arn, space_id)
+    if not verdict.allowed:
+        raise RoleCheckFailed(_refusal(role, runner_principal_arn, space_id, verdict))
 
 
 def check_roles(
-    verifier: RoleVerifier, account_id: str, role_arns: list[str], runner_principal_arn: str
+    verifier: RoleVerifier, account_id: str, role_arns: list[str], runner_principal_arn: str, *, space_id: str
 ) -> list[RoleAttachment]:
-    """Check each ARN; a failure is recorded with its reason, never raised. The verifier role is
-    assumed once for all of them. Raises only ``DependencyUnavailable`` (retry later)."""
+    """Check each ARN for the space ``space_id``; a failure is recorded with its reason, never
+    raised. The verifier role is assumed once for all of them. Raises only
+    ``DependencyUnavailable`` (retry later)."""
     results: list[RoleAttachment] = []
     sessions: dict[str, AccountRoles | RoleCheckFailed] = {}
     for arn in role_arns:
@@ -75,7 +97,7 @@ def check_roles(
             if isinstance(session, RoleCheckFailed):
                 reason = session.detail
             else:
-                check_role(session, role, runner_principal_arn)
+                check_role(session, role, runner_principal_arn, space_id)
         except RoleCheckFailed as exc:
             reason = exc.detail
         results.append(RoleAttachment(roleArn=arn, roleName=name, attached=reason is None, reason=reason,
@@ -83,10 +105,12 @@ def check_roles(
     return results
 
 
-def check_one(verifier: RoleVerifier, account_id: str, role_arn: str, runner_principal_arn: str) -> RoleArn:
+def check_one(
+    verifier: RoleVerifier, account_id: str, role_arn: str, runner_principal_arn: str, *, space_id: str
+) -> RoleArn:
     """The check behind ``POST .../roles``: raises ``RoleCheckFailed`` with the reason."""
     role = parse_role_arn(account_id, role_arn)
-    check_role(verifier.open(role.partition, account_id), role, runner_principal_arn)
+    check_role(verifier.open(role.partition, account_id), role, runner_principal_arn, space_id)
     return role
 
 
@@ -120,7 +144,9 @@ def attach_role(
             f"roles are attached to VERIFIED connections; this one is {connection.status}"
         )
     check_role_arns(connection.accountId, [role_arn], field="roleArn")
-    role = check_one(verifier, connection.accountId, role_arn, runner_principal_arn)
+    role = check_one(
+        verifier, connection.accountId, role_arn, runner_principal_arn, space_id=connection.spaceId
+    )
     attachment = RoleAttachment(
         roleArn=role.arn, roleName=role.name, attached=True, checkedAt=isoformat(utcnow())
     )

@@ -34,6 +34,7 @@ def attach_roles(
         connection.accountId,
         [arn for arn in connection.roleArns if arn not in done],
         runner_principal_arn,
+        space_id=connection.spaceId,
     )
     for role in results:
         connections.attach_role(connection, role, actor="system")

@@ -22,6 +22,7 @@ from account_connections.adapters.dynamodb.keys import (
     live_key,
     proof_key,
     role_key,
+    token_key,
 )
 from account_connections.adapters.dynamodb.table import (
     Item,
@@ -417,6 +418,43 @@ class DynamoConnections:
         counters = {"roleCount": (1, len(recorded))}
         self._keeping_status(connection, event, [self.table.put(role, new=True)], counters=counters,
                              guard=guard, refusal=refusal)  # fmt: skip
+
+    def pending_for_account(self, account_id: str) -> list[Connection]:
+        """One Query of the account's partition of GSI2, filtered on the status, every page."""
+        items = self.table.query_all(
+            IndexName="GSI2",
+            KeyConditionExpression="gsi2pk = :pk",
+            FilterExpression="#status = :pending",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":pk": f"ACCOUNT#{account_id}",
+                ":pending": str(ConnectionStatus.PENDING_APPROVAL),
+            },
+        )
+        return [Connection.model_validate(public(item)) for item in items]
+
+    def retire_link(self, connection: Connection, secrets: ConnectionSecrets, *, actor: str) -> None:
+        link = secrets.link_token_hash
+        if not link:
+            raise ConnectionAlreadyDecided(f"connection {connection.connectionId} has no live link")
+        guard = self.table.update(
+            connection_key(connection.connectionId), remove=["linkTokenHash"],
+            condition="#status = :status AND #link = :link",
+            names={"#status": "status", "#link": "linkTokenHash"},
+            values={":status": str(connection.status), ":link": link},
+        )  # fmt: skip
+        detail = "link withdrawn: no administrator is registered for the account"
+        items = [
+            guard,
+            put_event(self.table, connection_event(connection, EventType.LINK_REVOKED, actor, detail)),
+            retire_token(self.table, link, TokenState.REVOKED, require_active=False),
+        ]
+        if secrets.connection_token_hash:
+            items.append(self.table.update(token_key(secrets.connection_token_hash),
+                                           remove=["approverEmail", "approverPrincipals"]))  # fmt: skip
+        self.table.transact(items, lambda _: ConnectionAlreadyDecided(
+            f"connection {connection.connectionId} changed before its link could be withdrawn"
+        ))  # fmt: skip
 
     def detach_role(self, connection: Connection, role: RoleAttachment, *, actor: str) -> None:
         event = connection_event(connection, EventType.ROLE_DETACHED, actor, role.roleArn)

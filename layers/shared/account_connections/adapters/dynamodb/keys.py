@@ -14,7 +14,8 @@ Items by partition: ``CONNECTION#<id>`` holds the connection (``CONNECTION``), i
 (``ROLE#<name>``) and its events (``EVENT#<at>#<id>``); ``LIVE#<space>#<account>`` the lock of the
 account's live connection; ``TOKEN#<sha256>`` a link or connection token; ``SPACE#<id>`` the space
 (``SPACE``) and its members (``MEMBER#<user>``); ``APPROVER#<account>`` the administrator;
-``REGISTRY#SPACE#<id>`` / ``REGISTRY#ACCOUNT#<id>`` the registry's events; ``PROOF#<signature>``
+``SUBSCRIPTION#<email>`` an administrator's address: its SNS subscription and the accounts it
+serves; ``REGISTRY#SPACE#<id>`` / ``REGISTRY#ACCOUNT#<id>`` the registry's events; ``PROOF#<signature>``
 an account proof spent on a decision;
 ``IDEMPOTENCY#create_connection`` powertools' idempotency records.
 """
@@ -67,3 +68,8 @@ def member_key(space_id: str, user_id: str) -> Key:
 
 def approver_key(account_id: str) -> Key:
     return {"pk": f"APPROVER#{account_id}", "sk": "APPROVER"}
+
+
+def subscription_key(email: str) -> Key:
+    """An administrator's address: its one SNS subscription and the accounts it serves."""
+    return {"pk": f"SUBSCRIPTION#{email}", "sk": "SUBSCRIPTION"}

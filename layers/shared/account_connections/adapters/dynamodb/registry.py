@@ -1,16 +1,24 @@
-"""The registry in the state table: spaces, their members, and each account's administrator.
-Every change is written with its audit event in one transaction."""
+"""The registry in the state table: spaces, their members, each account's administrator and
+each administrator's address (``SUBSCRIPTION#<email>``: its SNS subscription and the accounts it
+serves). Every change is written with its audit event in one transaction; the approvers' and
+the addresses' on condition that they are still as read."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from account_connections.adapters.dynamodb.audit import put_event
-from account_connections.adapters.dynamodb.keys import ALL_APPROVERS, approver_key, member_key, space_key
-from account_connections.adapters.dynamodb.table import Op, Table, public
+from account_connections.adapters.dynamodb.keys import (
+    ALL_APPROVERS,
+    approver_key,
+    member_key,
+    space_key,
+    subscription_key,
+)
+from account_connections.adapters.dynamodb.table import Item, Op, Table, public, serialize
 from account_connections.domain.audit import AuditEvent
-from account_connections.domain.errors import DomainError, SpaceNotFound
-from account_connections.domain.registry import Approver, Member, Space, SpaceRole
+from account_connections.domain.errors import DomainError, RegistryConflict, SpaceNotFound
+from account_connections.domain.registry import AddressSubscription, Approver, Member, Space, SpaceRole
 from account_connections.ports import Page
 
 
@@ -20,6 +28,53 @@ class _FirstConditionFailed(DomainError):
 
 def _first_condition(codes: list[str]) -> DomainError | None:
     return _FirstConditionFailed("") if codes[:1] == ["ConditionalCheckFailed"] else None
+
+
+def _lost_race(codes: list[str]) -> DomainError | None:
+    """A guard failed, or DynamoDB cancelled the transaction for a concurrent one on its items."""
+    if {"ConditionalCheckFailed", "TransactionConflict"} & set(codes):
+        return RegistryConflict("the registry changed while this change was being written")
+    return None
+
+
+def _guarded(
+    op: Op, condition: str, names: dict[str, str] | None = None, values: dict[str, Any] | None = None
+) -> Op:
+    """``op`` (a Put or a Delete) on ``condition`` in place of its own."""
+    body = next(iter(op.values()))
+    body["ConditionExpression"] = condition
+    if names:
+        body["ExpressionAttributeNames"] = names
+    if values:
+        body["ExpressionAttributeValues"] = serialize(values)
+    return op
+
+
+def _while_registered(op: Op, approver: Approver | None) -> Op:
+    """``op`` on the account's registration while it is still ``approver`` (None: none)."""
+    if approver is None:
+        return _guarded(op, "attribute_not_exists(pk)")
+    return _guarded(op, "#email = :email AND #updatedAt = :updatedAt",
+                    {"#email": "email", "#updatedAt": "updatedAt"},
+                    {":email": approver.email, ":updatedAt": approver.updatedAt})  # fmt: skip
+
+
+def _at_version(op: Op, subscription: AddressSubscription) -> Op:
+    """``op`` on the address's record while it is still at the version read (0: none stored)."""
+    if subscription.version == 0:
+        return _guarded(op, "attribute_not_exists(pk)")
+    return _guarded(op, "#version = :version", {"#version": "version"}, {":version": subscription.version})
+
+
+def _subscription_item(subscription: AddressSubscription) -> Item:
+    """The record at its next version."""
+    stored = subscription.model_dump(exclude={"version"}, exclude_none=True)
+    return {**subscription_key(subscription.email), **stored, "version": subscription.version + 1}
+
+
+def _approver_item(approver: Approver) -> Item:
+    return {**approver_key(approver.accountId), "gsi4pk": ALL_APPROVERS, "gsi4sk": approver.accountId,
+            **approver.model_dump()}  # fmt: skip
 
 
 class DynamoRegistry:
@@ -64,9 +119,9 @@ class DynamoRegistry:
     # ---- administrators --------------------------------------------------------------------
 
     def put_approver(self, approver: Approver, event: AuditEvent | None = None) -> None:
-        item = {**approver_key(approver.accountId), "gsi4pk": ALL_APPROVERS, "gsi4sk": approver.accountId,
-                **approver.model_dump()}  # fmt: skip
-        self._write([self.table.put(item)], event)
+        """Unguarded, and without the address's record: for seeding state (the operators' routes
+        use ``register_approver``)."""
+        self._write([self.table.put(_approver_item(approver))], event)
 
     def get_approver(self, account_id: str) -> Approver | None:
         item = self.table.get(approver_key(account_id))
@@ -95,3 +150,47 @@ class DynamoRegistry:
             ExpressionAttributeValues={":pk": ALL_APPROVERS, ":email": email},
         )
         return [Approver.model_validate(public(item)) for item in items]
+
+    # ---- the guarded registry of administrators and their addresses --------------------------
+
+    def get_subscription(self, email: str) -> AddressSubscription | None:
+        item = self.table.get(subscription_key(email))
+        if item is None:
+            return None
+        return AddressSubscription.model_validate({**public(item), "version": int(item["version"])})
+
+    def register_approver(
+        self,
+        approver: Approver,
+        event: AuditEvent,
+        *,
+        replacing: Approver | None,
+        serving: AddressSubscription,
+        released: AddressSubscription | None = None,
+    ) -> None:
+        items = [
+            _while_registered(self.table.put(_approver_item(approver)), replacing),
+            _at_version(self.table.put(_subscription_item(serving)), serving),
+        ]
+        if released is not None:
+            items.append(_at_version(self.table.put(_subscription_item(released)), released))
+        self.table.transact([*items, put_event(self.table, event)], _lost_race)
+
+    def unregister_approver(
+        self, approver: Approver, event: AuditEvent, *, released: AddressSubscription
+    ) -> None:
+        items = [
+            _while_registered(self.table.delete(approver_key(approver.accountId)), approver),
+            _at_version(self.table.put(_subscription_item(released)), released),
+            put_event(self.table, event),
+        ]
+        self.table.transact(items, _lost_race)
+
+    def save_subscription(self, subscription: AddressSubscription) -> AddressSubscription:
+        op = _at_version(self.table.put(_subscription_item(subscription)), subscription)
+        self.table.transact([op], _lost_race)
+        return subscription.model_copy(update={"version": subscription.version + 1})
+
+    def forget_subscription(self, subscription: AddressSubscription) -> None:
+        op = _at_version(self.table.delete(subscription_key(subscription.email)), subscription)
+        self.table.transact([op], _lost_race)
