@@ -47,6 +47,7 @@ from tests.builders import (
     OTHER_SPACE,
     SPACE,
     UNREGISTERED_ACCOUNT,
+    LinkClock,
     connection,
     history_events,
     role_arn,
@@ -405,10 +406,11 @@ def test_a_replay_that_loses_a_race_with_the_first_link_reads_again_and_carries_
     assert view_page(world.connections, world.tokens, again.connectionToken).csrf
 
 
-def test_a_replay_that_keeps_losing_is_a_conflict_and_leaves_the_first_token() -> None:
-    world = World.seeded()
+def test_a_replay_that_keeps_losing_is_a_conflict_and_leaves_the_first_token(link_clock: LinkClock) -> None:
+    world = World.seeded(link_clock)
 
     def resend(connection_id: str) -> None:
+        world.clock.advance()  # resends are rate-limited: each a minute after the last link
         resend_link(world.connections, world.registry, world.mailer, BOB, SPACE, connection_id)
 
     world.connections = _Racing(world, resend, times=REPLAY_ATTEMPTS)
