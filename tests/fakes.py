@@ -368,12 +368,11 @@ class InMemoryConnections:
             )
         if link.connection_token_hash:
             copies = {"taskToken": token.taskToken, "csrfSecret": token.csrfSecret,
-                      "approverEmail": token.approverEmail,
-                      "approverPrincipals": token.approverPrincipals}  # fmt: skip
+                      "approverEmail": token.approverEmail}  # fmt: skip
             held = self.tokens.stored[link.connection_token_hash]
-            self.tokens.stored[link.connection_token_hash] = held.model_copy(
-                update={name: value for name, value in copies.items() if value}
-            )
+            refreshed: dict[str, Any] = {name: value for name, value in copies.items() if value}
+            refreshed["approverPrincipals"] = token.approverPrincipals or []
+            self.tokens.stored[link.connection_token_hash] = held.model_copy(update=refreshed)
         self.events.append(connection_event(connection, EventType.LINK_SENT, actor, link.detail))
 
     def rotate_connection_token(

@@ -783,3 +783,16 @@ def test_the_guarded_registry_refuses_what_changed_since_read_and_writes_nothing
         registry.forget_subscription(released)
     registry.forget_subscription(saved)
     assert registry.get_subscription(ADMIN_EMAIL) is None
+
+
+def test_a_new_link_gives_the_connection_token_the_principals_registered_now(backend: Backend) -> None:
+    # Given a connection token that copied a list of principals whose proofs count
+    connection = a_connection()
+    _, held = token_for(connection, TokenKind.CONNECTION_TOKEN)
+    held = held.model_copy(update={"approverPrincipals": ["arn:aws:iam::111122223333:role/Approver"]})
+    backend.connections.create(connection, held)
+    # When a link goes out after the registration dropped the list
+    link(backend, connection, held)
+    # Then the connection token no longer carries it: the old list does not outlive the registration
+    stored = backend.tokens.get(held.tokenHash)
+    assert stored is not None and not stored.approverPrincipals

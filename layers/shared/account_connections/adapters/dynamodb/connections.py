@@ -320,10 +320,12 @@ class DynamoConnections:
                 "taskToken": token.taskToken,
                 "csrfSecret": token.csrfSecret,
                 "approverEmail": token.approverEmail,
-                "approverPrincipals": token.approverPrincipals,
             }
-            extra.append(refresh_token(self.table, link.connection_token_hash,
-                                       {name: value for name, value in copies.items() if value}))  # fmt: skip
+            refreshed: dict[str, Any] = {name: value for name, value in copies.items() if value}
+            # The principals as registered now, none included: a list the registry dropped must not
+            # keep limiting (or, had it grown, fail to limit) the connection token's proofs.
+            refreshed["approverPrincipals"] = token.approverPrincipals or []
+            extra.append(refresh_token(self.table, link.connection_token_hash, refreshed))
         event = connection_event(connection, EventType.LINK_SENT, actor, link.detail)
         # Every link counts (the time of the last with it); a connection stored before the count
         # existed counts its link as one.
