@@ -127,7 +127,8 @@ def create_connection(
     return CreateConnectionResponse(**connection.model_dump(), connectionToken=token)
 
 
-def _in_space(connection: Connection, space_id: str) -> Connection:
+def in_space(connection: Connection, space_id: str) -> Connection:
+    """``connection`` if it is the space's. Raises ``ConnectionNotFound``."""
     if connection.spaceId != space_id:
         # Another space's connection is reported exactly like a missing one.
         raise ConnectionNotFound(f"connection {connection.connectionId} does not exist")
@@ -157,7 +158,7 @@ def get_connection(
     unless ``history_next_token``). Raises ``ConnectionNotFound``, ``InvalidRequest`` (a foreign
     history token)."""
     connection, roles, history = connections.detail_page(connection_id, history_limit, history_next_token)
-    _in_space(connection, space_id)
+    in_space(connection, space_id)
     return ConnectionDetail(**connection.model_dump(), roles=roles, history=history.items,
                             historyNextToken=history.next_token)  # fmt: skip
 
@@ -170,7 +171,7 @@ def cancel_connection(
     Raises ``ConnectionNotFound``, ``ConnectionAlreadyDecided`` (any other status, or a race lost).
     """
     connection, secrets = connections.read(connection_id)
-    _in_space(connection, space_id)
+    in_space(connection, space_id)
     if connection.status == ConnectionStatus.PENDING_APPROVAL:
         cancelled = connections.transition(connection, StatusChange(
             ConnectionStatus.CANCELLED, principal.sub, detail="cancelled by the requester",

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 from account_connections.domain.access import Principal
 from account_connections.domain.clock import isoformat, utcnow
-from account_connections.domain.connection import Connection, RoleArn, RoleAttachment
+from account_connections.domain.connection import RoleArn, RoleAttachment
 from account_connections.domain.errors import (
     ConnectionAlreadyDecided,
-    ConnectionNotFound,
     RoleCheckFailed,
     RoleNotFound,
 )
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.trust import TrustOutcome, TrustVerdict, evaluate_trust
-from account_connections.logic.connections import check_role_arns
+from account_connections.logic.connections import check_role_arns, in_space
 from account_connections.observability import logger
 from account_connections.ports import AccountRoles, ConnectionStore, RoleVerifier
 
@@ -117,13 +116,6 @@ def check_one(
 # ---- attaching and detaching after verification (POST/DELETE .../roles) -------------------------
 
 
-def _connection_in_space(connections: ConnectionStore, space_id: str, connection_id: str) -> Connection:
-    connection = connections.get(connection_id)
-    if connection.spaceId != space_id:
-        raise ConnectionNotFound(f"connection {connection_id} does not exist")
-    return connection
-
-
 def attach_role(
     connections: ConnectionStore,
     verifier: RoleVerifier,
@@ -138,7 +130,7 @@ def attach_role(
     Raises ``ConnectionNotFound``, ``ConnectionAlreadyDecided`` (not VERIFIED), ``InvalidRequest``
     (a role of another account), ``RoleCheckFailed`` (with why), ``DependencyUnavailable``.
     """
-    connection = _connection_in_space(connections, space_id, connection_id)
+    connection = in_space(connections.get(connection_id), space_id)
     if connection.status != ConnectionStatus.VERIFIED:
         raise ConnectionAlreadyDecided(
             f"roles are attached to VERIFIED connections; this one is {connection.status}"
@@ -162,7 +154,7 @@ def detach_role(
 
     Raises ``ConnectionNotFound``, ``RoleNotFound``, ``ConnectionAlreadyDecided`` (a race lost).
     """
-    connection = _connection_in_space(connections, space_id, connection_id)
+    connection = in_space(connections.get(connection_id), space_id)
     existing = connections.get_role(connection_id, role_name)
     if existing is None:
         raise RoleNotFound(f"role {role_name} is not attached to connection {connection_id}")
