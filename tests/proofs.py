@@ -1,35 +1,32 @@
 """Account proofs in tests: real proofs (made by ``acctconn``'s own signer) and an STS that checks
 them as STS does, in-process.
 
-``FakeSts`` stands where the service's HTTP session to STS stands: it rebuilds the canonical
-request from what the service forwarded, recomputes the SigV4 signature with the secret it
-issued, refuses a bad one with STS's ``SignatureDoesNotMatch`` (an unknown key with
-``InvalidClientTokenId``), and answers ``GetCallerIdentity`` with the credentials' principal.
+``FakeSts`` stands where the service's HTTP session to STS stands: it checks what the service
+forwarded with the local stack's emulated STS check (``local.sts_signature.verify``: the SigV4
+signature recomputed with the secret it issued, STS's answers for a bad one, an unknown key or a
+stale date), and answers ``GetCallerIdentity`` with the credentials' principal.
 The fixture ``sts`` installs it behind the decision function's ``ProofVerifier``.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials, ReadOnlyCredentials
+from botocore.credentials import ReadOnlyCredentials
 
 from acctconn.proof import make_proof
+from local import sts_signature
+from local.sts_signature import SignedRequest
 
 ENDPOINT = "https://sts.us-east-1.amazonaws.com/"
 # A principal of the administrator's account (111122223333), signed in through its Admin role.
 ADMIN_SESSION = "arn:aws:sts::111122223333:assumed-role/Admin/admin-session"
-_AUTH = re.compile(
-    r"Credential=(?P<key>[^/]+)/\d{8}/(?P<region>[^/]+)/sts/aws4_request, ?SignedHeaders=(?P<signed>[^,]+), ?"
-    r"Signature=(?P<signature>[0-9a-f]{64})"
-)
 _IDENTITY = """<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <GetCallerIdentityResult>
     <Arn>{arn}</Arn>
@@ -38,9 +35,6 @@ _IDENTITY = """<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2
   </GetCallerIdentityResult>
   <ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
 </GetCallerIdentityResponse>"""
-_ERROR = """<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
-  <Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>
-</ErrorResponse>"""
 
 
 @dataclass
@@ -69,33 +63,29 @@ class FakeSts:
         return make_proof(connection_id, self.credentials(arn), "us-east-1", endpoint)
 
     def send(self, prepared: Any) -> Answer:
+        """Answer as STS does, the signature checked by the local stack's emulated STS check."""
         headers = {name.lower(): value for name, value in prepared.headers.items()}
         self.calls.append(headers)
-        match = _AUTH.search(headers.get("authorization", ""))
-        if match is None or match["key"] not in self.issued:  # an access key STS never issued
-            return self._error(
-                403, "InvalidClientTokenId", "The security token included in the request is invalid."
-            )
-        credentials, arn = self.issued[str(match["key"])]
-        # As STS does: the canonical request covers the headers the signature names, no others.
-        signed = match["signed"].split(";")
-        request = AWSRequest(method=prepared.method, url=prepared.url, data=prepared.body,
-                             headers={name: headers.get(name, "") for name in signed})  # fmt: skip
-        issued = Credentials(str(credentials.access_key), str(credentials.secret_key), credentials.token)
-        signer = SigV4Auth(issued, "sts", match["region"])
-        request.context["timestamp"] = headers.get("x-amz-date", "")
-        canonical = signer.canonical_request(request)
-        if signer.signature(signer.string_to_sign(request, canonical), request) != match["signature"]:
-            return self._error(
-                403, "SignatureDoesNotMatch", "The request signature we calculated does not match."
-            )
+        url = urlsplit(prepared.url)
+        body = prepared.body if isinstance(prepared.body, bytes) else str(prepared.body or "").encode()
+        request = SignedRequest(prepared.method, url.path or "/", url.query, headers, body)
+        key = sts_signature.credential_key(headers.get("authorization", ""))
+        try:
+            sts_signature.verify(request, self._lookup, "us-east-1", datetime.now(UTC))
+        except sts_signature.StsError as refused:
+            return Answer(refused.status, refused.xml("c6104cbe-af31-11e0-8154-cbc7ccf896c7"))
+        assert key is not None  # the check passed, so the key is one this STS issued
+        arn = self.issued[key[0]][1]
         account = arn.split(":")[4]
-        body = _IDENTITY.format(arn=arn, user_id=f"AROA{account}:session", account=account)
-        return Answer(200, body.encode())
+        identity = _IDENTITY.format(arn=arn, user_id=f"AROA{account}:session", account=account)
+        return Answer(200, identity.encode())
 
-    @staticmethod
-    def _error(status: int, code: str, message: str) -> Answer:
-        return Answer(status, _ERROR.format(code=code, message=message).encode())
+    def _lookup(self, access_key: str) -> sts_signature.IssuedKey | None:
+        issued = self.issued.get(access_key)
+        if issued is None:
+            return None
+        credentials = issued[0]
+        return sts_signature.IssuedKey(str(credentials.secret_key), credentials.token, None)
 
 
 @pytest.fixture
