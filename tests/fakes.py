@@ -681,6 +681,7 @@ class Email:
     account_id: str
     subject: str
     body: str
+    recipients: tuple[str, ...] = ()
 
     @property
     def token(self) -> str:
@@ -699,10 +700,10 @@ class FakeMailer:
         self.emails: list[Email] = []
         self.unavailable = False
 
-    def send(self, account_id: str, subject: str, body: str) -> str:
+    def send(self, account_id: str, recipients: list[str], subject: str, body: str) -> str:
         if self.unavailable:
             raise DependencyUnavailable("the approval email could not be sent yet")
-        self.emails.append(Email(account_id, subject, body))
+        self.emails.append(Email(account_id, subject, body, tuple(sorted(set(recipients)))))
         return f"message-{len(self.emails)}"
 
 
@@ -735,8 +736,8 @@ class FakeSubscriptions:
             self.subscriptions[arn] = Subscription(email, [])
         return None if self.withhold_arn else arn
 
-    def set_accounts(self, subscription_arn: str, account_ids: list[str]) -> bool:
-        if subscription_arn not in self.subscriptions:
+    def set_accounts(self, subscription_arn: str, email: str, account_ids: list[str]) -> bool:
+        if subscription_arn not in self.subscriptions or self.subscriptions[subscription_arn].email != email:
             return False  # SNS: NotFound
         self.subscriptions[subscription_arn].accounts = sorted(account_ids)
         return True

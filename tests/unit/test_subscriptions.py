@@ -38,7 +38,7 @@ def test_subscribe_asks_for_the_arn_with_a_filter_that_lets_nothing_through(
             "Endpoint": "admin@example.com",
             # The same attributes every time: SNS answers a second call with the same subscription.
             "Attributes": {
-                "FilterPolicy": json.dumps({"accountId": ["none"]}),
+                "FilterPolicy": json.dumps({"accountId": ["none"], "recipients": ["admin@example.com"]}),
                 "FilterPolicyScope": "MessageAttributes",
             },
             "ReturnSubscriptionArn": True,
@@ -118,10 +118,10 @@ def test_set_accounts_rewrites_the_filter_policy(stubbed: tuple[ApproverSubscrip
         {
             "SubscriptionArn": ARN,
             "AttributeName": "FilterPolicy",
-            "AttributeValue": '{"accountId": ["111122223333"]}',
+            "AttributeValue": '{"accountId": ["111122223333"], "recipients": ["admin@example.com"]}',
         },
     )
-    assert adapter.set_accounts(ARN, ["111122223333"]) is True
+    assert adapter.set_accounts(ARN, "admin@example.com", ["111122223333"]) is True
 
 
 def test_set_accounts_of_a_subscription_removed_meanwhile_says_so(
@@ -131,7 +131,7 @@ def test_set_accounts_of_a_subscription_removed_meanwhile_says_so(
     stubber.add_client_error(
         "set_subscription_attributes", service_error_code="NotFound", http_status_code=404
     )
-    assert adapter.set_accounts(ARN, ["111122223333"]) is False
+    assert adapter.set_accounts(ARN, "admin@example.com", ["111122223333"]) is False
 
 
 def test_a_pending_subscription_that_sns_will_not_remove_is_left_to_lapse(

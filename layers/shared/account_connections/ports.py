@@ -275,8 +275,9 @@ class Workflow(Protocol):
 
 
 class Mailer(Protocol):
-    def send(self, account_id: str, subject: str, body: str) -> str:
-        """Email the account's administrator; returns the message id. Raises ``DependencyUnavailable``."""
+    def send(self, account_id: str, recipients: list[str], subject: str, body: str) -> str:
+        """Email ``recipients``, approvers of the account (each address's subscription lets through
+        only the messages that name it); returns the message id. Raises ``DependencyUnavailable``."""
         ...
 
 
@@ -290,8 +291,9 @@ class Subscriptions(Protocol):
         with another filter already (another operator got there first: read again)."""
         ...
 
-    def set_accounts(self, subscription_arn: str, account_ids: list[str]) -> bool:
-        """Let through the messages of exactly ``account_ids``; False when the subscription is gone."""
+    def set_accounts(self, subscription_arn: str, email: str, account_ids: list[str]) -> bool:
+        """Let through the messages of exactly ``account_ids`` that name ``email`` a recipient;
+        False when the subscription is gone."""
         ...
 
     def unsubscribe(self, subscription_arn: str | None) -> bool: ...

@@ -2,8 +2,10 @@
 administrators' email subscriptions, one per address, filtered so that only the messages about
 the accounts they administer reach them.
 
-The notify step publishes each approval email with the message attribute ``accountId``; each
-subscription's filter policy (scope ``MessageAttributes``) matches that attribute.
+Every email is published with the message attributes ``accountId`` and ``recipients`` (a
+``String.Array`` of the addresses it is for); each address's subscription has a filter policy
+(scope ``MessageAttributes``) that matches the accounts the address serves *and* the address
+itself, so that a link made for one approver reaches that approver only.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ _PENDING = {"pending confirmation", "pendingconfirmation"}
 NO_ACCOUNT = "none"
 
 
-def filter_policy(account_ids: list[str]) -> str:
-    return json.dumps({"accountId": sorted(account_ids) or [NO_ACCOUNT]})
+def filter_policy(email: str, account_ids: list[str]) -> str:
+    """The messages ``email`` receives: those of the accounts it serves that name it a recipient."""
+    return json.dumps({"accountId": sorted(account_ids) or [NO_ACCOUNT], "recipients": [email]})
 
 
 class SnsMailer:
@@ -37,26 +40,28 @@ class SnsMailer:
         self.sns = sns
         self.topic_arn = topic_arn
 
-    def send(self, account_id: str, subject: str, body: str) -> str:
-        """Publish ``body`` for ``account_id``'s administrator; returns the SNS message id.
+    def send(self, account_id: str, recipients: list[str], subject: str, body: str) -> str:
+        """Publish ``body`` to ``recipients`` among ``account_id``'s approvers; returns the SNS
+        message id.
 
         Raises ``DependencyUnavailable`` when SNS fails transiently (the workflow retries).
         """
         try:
-            response = self._publish(account_id, subject, body)
+            response = self._publish(account_id, recipients, subject, body)
         except (ClientError, BotoCoreError) as exc:
             if is_transient(exc):
                 raise DependencyUnavailable("the approval email could not be sent yet") from exc
             raise
         return str(response["MessageId"])
 
-    def _publish(self, account_id: str, subject: str, body: str) -> Any:
+    def _publish(self, account_id: str, recipients: list[str], subject: str, body: str) -> Any:
         return self.sns.publish(
             TopicArn=self.topic_arn,
             Subject=subject,
             Message=body,
             MessageAttributes={
                 "accountId": {"DataType": "String", "StringValue": account_id},
+                "recipients": {"DataType": "String.Array", "StringValue": json.dumps(sorted(set(recipients)))},
                 "kind": {"DataType": "String", "StringValue": "approval-request"},
             },
         )
@@ -85,7 +90,7 @@ class SnsSubscriptions:
                 TopicArn=self.topic_arn,
                 Protocol="email",
                 Endpoint=email,
-                Attributes={"FilterPolicy": filter_policy([]), "FilterPolicyScope": "MessageAttributes"},
+                Attributes={"FilterPolicy": filter_policy(email, []), "FilterPolicyScope": "MessageAttributes"},
                 # Without this SNS answers "pending confirmation" and the subscription could not be
                 # changed or removed until the address confirms it.
                 ReturnSubscriptionArn=True,
@@ -101,14 +106,14 @@ class SnsSubscriptions:
         arn = response.get("SubscriptionArn")
         return None if not arn or arn.lower() in _PENDING else str(arn)
 
-    def set_accounts(self, subscription_arn: str, account_ids: list[str]) -> bool:
-        """Change which accounts' messages the subscription receives. Returns False when the
+    def set_accounts(self, subscription_arn: str, email: str, account_ids: list[str]) -> bool:
+        """Change which accounts' messages the subscription of ``email`` receives. Returns False when the
         subscription is gone (removed meanwhile); other SNS errors propagate."""
         try:
             self.sns.set_subscription_attributes(
                 SubscriptionArn=subscription_arn,
                 AttributeName="FilterPolicy",
-                AttributeValue=filter_policy(account_ids),
+                AttributeValue=filter_policy(email, account_ids),
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] in ("NotFound", "NotFoundException"):

@@ -1,14 +1,16 @@
-"""The registry operators keep: spaces, their members with a role each, and the administrator
-who approves each account's connections."""
+"""The registry operators keep: spaces, their members with a role each, and the approval
+policy of each account (``domain.policy``)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from account_connections.domain.fields import DisplayName, Email, PrincipalArn, StrictModel
+from account_connections.domain.fields import DisplayName, StrictModel
+from account_connections.domain.policy import ApprovalPolicy
+from account_connections.domain.policy import PutApproverRequest as PutApproverRequest
 
 
 class SpaceRole(StrEnum):
@@ -26,15 +28,6 @@ class PutMemberRequest(StrictModel):
     role: Annotated[SpaceRole, Field(strict=False, description="SPACE_ADMIN, POWER_USER or LIMITED_ACCESS.")]
 
 
-class PutApproverRequest(StrictModel):
-    email: Email
-    approverPrincipals: list[PrincipalArn] = Field(
-        default_factory=list, max_length=10,
-        description="When given, an account proof counts only from one of these IAM roles or users "
-        "of the account (an assumed role matches its role).",
-    )  # fmt: skip
-
-
 class Space(BaseModel):
     spaceId: str
     name: str
@@ -50,13 +43,28 @@ class Member(BaseModel):
     updatedBy: str
 
 
-class Approver(BaseModel):
+class Approver(ApprovalPolicy):
+    """An account's registration: its approval policy. ``email`` is its first approver (what the
+    plain ``{email}`` form registers), ``subscriptionArn`` that address's subscription."""
+
     accountId: str
-    email: str
-    approverPrincipals: list[str] = Field(default_factory=list)
+    email: str = ""
+    approvers: list[str] = Field(default_factory=list)
     subscriptionArn: str | None = None
     updatedAt: str
     updatedBy: str
+
+    @model_validator(mode="after")
+    def _one_policy(self) -> Approver:
+        # A registration stored before policies named its one administrator only.
+        if not self.approvers and self.email:
+            self.approvers = [self.email]
+        if not self.email and self.approvers:
+            self.email = self.approvers[0]
+        return self
+
+    def policy(self) -> ApprovalPolicy:
+        return ApprovalPolicy.model_validate(self.model_dump(include=set(ApprovalPolicy.model_fields)))
 
 
 class AddressSubscription(BaseModel):

@@ -273,7 +273,7 @@ def decide(
             _fail_late_approval(connections, decided)
             raise
     if who.method == "ACCOUNT_PROOF":
-        _tell_the_administrator(mailer, shown, request.decision, who, decided_at)
+        _tell_the_administrator(mailer, shown, token.approverEmail, request.decision, who, decided_at)
     return DecisionOutcome(
         connectionId=decided.connectionId, spaceId=decided.spaceId, accountId=decided.accountId,
         displayName=decided.displayName, decision=request.decision, status=decided.status,
@@ -289,13 +289,13 @@ def _by_proof(who: Decider) -> str:
 
 
 def _tell_the_administrator(
-    mailer: Mailer, shown: ShownRequest, decision: str, who: Decider, at: str
+    mailer: Mailer, shown: ShownRequest, token_email: str | None, decision: str, who: Decider, at: str
 ) -> None:
     """The registered administrator hears of a decision that did not come through their link. The
     decision stands if the email cannot be sent now; the failure is logged for the operators."""
     subject, body = proof_notice(shown, decision, who, at)
     try:
-        mailer.send(shown.accountId, subject, body)
+        mailer.send(shown.accountId, [a for a in [token_email] if a], subject, body)
     except DomainError:
         logger.exception("administrator not told of a decision by account proof",
                          extra={"connection_id": shown.connectionId})  # fmt: skip

@@ -145,7 +145,7 @@ def issue_link(
     )  # fmt: skip
     connections.issue_link(connection, link, actor=actor)
     email = compose_email(connection, link_url(verify_base_url, token))
-    mailer.send(connection.accountId, email.subject, email.body)
+    mailer.send(connection.accountId, [approver.email] if approver else [], email.subject, email.body)
     metrics.add_metric(name="ApprovalLinksSent", unit="Count", value=1)
     logger.info(
         "approval link sent", extra={"connection_id": connection.connectionId, "resend": bool(replaces)}

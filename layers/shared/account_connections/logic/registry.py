@@ -246,7 +246,7 @@ def _sync(
                     return None
                 record = registry.save_subscription(record.model_copy(update={"subscriptionArn": made}))
             assert record.subscriptionArn is not None
-            if not subscriptions.set_accounts(record.subscriptionArn, record.accounts):
+            if not subscriptions.set_accounts(record.subscriptionArn, record.email, record.accounts):
                 # Removed meanwhile (see above): forget it, and make it anew on the next pass.
                 registry.save_subscription(record.model_copy(update={"subscriptionArn": None}))
                 continue
