@@ -55,13 +55,14 @@ class SnsMailer:
         return str(response["MessageId"])
 
     def _publish(self, account_id: str, recipients: list[str], subject: str, body: str) -> Any:
+        to = json.dumps(sorted(set(recipients)))
         return self.sns.publish(
             TopicArn=self.topic_arn,
             Subject=subject,
             Message=body,
             MessageAttributes={
                 "accountId": {"DataType": "String", "StringValue": account_id},
-                "recipients": {"DataType": "String.Array", "StringValue": json.dumps(sorted(set(recipients)))},
+                "recipients": {"DataType": "String.Array", "StringValue": to},
                 "kind": {"DataType": "String", "StringValue": "approval-request"},
             },
         )
@@ -90,7 +91,10 @@ class SnsSubscriptions:
                 TopicArn=self.topic_arn,
                 Protocol="email",
                 Endpoint=email,
-                Attributes={"FilterPolicy": filter_policy(email, []), "FilterPolicyScope": "MessageAttributes"},
+                Attributes={
+                    "FilterPolicy": filter_policy(email, []),
+                    "FilterPolicyScope": "MessageAttributes",
+                },
                 # Without this SNS answers "pending confirmation" and the subscription could not be
                 # changed or removed until the address confirms it.
                 ReturnSubscriptionArn=True,

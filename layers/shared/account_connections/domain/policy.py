@@ -116,19 +116,20 @@ class PutApproverRequest(StrictModel):
                 seen.setdefault(key, f"{field}[{index}]")
         if self.quorum is not None and self.quorum > len(approvers):
             problem("quorum", f"must be at most the number of approvers ({len(approvers)})")
+        too_late = f"must be less than the approval window ({window_seconds} s)"
         previous: int | None = None
         for index, delay in enumerate(self.remindAfterSeconds):
             if previous is not None and delay < previous + MIN_DELAY_SECONDS:
                 problem(f"remindAfterSeconds[{index}]", "must be ascending, each at least 60 after the one "
                         "before (at most one link a minute)")  # fmt: skip
             if delay >= window_seconds:
-                problem(f"remindAfterSeconds[{index}]", f"must be less than the approval window ({window_seconds} s)")
+                problem(f"remindAfterSeconds[{index}]", too_late)
             previous = delay
         if (self.escalateAfterSeconds is None) != (not self.escalateTo):
             problem("escalateTo" if self.escalateAfterSeconds is not None else "escalateAfterSeconds",
                     "escalateAfterSeconds and escalateTo go together")  # fmt: skip
         if self.escalateAfterSeconds is not None and self.escalateAfterSeconds >= window_seconds:
-            problem("escalateAfterSeconds", f"must be less than the approval window ({window_seconds} s)")
+            problem("escalateAfterSeconds", too_late)
         return found
 
 
