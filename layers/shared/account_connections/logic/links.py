@@ -9,6 +9,7 @@ each link). The task token is never part of a link, an email, a page or a log li
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from urllib.parse import quote
 
@@ -189,3 +190,71 @@ def resend_link(
     )  # fmt: skip
     return LinkSent(connectionId=connection_id, status=connection.status, sentAt=sent_at,
                     expiresAt=connection.expiresAt)  # fmt: skip
+
+
+# ---- the registry changed: the account's pending requests get new links, or lose theirs ------------
+
+RENEWED = "the account's administrator changed: new link emailed; the previous one no longer works"
+
+
+def _live_links(
+    connections: ConnectionStore, account_id: str
+) -> Iterator[tuple[Connection, ConnectionSecrets]]:
+    """The account's pending requests whose workflow waits with a live link, each read afresh.
+
+    A request whose workflow has not stored its task token yet has no link to retire and is left
+    alone: its notify step reads the registry when it runs, so its first link goes to the address
+    registered now (or, with none, the request fails: nobody could approve it). One whose window
+    has closed gets nothing: the workflow is about to expire it.
+    """
+    for pending in connections.pending_for_account(account_id):
+        try:
+            connection, secrets = connections.read(pending.connectionId)
+        except ConnectionNotFound:
+            continue
+        if (
+            connection.status == ConnectionStatus.PENDING_APPROVAL
+            and utcnow() < datetime.fromisoformat(connection.expiresAt)
+            and secrets.task_token
+            and secrets.verify_base_url
+        ):
+            yield connection, secrets
+
+
+def renew_links(
+    connections: ConnectionStore, mailer: Mailer, account_id: str, approver: Approver, *, actor: str
+) -> int:
+    """Email ``approver`` a new link for each of the account's pending requests, through
+    ``logic.links.issue_link``: the previous link is retired in the same transaction and the
+    connection token's copies follow. Recorded as by ``principal``. A request decided, cancelled
+    or resent meanwhile loses its guarded write and is left as it is."""
+    renewed = 0
+    for connection, secrets in _live_links(connections, account_id):
+        assert secrets.verify_base_url is not None  # _live_links
+        try:
+            issue_link(connections, mailer, connection, secrets, actor=actor,
+                       verify_base_url=secrets.verify_base_url, approver=approver,
+                       detail=RENEWED)  # fmt: skip
+        except ConnectionAlreadyDecided:
+            continue
+        renewed += 1
+    logger.info("links renewed", extra={"account_id": account_id, "renewed": renewed, "operator": actor})
+    return renewed
+
+
+def withdraw_links(connections: ConnectionStore, account_id: str, *, actor: str) -> int:
+    """Withdraw the live link of each of the account's pending requests with no successor
+    (``ConnectionStore.retire_link``), recorded as by ``principal``."""
+    withdrawn = 0
+    for connection, secrets in _live_links(connections, account_id):
+        if not secrets.link_token_hash:
+            continue
+        try:
+            connections.retire_link(connection, secrets, actor=actor)
+        except ConnectionAlreadyDecided:
+            continue
+        withdrawn += 1
+    logger.info(
+        "links withdrawn", extra={"account_id": account_id, "withdrawn": withdrawn, "operator": actor}
+    )
+    return withdrawn

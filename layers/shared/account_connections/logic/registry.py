@@ -6,18 +6,14 @@ space or the account, no connection).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Callable
 from typing import TypeVar
 
 from account_connections.domain.access import Principal
 from account_connections.domain.audit import AuditEvent, EventType, registry_event
 from account_connections.domain.clock import isoformat, utcnow
-from account_connections.domain.connection import Connection, ConnectionSecrets
 from account_connections.domain.errors import (
     ApproverNotFound,
-    ConnectionAlreadyDecided,
-    ConnectionNotFound,
     MemberNotFound,
     RegistryConflict,
     SpaceNotFound,
@@ -32,8 +28,7 @@ from account_connections.domain.registry import (
     PutSpaceRequest,
     Space,
 )
-from account_connections.domain.statuses import ConnectionStatus
-from account_connections.logic.links import issue_link
+from account_connections.logic.links import renew_links, withdraw_links
 from account_connections.observability import logger, metrics
 from account_connections.ports import ConnectionStore, Mailer, RegistryStore, Subscriptions
 
@@ -86,7 +81,6 @@ def delete_member(registry: RegistryStore, principal: Principal, space_id: str, 
 # How many fresh reads a registry change makes before it answers 409: each lost race means another
 # operator's change of the same account or address was written meanwhile.
 MAX_ATTEMPTS = 5
-RENEWED = "the account's administrator changed: new link emailed; the previous one no longer works"
 
 
 def _address(registry: RegistryStore, email: str) -> AddressSubscription:
@@ -138,26 +132,28 @@ def put_approver(
     working until the requester resends them).
     """
 
+    email = request.policy().approvers[0]
+
     def register() -> tuple[Approver, Approver | None]:
         current = registry.get_approver(account_id)
-        serving = _address(registry, request.email).serving(account_id)
+        serving = _address(registry, email).serving(account_id)
         released = None
-        if current is not None and current.email != request.email:
+        if current is not None and current.email != email:
             released = _address(registry, current.email).without(account_id)
         if serving.subscriptionArn is None:
             # Made before the write, so that the registration names it; it lets nothing through
             # until _sync sets its accounts (a write that loses leaves it closed).
-            serving = serving.model_copy(update={"subscriptionArn": subscriptions.subscribe(request.email)})
+            serving = serving.model_copy(update={"subscriptionArn": subscriptions.subscribe(email)})
         now = isoformat(utcnow())
         approver = Approver(
             accountId=account_id,
-            email=request.email,
+            email=email,
             approverPrincipals=list(request.approverPrincipals),
             subscriptionArn=serving.subscriptionArn,
             updatedAt=now,
             updatedBy=principal.sub,
         )
-        event = _event(principal, EventType.APPROVER_CHANGED, now, f"administrator {request.email}",
+        event = _event(principal, EventType.APPROVER_CHANGED, now, f"administrator {email}",
                        account_id=account_id)  # fmt: skip
         registry.register_approver(approver, event, replacing=current, serving=serving, released=released)
         return approver, current
@@ -165,7 +161,7 @@ def put_approver(
     try:
         approver, replaced = _retrying(register)
     except RegistryConflict:
-        _sync(registry, subscriptions, request.email, quiet=True)  # a subscription made meanwhile
+        _sync(registry, subscriptions, email, quiet=True)  # a subscription made meanwhile
         raise
     if replaced is not None and replaced.email != approver.email:
         _sync(registry, subscriptions, replaced.email)
@@ -174,7 +170,7 @@ def put_approver(
         approver.email,
         approver.approverPrincipals,
     ):
-        _renew_links(connections, mailer, principal, account_id, approver)
+        renew_links(connections, mailer, account_id, approver, actor=principal.sub)
     metrics.add_metric(name="ApproversRegistered", unit="Count", value=1)
     # The address is personal data: the log names the account, not the email.
     logger.info(
@@ -211,7 +207,7 @@ def delete_approver(
 
     removed = _retrying(unregister)
     _sync(registry, subscriptions, removed.email)
-    _withdraw_links(connections, principal, account_id)
+    withdraw_links(connections, account_id, actor=principal.sub)
     logger.info("approver removed", extra={"account_id": account_id, "operator": principal.sub})
 
 
@@ -259,69 +255,6 @@ def _sync(
         return None
     raise RegistryConflict(
         "the administrator's address kept changing while its subscription was updated: send the request again"
-    )
-
-
-def _live_links(
-    connections: ConnectionStore, account_id: str
-) -> Iterator[tuple[Connection, ConnectionSecrets]]:
-    """The account's pending requests whose workflow waits with a live link, each read afresh.
-
-    A request whose workflow has not stored its task token yet has no link to retire and is left
-    alone: its notify step reads the registry when it runs, so its first link goes to the address
-    registered now (or, with none, the request fails: nobody could approve it). One whose window
-    has closed gets nothing: the workflow is about to expire it.
-    """
-    for pending in connections.pending_for_account(account_id):
-        try:
-            connection, secrets = connections.read(pending.connectionId)
-        except ConnectionNotFound:
-            continue
-        if (
-            connection.status == ConnectionStatus.PENDING_APPROVAL
-            and utcnow() < datetime.fromisoformat(connection.expiresAt)
-            and secrets.task_token
-            and secrets.verify_base_url
-        ):
-            yield connection, secrets
-
-
-def _renew_links(
-    connections: ConnectionStore, mailer: Mailer, principal: Principal, account_id: str, approver: Approver
-) -> None:
-    """Email ``approver`` a new link for each of the account's pending requests, through
-    ``logic.links.issue_link``: the previous link is retired in the same transaction and the
-    connection token's copies follow. Recorded as by ``principal``. A request decided, cancelled
-    or resent meanwhile loses its guarded write and is left as it is."""
-    renewed = 0
-    for connection, secrets in _live_links(connections, account_id):
-        assert secrets.verify_base_url is not None  # _live_links
-        try:
-            issue_link(connections, mailer, connection, secrets, actor=principal.sub,
-                       verify_base_url=secrets.verify_base_url, approver=approver,
-                       detail=RENEWED)  # fmt: skip
-        except ConnectionAlreadyDecided:
-            continue
-        renewed += 1
-    logger.info(
-        "links renewed", extra={"account_id": account_id, "renewed": renewed, "operator": principal.sub}
-    )
-
-
-def _withdraw_links(connections: ConnectionStore, principal: Principal, account_id: str) -> None:
-    """Withdraw the live link of each of the account's pending requests with no successor
-    (``ConnectionStore.retire_link``), recorded as by ``principal``."""
-    withdrawn = 0
-    for connection, secrets in _live_links(connections, account_id):
-        if not secrets.link_token_hash:
-            continue
-        try:
-            connections.retire_link(connection, secrets, actor=principal.sub)
-        except ConnectionAlreadyDecided:
-            continue
-        withdrawn += 1
-    logger.info(
-        "links withdrawn", extra={"account_id": account_id, "withdrawn": withdrawn, "operator": principal.sub}
     )
 
 
