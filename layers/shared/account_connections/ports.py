@@ -9,6 +9,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from account_connections.domain.audit import AuditEvent
 from account_connections.domain.connection import (
+    Approval,
     Connection,
     ConnectionSecrets,
     RoleAttachment,
@@ -16,10 +17,11 @@ from account_connections.domain.connection import (
     StatusChange,
 )
 from account_connections.domain.limits import LinkLimit
+from account_connections.domain.policy import ApprovalPolicy
 from account_connections.domain.proof import AccountProof, CallerIdentity
 from account_connections.domain.registry import AddressSubscription, Approver, Member, Space, SpaceRole
 from account_connections.domain.statuses import ConnectionStatus
-from account_connections.domain.tokens import LinkToken
+from account_connections.domain.tokens import LinkToken, TokenState
 
 T = TypeVar("T")
 
@@ -50,20 +52,54 @@ class EventQuery:
 
 
 @dataclass(frozen=True)
-class NewLink:
-    """A link about to be emailed: its token's record, the link it replaces (if any), and, when the
-    workflow has just started waiting, the task token and CSRF secret to keep for it. ``limit``: the
-    rate limit a resend must pass, at the token's ``createdAt`` (None: the workflow's own link,
-    never refused)."""
+class LinkChange:
+    """A change of a pending request's links, written in one transaction on condition that the
+    connection keeps its status and its ``revision`` as read: the links ``issue``d (each token's
+    record, for the address in its ``approverEmail``), the live links that die (``retire``, as
+    ``retire_as``) and those that live on with the new task token (``refresh``); ``links``, the
+    live links after it (address -> hash), ``notified`` every address that got a link so far, and
+    the audit ``events``. ``task_token``/``csrf_secret``: the workflow entered a new wait (keep
+    them; the tokens issued and refreshed carry copies). ``policy``: a new snapshot of the
+    account's policy (the first link, a policy change): the new ``round``, its approvals reset
+    to none, ``quorum`` needed. ``escalated``: the request escalated. ``connection_token``: the
+    connection token's hash and copies (task token, CSRF secret, round, quorum, principals, addresses).
+    ``limit``: the rate limit a resend must pass, at ``at`` (None: the workflow's own links)."""
 
-    token: LinkToken
-    verify_base_url: str
-    replaces: str | None = None
+    at: str
+    issue: list[LinkToken]
+    links: dict[str, str]
+    notified: list[str]
+    events: list[AuditEvent]
+    retire: list[str] = field(default_factory=list)
+    retire_as: TokenState = TokenState.REPLACED
+    refresh: list[str] = field(default_factory=list)
+    verify_base_url: str | None = None
     task_token: str | None = None
     csrf_secret: str | None = None
-    connection_token_hash: str | None = None
-    detail: str = field(default="link emailed")
+    policy: ApprovalPolicy | None = None
+    round: int | None = None
+    escalated: bool | None = None
+    connection_token: tuple[str, dict[str, Any]] | None = None
     limit: LinkLimit | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A decision to record: the approver's ``approval`` (None: a rejection) and, when it ends the
+    request (the approval that reaches the quorum, or a rejection), the status ``change``. ``who``
+    is the decider's key (casefolded address, or principal ARN): one decision per round each.
+    ``needed``: the approvals the request needed as read (an approval's write requires it
+    unchanged, so that two approvals cannot both be the last); ``round`` the round of the token.
+    ``consume``: the token is spent (an emailed link; a connection token stays for other proofs
+    until the request ends)."""
+
+    who: str
+    round: int
+    approval: Approval | None = None
+    change: StatusChange | None = None
+    needed: int = 1
+    consume: bool = True
+    proof_signature: str | None = None
 
 
 class ConnectionStore(Protocol):
@@ -115,32 +151,27 @@ class ConnectionStore(Protocol):
         Raises ``ConnectionAlreadyDecided``."""
         ...
 
-    def record_decision(
-        self,
-        shown: ShownRequest,
-        change: StatusChange,
-        *,
-        token_hash: str,
-        proof_signature: str | None = None,
-    ) -> Connection:
-        """Decide a pending request as shown: consume the ``ACTIVE`` token ``token_hash`` (and spend the
-        account proof with ``proof_signature``: a proof is good once) and move the connection, still
-        pending at the shown version and digest, to ``change.target``.
-        Raises ``ConnectionAlreadyDecided``."""
+    def record_decision(self, shown: ShownRequest, verdict: Verdict, *, token_hash: str) -> Connection:
+        """Record one approver's decision on a pending request as shown, in one transaction: the
+        token ``token_hash`` still ``ACTIVE`` (spent when ``verdict.consume``), the approver not yet
+        decided in this round, the account proof unspent (spent now), the connection pending at the
+        shown version and digest in ``verdict.round``; an approval requires the approvals needed to
+        be ``verdict.needed`` still and counts down; ``verdict.change`` moves the status too.
+        Returns the connection as written. Raises ``ApproverAlreadyDecided``, ``ApprovalsMoved``
+        (another approval came first: read again), ``ConnectionAlreadyDecided`` (anything else)."""
         ...
 
-    def issue_link(self, connection: Connection, link: NewLink, *, actor: str) -> None:
-        """Store a new link while the connection is still in its status: its token, the retirement
-        of the link it replaces, the copies the connection token keeps, the LINK_SENT event; count
-        it with the time of the last link. Raises ``ConnectionAlreadyDecided``, ``TooManyLinks``
-        (``link.limit`` refuses it, in the same write: two concurrent resends cannot both pass)."""
+    def replace_links(self, connection: Connection, change: LinkChange, *, revision: int) -> None:
+        """Write ``change`` while the connection keeps its status and ``revision`` (as read).
+        Raises ``ConnectionAlreadyDecided`` (it moved: read again), ``TooManyLinks`` (``change.limit``
+        refuses it, in the same write: two concurrent resends cannot both pass)."""
         ...
 
     def rotate_connection_token(
         self, connection: Connection, token: LinkToken, *, secrets: ConnectionSecrets, actor: str
     ) -> None:
         """Replace the connection token with ``token`` (a replayed create: only one is ever live),
-        while the connection is pending and still holds the connection token and link of
+        while the connection is pending and still holds the connection token and ``revision`` of
         ``secrets`` (as read): store ``token``, retire the old one (``REPLACED``, its copies
         dropped), point the connection at the new one, append CONNECTION_TOKEN_REPLACED.
         Raises ``ConnectionAlreadyDecided``."""
@@ -149,13 +180,6 @@ class ConnectionStore(Protocol):
     def pending_for_account(self, account_id: str) -> list[Connection]:
         """The account's connections that were pending when read (one Query of the account's
         index partition, filtered on the status, every page)."""
-        ...
-
-    def retire_link(self, connection: Connection, secrets: ConnectionSecrets, *, actor: str) -> None:
-        """Withdraw the connection's live link (``secrets.link_token_hash``) with no successor while
-        the connection keeps its status and that link: the token ``REVOKED`` (copies dropped), the
-        connection token's copies of the administrator's address and principals dropped, the
-        LINK_REVOKED event. Raises ``ConnectionAlreadyDecided``."""
         ...
 
     def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:

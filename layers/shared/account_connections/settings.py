@@ -66,7 +66,7 @@ class DecisionSettings(WorkflowSettings, ApprovalTopicSettings, ProofSettings):
     require_account_proof: bool = Field(default=False, alias="REQUIRE_ACCOUNT_PROOF")
 
 
-class NotifyApproverSettings(ApprovalTopicSettings):
+class NotifyApproverSettings(WorkflowSettings, ApprovalTopicSettings):
     pass
 
 
@@ -78,7 +78,7 @@ class AttachRolesSettings(VerifierSettings):
     pass
 
 
-class RecordOutcomeSettings(BaseSettings):
+class RecordOutcomeSettings(ApprovalTopicSettings):
     pass
 
 

@@ -16,6 +16,12 @@ class EventType(StrEnum):
     STATUS_CHANGED = "STATUS_CHANGED"
     LINK_SENT = "LINK_SENT"
     LINK_REVOKED = "LINK_REVOKED"
+    # The approval policy at work: an undecided approver's reminder (a new link), the escalation
+    # to the policy's escalateTo, and each approver's approval (the one that reaches the quorum is
+    # followed by the status change, in the same write).
+    REMINDED = "REMINDED"
+    ESCALATED = "ESCALATED"
+    APPROVAL_RECORDED = "APPROVAL_RECORDED"
     ROLE_ATTACHED = "ROLE_ATTACHED"
     ROLE_REJECTED = "ROLE_REJECTED"
     ROLE_DETACHED = "ROLE_DETACHED"
@@ -43,6 +49,9 @@ class AuditEvent(BaseModel):
     fromStatus: ConnectionStatus | None = None
     toStatus: ConnectionStatus | None = None
     detail: str | None = None
+    # A decision's (APPROVAL_RECORDED, and the status change of a rejection or the quorum): how the
+    # decider showed their authority, EMAIL_LINK or ACCOUNT_PROOF.
+    decisionMethod: str | None = None
 
 
 class AuditEventPage(BaseModel):

@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
@@ -16,6 +16,7 @@ from account_connections.domain.audit import AuditEvent, EventType
 from account_connections.domain.clock import isoformat, utcnow
 from account_connections.domain.fields import AccountId, Description, DisplayName, StrictModel
 from account_connections.domain.limits import MAX_ROLES
+from account_connections.domain.policy import ApprovalPolicy
 from account_connections.domain.proof import AccountProof
 from account_connections.domain.statuses import ConnectionStatus
 
@@ -111,6 +112,16 @@ class RoleAttachment(BaseModel):
     checkedAt: str
 
 
+class Approval(BaseModel):
+    """One approver's approval of a request: who (the address a link went to, or the principal an
+    account proof proved), how, when, and whether they authorized paid tiers."""
+
+    approver: str
+    decisionMethod: DecisionMethod
+    at: str
+    paidTiersAuthorized: bool = False
+
+
 class Connection(BaseModel):
     """A connection request as the API shows it. Secrets (task token, link hash) never live here."""
 
@@ -135,21 +146,35 @@ class Connection(BaseModel):
     decisionMethod: DecisionMethod | None = None
     # With RequireAccountProof an emailed link also needs a proof: the principal it proved.
     provenPrincipal: str | None = None
+    # The approval policy at work: how many distinct approvers must approve, and who has so far
+    # (in this round: a policy change starts a new one).
+    quorum: int = 1
+    approvals: list[Approval] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class ConnectionSecrets:
-    """What the connection's item keeps that only the server sees: the hashes of its live link and
-    of its connection token, the waiting workflow's task token, the CSRF secret of its links, the
-    base URL its links start with, and the digest of the request as first stored."""
+    """What the connection's item keeps that only the server sees: the live links (address -> the
+    hash of its link), the hash of its connection token, the waiting workflow's task token, the
+    CSRF secret of its links, the base URL its links start with, the digest of the request as
+    first stored, and the approval policy at work: its snapshot (taken with the first link and at
+    each policy change), whether it escalated, the round, how many approvals it still needs, and
+    every address that got a link (told how the request ended). ``revision`` counts the writes of
+    links and approvals: each write of links is conditional on it."""
 
-    link_token_hash: str | None = None
+    links: dict[str, str] = field(default_factory=dict)
     connection_token_hash: str | None = None
     task_token: str | None = None
     csrf_secret: str | None = None
     verify_base_url: str | None = None
     request_digest: str | None = None
     requester_email: str | None = None
+    policy: ApprovalPolicy | None = None
+    escalated: bool = False
+    approval_round: int = 0
+    approvals_needed: int | None = None
+    notified: tuple[str, ...] = ()
+    revision: int = 0
 
 
 @dataclass(frozen=True)
@@ -268,6 +293,7 @@ def status_event(connection: Connection, change: StatusChange, version: int, at:
         fromStatus=connection.status,
         toStatus=change.target,
         detail=change.detail,
+        decisionMethod=change.decisionMethod,
     )
 
 
@@ -283,6 +309,19 @@ def connection_event(connection: Connection, event_type: EventType, actor: str, 
         at=isoformat(utcnow()),
         detail=detail,
     )
+
+
+def approval_event(connection: Connection, approval: Approval, still_needed: int) -> AuditEvent:
+    """APPROVAL_RECORDED: one approver's approval, and how many the request still needs."""
+    more = "the quorum is reached" if still_needed <= 0 else f"{still_needed} more needed"
+    paid = " with paid tiers" if approval.paidTiersAuthorized else ""
+    event = connection_event(
+        connection,
+        EventType.APPROVAL_RECORDED,
+        approval.approver,
+        f"approved by {approval.approver}{paid}: {more}",
+    )
+    return event.model_copy(update={"at": approval.at, "decisionMethod": approval.decisionMethod})
 
 
 def token_replaced_event(connection: Connection, actor: str) -> AuditEvent:

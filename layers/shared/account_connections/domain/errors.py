@@ -71,6 +71,17 @@ class ConnectionAlreadyDecided(DomainError):
     title = "Connection state conflict"
 
 
+class ApproverAlreadyDecided(ConnectionAlreadyDecided):
+    """This approver has decided the request already (in this round): one decision each."""
+
+    title = "Already decided"
+
+
+class ApprovalsMoved(ConnectionAlreadyDecided):
+    """Another approval was recorded between the read and the write: read again and decide anew
+    (an approval may have become the one that reaches the quorum). Never reaches a caller."""
+
+
 class RegistryConflict(DomainError):
     """Another operator changed the same registration or address meanwhile (a conditional write
     of the registry lost); retried from a fresh read, and answered 409 when it keeps losing."""

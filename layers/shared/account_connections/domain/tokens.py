@@ -51,6 +51,13 @@ class LinkToken(BaseModel):
     approverPrincipals: list[str] | None = None
     taskToken: str | None = None
     csrfSecret: str | None = None
+    # The request's approval round when the token was made (a policy change starts a new one, and
+    # approvals of an earlier round no longer count) and its quorum then: a decision through a
+    # quorum-1 link needs no read of the connection.
+    round: int | None = None
+    quorum: int | None = None
+    # The connection token's: the addresses that hold live links, told of a decision by proof.
+    approverEmails: list[str] | None = None
 
 
 def new_token() -> tuple[str, str]:

@@ -13,12 +13,13 @@ longer usable (410, saying why).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from account_connections.domain.clock import isoformat, utcnow
 from account_connections.domain.connection import (
+    Approval,
     Connection,
     DecisionMethod,
     DecisionRequest,
@@ -27,6 +28,8 @@ from account_connections.domain.connection import (
     request_digest,
 )
 from account_connections.domain.errors import (
+    ApprovalsMoved,
+    ApproverAlreadyDecided,
     ConnectionAlreadyDecided,
     ConnectionNotFound,
     DecisionFormStale,
@@ -39,10 +42,17 @@ from account_connections.domain.errors import (
     VerificationTokenNotFound,
 )
 from account_connections.domain.statuses import ConnectionStatus
-from account_connections.domain.tokens import LinkToken, TokenState, hash_token, sign, verify_signature
+from account_connections.domain.tokens import (
+    LinkToken,
+    TokenKind,
+    TokenState,
+    hash_token,
+    sign,
+    verify_signature,
+)
 from account_connections.logic.authority import Decider, decider, proof_needed, proof_notice
 from account_connections.observability import logger, metrics
-from account_connections.ports import ConnectionStore, Mailer, ProofVerifier, TokenStore, Workflow
+from account_connections.ports import ConnectionStore, Mailer, ProofVerifier, TokenStore, Verdict, Workflow
 
 GoneReason = Literal["used", "expired", "cancelled", "replaced", "revoked"]
 MAX_TOKEN_LENGTH = 512
@@ -78,7 +88,8 @@ class VerificationView(BaseModel):
 
 
 class DecisionOutcome(BaseModel):
-    """What ``POST /verify`` answers."""
+    """What ``POST /verify`` answers: the decision, and the request as it now is (still pending
+    when an approval did not reach the quorum: ``approvals`` lists who has approved so far)."""
 
     connectionId: str
     spaceId: str
@@ -91,6 +102,8 @@ class DecisionOutcome(BaseModel):
     decisionMethod: DecisionMethod
     paidTiersAuthorized: bool | None = None
     reason: str | None = None
+    quorum: int = 1
+    approvals: list[Approval] = Field(default_factory=list)
 
 
 def _retired(token_state: TokenState) -> GoneReason | None:
@@ -221,65 +234,145 @@ def decide(
     except NotAuthorized as exc:  # AccountProofRefused too
         # A link that no longer works says so first (the connection is read on refusals only).
         raise _refusal(connections, token, exc) from exc
-    decided_by = who.decided_by
     decided_at = isoformat(utcnow())
     approve = request.decision == "approve"
-    proven = who.proven.arn if who.proven else None
-    if approve:
-        change = StatusChange(
-            ConnectionStatus.APPROVED, decided_by, decidedBy=decided_by, decidedAt=decided_at,
-            paidTiersAuthorized=request.authorizePaidTiers, decisionMethod=who.method,
-            provenPrincipal=proven,
-            detail=f"approved by {decided_by}" + (" with paid tiers" if request.authorizePaidTiers else "")
-            + _by_proof(who),
-        )  # fmt: skip
-    else:
-        change = StatusChange(
-            ConnectionStatus.REJECTED, decided_by, decidedBy=decided_by, decidedAt=decided_at, reason=reason,
-            detail=f"rejected by {decided_by}{_by_proof(who)}: {reason}", decisionMethod=who.method,
-            provenPrincipal=proven,
-        )  # fmt: skip
     try:
-        decided = connections.record_decision(
-            shown, change, token_hash=token.tokenHash, proof_signature=who.signature
-        )
+        if approve:
+            decided = _approve(connections, token, shown, who, decided_at, request.authorizePaidTiers)
+        else:
+            decided = connections.record_decision(shown, Verdict(
+                who=who.key, round=token.round or 0, change=_rejection(who, decided_at, str(reason)),
+                consume=token.kind == TokenKind.LINK, proof_signature=who.signature,
+            ), token_hash=token.tokenHash)  # fmt: skip
+    except ApproverAlreadyDecided:
+        raise
     except ConnectionAlreadyDecided as exc:
         # Another decision, a cancel, a resend or the expiry got there first; or (the token still
         # active, the request still pending) the request is no longer the one shown.
         raise _refusal(connections, tokens.get(token.tokenHash) or token, DecisionFormStale(CHANGED)) from exc
-    logger.info(
-        "decision recorded", extra={"connection_id": shown.connectionId, "decision": request.decision}
-    )
+    ended = decided.status != ConnectionStatus.PENDING_APPROVAL
+    logger.info("decision recorded", extra={
+        "connection_id": shown.connectionId, "decision": request.decision, "ended": ended,
+    })  # fmt: skip
     metrics.add_metric(
-        name="ConnectionsApproved" if approve else "ConnectionsRejected", unit="Count", value=1
-    )
-    waited = datetime.fromisoformat(decided_at) - datetime.fromisoformat(shown.createdAt)
-    metrics.add_metric(name="TimeToDecision", unit="Seconds", value=round(waited.total_seconds(), 3))
-    try:
-        if approve:
-            workflow.succeed(task_token, {
-                "authorizePaidTiers": request.authorizePaidTiers,
-                "decidedBy": decided_by,
-                "decidedAt": decided_at,
-                "requestDigest": digest,
-            })  # fmt: skip
-        else:
-            workflow.fail(task_token, "Rejected", str(reason))
-    except TaskAlreadyClosed:
-        if not approve:
-            # The rejection stands as recorded; the workflow had already ended on its own.
-            logger.info("workflow closed before the rejection", extra={"connection_id": shown.connectionId})
-        else:
-            _fail_late_approval(connections, decided)
-            raise
+        name=("ConnectionsApproved" if ended else "ApprovalsRecorded") if approve else "ConnectionsRejected",
+        unit="Count", value=1,
+    )  # fmt: skip
+    if ended:
+        waited = datetime.fromisoformat(decided_at) - datetime.fromisoformat(shown.createdAt)
+        metrics.add_metric(name="TimeToDecision", unit="Seconds", value=round(waited.total_seconds(), 3))
+        _answer_workflow(connections, workflow, decided, task_token, digest, reason)
     if who.method == "ACCOUNT_PROOF":
-        _tell_the_administrator(mailer, shown, token.approverEmail, request.decision, who, decided_at)
+        _tell_the_approvers(mailer, shown, token.approverEmails or [token.approverEmail or ""],
+                            request.decision, who, decided_at)  # fmt: skip
     return DecisionOutcome(
         connectionId=decided.connectionId, spaceId=decided.spaceId, accountId=decided.accountId,
         displayName=decided.displayName, decision=request.decision, status=decided.status,
-        decidedBy=decided_by, decidedAt=decided_at, paidTiersAuthorized=decided.paidTiersAuthorized,
-        reason=decided.reason, decisionMethod=who.method,
+        decidedBy=who.decided_by, decidedAt=decided_at, paidTiersAuthorized=decided.paidTiersAuthorized,
+        reason=decided.reason, decisionMethod=who.method, quorum=decided.quorum, approvals=decided.approvals,
     )  # fmt: skip
+
+
+# An approval reads the connection again this many times when other approvals keep coming first.
+APPROVAL_ATTEMPTS = 5
+
+
+def _rejection(who: Decider, at: str, reason: str) -> StatusChange:
+    proven = who.proven.arn if who.proven else None
+    return StatusChange(
+        ConnectionStatus.REJECTED, who.decided_by, decidedBy=who.decided_by, decidedAt=at, reason=reason,
+        detail=f"rejected by {who.decided_by}{_by_proof(who)}: {reason}", decisionMethod=who.method,
+        provenPrincipal=proven,
+    )  # fmt: skip
+
+
+def _approve(
+    connections: ConnectionStore, token: LinkToken, shown: ShownRequest, who: Decider, at: str, paid: bool
+) -> Connection:
+    """Record the approval; the one that reaches the quorum moves the request to APPROVED in the
+    same write. A quorum-1 link needs no read (its approval is the last); otherwise the connection
+    is read for how many approvals it still needs, and the write requires that count unchanged,
+    so that of two racing approvals exactly one is the last: the other reads again."""
+    quorum = token.quorum or 1
+    approval = Approval(approver=who.decided_by, decisionMethod=who.method, at=at, paidTiersAuthorized=paid)
+    proven = who.proven.arn if who.proven else None
+    for _ in range(APPROVAL_ATTEMPTS):
+        before: list[Approval] = []
+        needed = 1
+        if quorum > 1:
+            connection, secrets = connections.read(shown.connectionId)
+            if connection.status != ConnectionStatus.PENDING_APPROVAL:
+                raise ConnectionAlreadyDecided(f"the request is {connection.status}")
+            before = connection.approvals
+            needed = secrets.approvals_needed if secrets.approvals_needed is not None else quorum
+        change = None
+        if needed <= 1:
+            # Paid tiers only when every approval that counted authorized them.
+            all_paid = paid and all(earlier.paidTiersAuthorized for earlier in before)
+            by = ", ".join([*(earlier.approver for earlier in before), who.decided_by])
+            change = StatusChange(
+                ConnectionStatus.APPROVED, who.decided_by, decidedBy=who.decided_by, decidedAt=at,
+                paidTiersAuthorized=all_paid, decisionMethod=who.method, provenPrincipal=proven,
+                detail=f"approved by {by}" + (" with paid tiers" if all_paid else "") + _by_proof(who),
+            )  # fmt: skip
+        try:
+            return connections.record_decision(shown, Verdict(
+                who=who.key, round=token.round or 0, approval=approval, change=change, needed=max(needed, 1),
+                consume=token.kind == TokenKind.LINK, proof_signature=who.signature,
+            ), token_hash=token.tokenHash)  # fmt: skip
+        except ApprovalsMoved:
+            quorum = max(quorum, 2)  # read how many are still needed
+            continue
+    raise ConnectionAlreadyDecided("other approvals kept coming first: open the link again")
+
+
+def decision_output(connection: Connection, digest: str) -> dict[str, Any]:
+    """What an approval sends the waiting workflow (``steps.contract.Decision``)."""
+    return {
+        "authorizePaidTiers": bool(connection.paidTiersAuthorized),
+        "decidedBy": connection.decidedBy,
+        "decidedAt": connection.decidedAt,
+        "requestDigest": digest,
+    }
+
+
+def answer(workflow: Workflow, task_token: str, connection: Connection, digest: str) -> None:
+    """Tell the workflow waiting with ``task_token`` how ``connection`` was decided. Raises
+    ``TaskAlreadyClosed``."""
+    if connection.status == ConnectionStatus.APPROVED:
+        workflow.succeed(task_token, decision_output(connection, digest))
+    else:
+        workflow.fail(task_token, "Rejected", str(connection.reason or "rejected"))
+
+
+def _answer_workflow(
+    connections: ConnectionStore, workflow: Workflow, decided: Connection, task_token: str, digest: str,
+    reason: str | None,
+) -> None:  # fmt: skip
+    """Answer the waiting workflow. A task closed before the window did is one a timer ended (a
+    reminder's round re-enters the wait with a new task token): the new token, once stored, gets
+    the answer; until then the round's own step finds the request decided and answers itself. A
+    task closed with the window: an approval the workflow can no longer act on becomes FAILED; a
+    rejection stands as recorded."""
+    approve = decided.status == ConnectionStatus.APPROVED
+    try:
+        answer(workflow, task_token, decided, digest)
+        return
+    except TaskAlreadyClosed:
+        if utcnow() >= datetime.fromisoformat(decided.expiresAt):
+            if approve:
+                _fail_late_approval(connections, decided)
+                raise
+            logger.info("workflow closed before the rejection", extra={"connection_id": decided.connectionId})
+            return
+    current = connections.read(decided.connectionId)[1].task_token
+    if current and current != task_token:
+        try:
+            answer(workflow, current, decided, digest)
+            return
+        except TaskAlreadyClosed:
+            pass
+    logger.info("the workflow's next round takes the decision", extra={"connection_id": decided.connectionId})
 
 
 def _by_proof(who: Decider) -> str:
@@ -288,14 +381,17 @@ def _by_proof(who: Decider) -> str:
     return f" (proved as {who.proven.arn})" if who.proven else ""
 
 
-def _tell_the_administrator(
-    mailer: Mailer, shown: ShownRequest, token_email: str | None, decision: str, who: Decider, at: str
+def _tell_the_approvers(
+    mailer: Mailer, shown: ShownRequest, recipients: list[str], decision: str, who: Decider, at: str
 ) -> None:
-    """The registered administrator hears of a decision that did not come through their link. The
-    decision stands if the email cannot be sent now; the failure is logged for the operators."""
+    """The approvers hear of a decision that did not come through their links. The decision
+    stands if the email cannot be sent now; the failure is logged for the operators."""
+    recipients = [address for address in recipients if address]
+    if not recipients:
+        return
     subject, body = proof_notice(shown, decision, who, at)
     try:
-        mailer.send(shown.accountId, [a for a in [token_email] if a], subject, body)
+        mailer.send(shown.accountId, recipients, subject, body)
     except DomainError:
         logger.exception("administrator not told of a decision by account proof",
                          extra={"connection_id": shown.connectionId})  # fmt: skip

@@ -35,6 +35,14 @@ class Decider:
     proven: CallerIdentity | None = None
     signature: str | None = None
 
+    @property
+    def key(self) -> str:
+        """Who counts as one approver: the mailbox a link went to, or the principal a proof proved
+        with a connection token (an assumed role counts as its role, however many sessions)."""
+        if self.method == "ACCOUNT_PROOF" and self.proven is not None:
+            return self.proven.principal_arn
+        return self.decided_by.strip().casefold()
+
 
 def proof_needed(token: LinkToken, require_account_proof: bool) -> bool:
     return token.kind == TokenKind.CONNECTION_TOKEN or require_account_proof

@@ -26,6 +26,7 @@ from account_connections.domain.errors import (
     WorkflowUnavailable,
 )
 from account_connections.domain.limits import MAX_HISTORY_PAGE
+from account_connections.domain.policy import FIRST_ROUND, timers
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import TOKEN_RETENTION, LinkToken, TokenKind, TokenState, new_token
 from account_connections.observability import logger, metrics
@@ -93,21 +94,28 @@ def create_connection(
         createdAt=isoformat(now),
         updatedAt=isoformat(now),
         expiresAt=isoformat(expires),
+        quorum=approver.quorum,
     )
     token, token_hash = new_token()
     connections.create(connection, LinkToken(
         tokenHash=token_hash, connectionId=connection.connectionId, kind=TokenKind.CONNECTION_TOKEN,
         createdAt=connection.createdAt, expiresAt=connection.expiresAt,
         ttl=int((expires + TOKEN_RETENTION).timestamp()),
-        request=ShownRequest.of(connection), approverEmail=approver.email, requesterEmail=principal.email,
-        approverPrincipals=approver.approverPrincipals or None,
+        request=ShownRequest.of(connection), requesterEmail=principal.email,
+        approverPrincipals=approver.approverPrincipals or None, quorum=approver.quorum,
     ))  # fmt: skip
+    # The policy's timers, as the workflow runs them: it waits with the current one, and each that
+    # fires (a reminder, the escalation) makes it wait anew with the next, until the last closes
+    # the approval window.
+    schedule = [timer.model_dump() for timer in timers(approver.policy(), approval_timeout_seconds)]
     try:
         workflow.start(
             connection.connectionId,
             {
                 "connectionId": connection.connectionId,
                 "approvalTimeoutSeconds": approval_timeout_seconds,
+                "timers": {"current": schedule[0], "next": 1, "fired": FIRST_ROUND.model_dump()},
+                "schedule": schedule,
                 "verifyBaseUrl": verify_base_url,
                 "correlationId": correlation_id,
                 "requestedAt": connection.createdAt,

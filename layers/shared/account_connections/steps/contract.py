@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from account_connections.domain.connection import Connection
+from account_connections.domain.connection import Approval, Connection
+from account_connections.domain.policy import FIRST_ROUND, Timer
 from account_connections.domain.statuses import ConnectionStatus
 
 
@@ -25,14 +26,16 @@ class NotifyApproverInput(StepInput):
     verifyBaseUrl: str
     # SecretStr: the task token never shows in a repr, a log line or a validation error.
     taskToken: SecretStr
+    # The timer that fired and made the workflow wait anew (number 0: the first wait).
+    round: Timer = FIRST_ROUND
 
 
 class Decision(BaseModel):
-    """What the decision sent with SendTaskSuccess (``logic.approval.decide``)."""
+    """What the decision sent with SendTaskSuccess (``logic.approval.decision_output``)."""
 
     authorizePaidTiers: bool = False
-    decidedBy: str
-    decidedAt: str
+    decidedBy: str | None = None
+    decidedAt: str | None = None
     requestDigest: str
 
 
@@ -64,7 +67,8 @@ class StepError(BaseModel):
 
 
 class RecordOutcomeInput(StepInput):
-    outcome: Literal["VERIFIED", "EXPIRED", "FAILED", "REJECTED"]
+    # ENDED: read back how the request ended (cancelled, or ended before the workflow's first wait).
+    outcome: Literal["VERIFIED", "EXPIRED", "FAILED", "REJECTED", "ENDED"]
     paidTiersAuthorized: bool | None = None
     error: StepError | None = None
 
@@ -104,6 +108,9 @@ class OutcomeEvent(BaseModel):
     decidedBy: str | None = None
     paidTiersAuthorized: bool | None = None
     verifiedAt: str | None = None
+    decisionMethod: str | None = None
+    quorum: int = 1
+    approvals: list[Approval] = []
 
     @classmethod
     def of(cls, connection: Connection) -> OutcomeEvent:
@@ -119,4 +126,7 @@ class OutcomeEvent(BaseModel):
             decidedBy=connection.decidedBy,
             paidTiersAuthorized=connection.paidTiersAuthorized,
             verifiedAt=connection.verifiedAt,
+            decisionMethod=connection.decisionMethod,
+            quorum=connection.quorum,
+            approvals=connection.approvals,
         )

@@ -1,6 +1,8 @@
 """Step: record how the request ended (VERIFIED, EXPIRED, FAILED) through the connection store's
-conditional transition, and answer the requester's notice. Safe to retry: a transition already
-made is not an error, and a request that already ended keeps its end."""
+conditional transition, or read it back (REJECTED, ENDED: cancelled, or ended before the first
+wait); email every approver who got a link how it ended and who decided, and answer the
+requester's notice. Safe to retry: a transition already made is not an error, a request that
+already ended keeps its end (a retry may email the approvers twice, never not at all)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from account_connections.domain.connection import Connection, StatusChange
 from account_connections.domain.errors import ConnectionAlreadyDecided, VerificationFailed
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.logic.approval import WINDOW_CLOSED
+from account_connections.logic.links import tell_outcome
 from account_connections.observability import logger, metrics
-from account_connections.ports import ConnectionStore
+from account_connections.ports import ConnectionStore, Mailer
 from account_connections.settings import RecordOutcomeSettings, load_settings
 from account_connections.steps.contract import OutcomeEvent, RecordOutcomeInput
 
@@ -54,7 +57,7 @@ def _apply(connections: ConnectionStore, connection: Connection, request: Record
     return connection
 
 
-def record_outcome(connections: ConnectionStore, request: RecordOutcomeInput) -> OutcomeEvent:
+def record_outcome(connections: ConnectionStore, mailer: Mailer, request: RecordOutcomeInput) -> OutcomeEvent:
     """Raises ``VerificationFailed`` (VERIFIED asked of a request that is not approved),
     ``ConnectionNotFound``, and ``ConnectionAlreadyDecided`` if it keeps losing races."""
     attempt = 1
@@ -70,6 +73,11 @@ def record_outcome(connections: ConnectionStore, request: RecordOutcomeInput) ->
             attempt += 1
     if ended.status != connection.status:
         metrics.add_metric(name=f"Connections{ended.status.title()}", unit="Count", value=1)
+    if ended.status not in (S.PENDING_APPROVAL, S.APPROVED):
+        told = tell_outcome(mailer, ended, connections.read(ended.connectionId)[1])
+        logger.info(
+            "approvers told how the request ended", extra={"connection_id": ended.connectionId, "told": told}
+        )
     logger.info("outcome recorded", extra={"connection_id": ended.connectionId, "status": str(ended.status)})
     return OutcomeEvent.of(ended)
 
@@ -77,4 +85,4 @@ def record_outcome(connections: ConnectionStore, request: RecordOutcomeInput) ->
 def handle(event: dict[str, Any]) -> dict[str, Any]:
     request = RecordOutcomeInput.model_validate(event)
     load_settings(RecordOutcomeSettings)
-    return record_outcome(wiring.connections(), request).model_dump(mode="json")
+    return record_outcome(wiring.connections(), wiring.mailer(), request).model_dump(mode="json")

@@ -8,7 +8,8 @@ audit event, with whatever else must change with it (the account's live lock, a 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from account_connections.adapters.dynamodb.audit import put_event
@@ -22,7 +23,7 @@ from account_connections.adapters.dynamodb.keys import (
     live_key,
     proof_key,
     role_key,
-    token_key,
+    vote_key,
 )
 from account_connections.adapters.dynamodb.table import (
     Item,
@@ -42,6 +43,7 @@ from account_connections.domain.connection import (
     RoleAttachment,
     ShownRequest,
     StatusChange,
+    approval_event,
     connection_event,
     request_digest,
     requested_event,
@@ -50,15 +52,19 @@ from account_connections.domain.connection import (
     token_replaced_event,
 )
 from account_connections.domain.errors import (
+    AccountProofRefused,
+    ApprovalsMoved,
+    ApproverAlreadyDecided,
     ConnectionAlreadyDecided,
     ConnectionAlreadyLive,
     ConnectionNotFound,
     DomainError,
 )
 from account_connections.domain.limits import MAX_ROLES, too_many_roles
+from account_connections.domain.policy import ApprovalPolicy
 from account_connections.domain.statuses import LIVE_STATUSES, ConnectionStatus, can_transition
 from account_connections.domain.tokens import LinkToken, TokenState
-from account_connections.ports import NewLink, Page
+from account_connections.ports import LinkChange, Page, Verdict
 
 # A spent proof is remembered past the five minutes it could be replayed in.
 PROOF_RETENTION_SECONDS = 24 * 3600
@@ -87,15 +93,44 @@ def _secrets(item: Item) -> ConnectionSecrets:
         value = item.get(name)
         return str(value) if value else None
 
+    links = {str(address): str(token_hash) for address, token_hash in (item.get("links") or {}).items()}
+    if not links and item.get("linkTokenHash"):  # stored before links were per approver
+        links = {str(item.get("approverEmail") or ""): str(item["linkTokenHash"])}
+    policy = item.get("policy")
+    needed = item.get("approvalsNeeded")
     return ConnectionSecrets(
-        link_token_hash=text("linkTokenHash"),
+        links=links,
         connection_token_hash=text("connectionTokenHash"),
         task_token=text("taskToken"),
         csrf_secret=text("csrfSecret"),
         verify_base_url=text("verifyBaseUrl"),
         request_digest=text("requestDigest"),
         requester_email=text("requesterEmail"),
+        policy=ApprovalPolicy.model_validate(_plain(policy)) if policy else None,
+        escalated=bool(item.get("escalated", False)),
+        approval_round=int(item.get("approvalRound", 0)),
+        approvals_needed=int(needed) if needed is not None else None,
+        notified=tuple(str(address) for address in item.get("notified") or ()),
+        revision=int(item.get("revision", 0)),
     )
+
+
+def _plain(value: Any) -> Any:
+    """A DynamoDB value with its numbers as ints (the policy's are all whole seconds and counts)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, Decimal):
+        return int(value)
+    return value
+
+
+def _at_revision(revision: int) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The condition that the connection's links and approvals are still as read."""
+    if revision == 0:
+        return "attribute_not_exists(#revision)", {"#revision": "revision"}, {}
+    return "#revision = :revision", {"#revision": "revision"}, {":revision": revision}
 
 
 def _not_found(connection_id: str) -> ConnectionNotFound:
@@ -222,6 +257,7 @@ class DynamoConnections:
             connectionTokenHash=connection_token.tokenHash,
             requestDigest=request_digest(connection),
             requesterEmail=connection_token.requesterEmail,
+            approvalsNeeded=connection.quorum,
         )
         items = [
             self.table.put(live, new=True),
@@ -245,22 +281,80 @@ class DynamoConnections:
     ) -> Connection:
         return self._transition(connection, change, release_live=release_live)
 
-    def record_decision(
-        self,
-        shown: ShownRequest,
-        change: StatusChange,
-        *,
-        token_hash: str,
-        proof_signature: str | None = None,
-    ) -> Connection:
-        extra = [retire_token(self.table, token_hash, TokenState.USED, require_active=True)]
-        if proof_signature:
-            now = utcnow()
-            spent = {**proof_key(proof_signature), "connectionId": shown.connectionId, "at": isoformat(now),
-                     "ttl": int(now.timestamp()) + PROOF_RETENTION_SECONDS}  # fmt: skip
-            extra.append(self.table.put(spent, new=True))
+    def record_decision(self, shown: ShownRequest, verdict: Verdict, *, token_hash: str) -> Connection:
+        """One transaction: the connection (pending at the shown version, digest and round; an
+        approval also at the approvals ``needed`` as read, counting one down, appended to
+        ``approvals``; ``change`` moves the status, its event last), the token (spent, or checked
+        still active), the approver's vote of the round (``VOTE#<round>#<who>``, new: one decision
+        each), the proof spent (new), the APPROVAL_RECORDED event. Which item's condition failed
+        says what to raise."""
+        now = isoformat(utcnow())
+        connection = shown.pending()
+        approval = verdict.approval
         digest = request_digest(shown)
-        return self._transition(shown.pending(), change, expect={"requestDigest": digest}, extra=extra)
+        condition = "#version = :version AND #digest = :digest"
+        names = {"#version": "version", "#digest": "requestDigest"}
+        values: dict[str, Any] = {":version": shown.version, ":digest": digest}
+        if verdict.round:
+            condition += " AND #round = :round"
+            names["#round"] = "approvalRound"
+            values[":round"] = verdict.round
+        fields: dict[str, Any] = {}
+        append = None
+        events: list[AuditEvent] = []
+        if approval is not None:
+            # needed 1 also passes for a connection stored before the count existed.
+            if verdict.needed == 1:
+                condition += " AND (attribute_not_exists(#needed) OR #needed = :needed)"
+            else:
+                condition += " AND #needed = :needed"
+            names["#needed"] = "approvalsNeeded"
+            values[":needed"] = verdict.needed
+            fields["approvalsNeeded"] = verdict.needed - 1
+            append = ("approvals", [approval.model_dump(exclude_none=True)])
+            events.append(approval_event(connection, approval, verdict.needed - 1))
+        if verdict.consume:
+            token = retire_token(self.table, token_hash, TokenState.USED, require_active=True)
+        else:
+            token = refresh_token(self.table, token_hash, {}, active=True)  # a ConditionCheck
+        vote = {
+            **vote_key(shown.connectionId, verdict.round, verdict.who), "connectionId": shown.connectionId,
+            "at": now, "decision": "approve" if approval is not None else "reject",
+        }  # fmt: skip
+        extra: list[Op] = [token, self.table.put(vote, new=True)]
+        if verdict.proof_signature:
+            spent = {**proof_key(verdict.proof_signature), "connectionId": shown.connectionId, "at": now,
+                     "ttl": int(utcnow().timestamp()) + PROOF_RETENTION_SECONDS}  # fmt: skip
+            extra.append(self.table.put(spent, new=True))
+
+        def refused(codes: list[str]) -> DomainError:
+            failed = [code == "ConditionalCheckFailed" for code in codes] + [False] * 4
+            if failed[2]:
+                return ApproverAlreadyDecided("you have decided this request already: one decision each")
+            if verdict.proof_signature and failed[3]:
+                return AccountProofRefused("this account proof was used already: make a new one")
+            if (failed[0] or "TransactionConflict" in codes) and not failed[1]:
+                item = self.table.get(connection_key(shown.connectionId))
+                if (
+                    item is not None
+                    and item.get("status") == str(ConnectionStatus.PENDING_APPROVAL)
+                    and int(item.get("version", 0)) == shown.version
+                    and item.get("requestDigest") == digest
+                ):
+                    return ApprovalsMoved("another decision was recorded meanwhile: read again")
+            return ConnectionAlreadyDecided(f"connection {shown.connectionId} changed before it was decided")
+
+        if verdict.change is None:
+            assert events, "a decision that moves no status is an approval"
+            self._keeping_status(
+                connection, events[0], extra, fields, counters={"revision": (1, 0)}, append=append,
+                guard=(condition, names, values), refused=refused,
+            )  # fmt: skip
+            return self.get(shown.connectionId)
+        return self._transition(
+            connection, verdict.change, extra=extra, events_before=events, fields=fields,
+            counters={"revision": (1, 0)}, append=append, guard=(condition, names, values), refused=refused,
+        )  # fmt: skip
 
     def _transition(
         self,
@@ -270,17 +364,29 @@ class DynamoConnections:
         release_live: bool = True,
         expect: dict[str, Any] | None = None,
         extra: list[Op] | None = None,
+        events_before: list[AuditEvent] | None = None,
+        fields: dict[str, Any] | None = None,
+        counters: dict[str, tuple[int, int]] | None = None,
+        append: tuple[str, list[Any]] | None = None,
+        guard: tuple[str, dict[str, str], dict[str, Any]] | None = None,
+        refused: Callable[[list[str]], DomainError] | None = None,
     ) -> Connection:
         """The conditional status change, on the status and version read (and ``expect``ed
-        attributes), with its event, the live lock's release and ``extra`` operations."""
+        attributes, and ``guard``), with its event (after ``events_before``, in the history's
+        order), the live lock's release and ``extra`` operations; ``fields``, ``counters`` and
+        ``append`` (a list attribute and what to add to its end) change the connection too."""
         source, target = connection.status, change.target
         if not can_transition(source, target):
             raise ConnectionAlreadyDecided(f"a {source} connection cannot become {target}")
+        before = events_before or []
         now = isoformat(utcnow())
+        if before and now <= before[-1].at:
+            # The status change is the last of the write's events in the history's order.
+            now = isoformat(datetime.fromisoformat(before[-1].at) + timedelta(milliseconds=1))
         version = connection.version + 1
-        fields: dict[str, Any] = {
+        updates: dict[str, Any] = {
             "status": str(target), "updatedAt": now, "version": version, "gsi3pk": f"STATUS#{target}",
-            **change.fields(),
+            **change.fields(), **(fields or {}),
         }  # fmt: skip
         names = {"#status": "status", "#version": "version"}
         values: dict[str, Any] = {":expected": str(source), ":expectedVersion": connection.version}
@@ -289,74 +395,92 @@ class DynamoConnections:
             names[f"#e{i}"] = name
             values[f":e{i}"] = value
             condition += f" AND #e{i} = :e{i}"
-        items = [
-            self.table.update(connection_key(connection.connectionId), set_fields=fields, condition=condition,
-                              names=names, values=values),
-            put_event(self.table, status_event(connection, change, version, now)),
-        ]  # fmt: skip
+        if guard is not None:
+            condition += f" AND {guard[0]}"
+            names.update(guard[1])
+            values.update(guard[2])
+        update = self.table.update(
+            connection_key(connection.connectionId), set_fields=updates, condition=condition, names=names,
+            values=values, counters=counters, append=append,
+        )  # fmt: skip
+        items = [update, *(extra or []), *(put_event(self.table, event) for event in before),
+                 put_event(self.table, status_event(connection, change, version, now))]  # fmt: skip
         if release_live and source in LIVE_STATUSES and target not in LIVE_STATUSES:
             items.append(self.table.delete(
                 live_key(connection.spaceId, connection.accountId),
                 condition="connectionId = :id", values={":id": connection.connectionId},
             ))  # fmt: skip
-        items.extend(extra or [])
-        self.table.transact(items, lambda _: ConnectionAlreadyDecided(
+        self.table.transact(items, refused or (lambda _: ConnectionAlreadyDecided(
             f"connection {connection.connectionId} changed before it could become {target}"
-        ))  # fmt: skip
+        )))  # fmt: skip
         updated = connection.model_dump()
-        updated.update({k: v for k, v in fields.items() if not k.startswith("gsi")}, status=target)
+        updated.update({k: v for k, v in updates.items() if k in Connection.model_fields}, status=target)
+        if append is not None:
+            updated[append[0]] = [*updated.get(append[0], []), *append[1]]
         return Connection.model_validate(updated)
 
-    def issue_link(self, connection: Connection, link: NewLink, *, actor: str) -> None:
-        token = link.token
-        fields: dict[str, Any] = {"linkTokenHash": token.tokenHash, "verifyBaseUrl": link.verify_base_url}
-        if link.task_token is not None:
-            fields.update(taskToken=link.task_token, csrfSecret=link.csrf_secret)
-        extra = [put_token(self.table, token)]
-        if link.replaces and link.replaces != token.tokenHash:
-            extra.append(retire_token(self.table, link.replaces, TokenState.REPLACED, require_active=False))
-        if link.connection_token_hash:
-            copies = {
-                "taskToken": token.taskToken,
-                "csrfSecret": token.csrfSecret,
-                "approverEmail": token.approverEmail,
-            }
-            refreshed: dict[str, Any] = {name: value for name, value in copies.items() if value}
-            # The principals as registered now, none included: a list the registry dropped must not
-            # keep limiting (or, had it grown, fail to limit) the connection token's proofs.
-            refreshed["approverPrincipals"] = token.approverPrincipals or []
-            extra.append(refresh_token(self.table, link.connection_token_hash, refreshed))
-        event = connection_event(connection, EventType.LINK_SENT, actor, link.detail)
-        # Every link counts (the time of the last with it); a connection stored before the count
-        # existed counts its link as one.
-        fields["lastLinkAt"] = token.createdAt
-        counters = {"linkCount": (1, 1 if link.replaces else 0)}
-        limit = link.limit
-        if limit is None:
-            self._keeping_status(connection, event, extra, fields, counters=counters)
-            return
-        at = datetime.fromisoformat(token.createdAt)
-        guard = (
-            "(attribute_not_exists(#linkCount) OR #linkCount < :maxLinks) AND "
-            "(attribute_not_exists(#lastLinkAt) OR #lastLinkAt <= :lastLinkBy)",
-            {"#linkCount": "linkCount", "#lastLinkAt": "lastLinkAt"},
-            {":maxLinks": limit.max_links, ":lastLinkBy": isoformat(at - limit.interval)},
-        )
+    def replace_links(self, connection: Connection, change: LinkChange, *, revision: int) -> None:
+        """The connection (its status and ``revision`` as read, past the limit if any) with the live
+        links, the addresses told, the policy's snapshot, the task token's and CSRF secret's copies,
+        a new revision; the tokens issued, retired (each still active) and refreshed (the new task
+        token); the connection token's copies; the events."""
+        fields: dict[str, Any] = {"links": change.links, "notified": change.notified}
+        fields["revision"] = revision + 1
+        if change.verify_base_url:
+            fields["verifyBaseUrl"] = change.verify_base_url
+        if change.task_token is not None:
+            fields["taskToken"] = change.task_token
+        if change.csrf_secret is not None:
+            fields["csrfSecret"] = change.csrf_secret
+        if change.policy is not None:
+            fields.update(
+                policy=change.policy.model_dump(), quorum=change.policy.quorum, approvals=[],
+                approvalsNeeded=change.policy.quorum, approvalRound=change.round,
+            )  # fmt: skip
+        if change.escalated is not None:
+            fields["escalated"] = change.escalated
+        extra: list[Op] = [put_token(self.table, token) for token in change.issue]
+        extra += [retire_token(self.table, old, change.retire_as, require_active=True)
+                  for old in change.retire]  # fmt: skip
+        if change.task_token is not None:
+            extra += [refresh_token(self.table, kept, {"taskToken": change.task_token}, active=True)
+                      for kept in change.refresh]  # fmt: skip
+        if change.connection_token:
+            hash_, copies = change.connection_token
+            extra.append(refresh_token(self.table, hash_, copies))
+        condition, names, values = _at_revision(revision)
+        counters: dict[str, tuple[int, int]] = {}
+        if change.issue:
+            # Every change that sends links counts once, with the time of the last.
+            fields["lastLinkAt"] = change.at
+            counters["linkCount"] = (1, 0)
+        limit = change.limit
+        refusal: Callable[[], DomainError] | None = None
+        if limit is not None:
+            at = datetime.fromisoformat(change.at)
+            condition += (
+                " AND (attribute_not_exists(#linkCount) OR #linkCount < :maxLinks) AND "
+                "(attribute_not_exists(#lastLinkAt) OR #lastLinkAt <= :lastLinkBy)"
+            )
+            names = {**names, "#linkCount": "linkCount", "#lastLinkAt": "lastLinkAt"}
+            values = {**values, ":maxLinks": limit.max_links, ":lastLinkBy": isoformat(at - limit.interval)}
 
-        def refusal() -> DomainError:
-            """Which condition refused the link, from the connection as it now is."""
-            item = self.table.get(connection_key(connection.connectionId))
-            if item is not None and item.get("status") == str(connection.status):
-                last = item.get("lastLinkAt")
-                sent = int(item.get("linkCount", 0))
-                refused = limit.refusal(sent, datetime.fromisoformat(str(last)) if last else None, at)
-                if refused is not None:
-                    return refused
-            return ConnectionAlreadyDecided(f"connection {connection.connectionId} changed meanwhile")
+            def refusal() -> DomainError:
+                """Which condition refused the links, from the connection as it now is."""
+                item = self.table.get(connection_key(connection.connectionId))
+                if item is not None and item.get("status") == str(connection.status):
+                    last = item.get("lastLinkAt")
+                    sent = int(item.get("linkCount", 0))
+                    refused = limit.refusal(sent, datetime.fromisoformat(str(last)) if last else None, at)
+                    if refused is not None:
+                        return refused
+                return ConnectionAlreadyDecided(f"connection {connection.connectionId} changed meanwhile")
 
+        events = change.events
         self._keeping_status(
-            connection, event, extra, fields, counters=counters, guard=guard, refusal=refusal
-        )
+            connection, events[0], extra, fields, counters=counters or None, guard=(condition, names, values),
+            refusal=refusal, more_events=events[1:],
+        )  # fmt: skip
 
     def rotate_connection_token(
         self, connection: Connection, token: LinkToken, *, secrets: ConnectionSecrets, actor: str
@@ -364,19 +488,14 @@ class DynamoConnections:
         replaces = secrets.connection_token_hash
         if not replaces:
             raise ConnectionAlreadyDecided(f"connection {connection.connectionId} has no connection token")
-        # The link as read too: a link issued since refreshed the old token's copies, which the
+        # The revision as read too: a link issued since refreshed the old token's copies, which the
         # new token must carry (the caller reads again and retries).
-        names = {"#status": "status", "#held": "connectionTokenHash", "#link": "linkTokenHash"}
-        values: dict[str, Any] = {":pending": str(ConnectionStatus.PENDING_APPROVAL), ":held": replaces}
-        condition = "#status = :pending AND #held = :held AND "
-        if secrets.link_token_hash:
-            condition += "#link = :link"
-            values[":link"] = secrets.link_token_hash
-        else:
-            condition += "attribute_not_exists(#link)"
+        at_revision, names, values = _at_revision(secrets.revision)
         guard = self.table.update(
             connection_key(connection.connectionId), set_fields={"connectionTokenHash": token.tokenHash},
-            condition=condition, names=names, values=values,
+            condition=f"#status = :pending AND #held = :held AND {at_revision}",
+            names={**names, "#status": "status", "#held": "connectionTokenHash"},
+            values={**values, ":pending": str(ConnectionStatus.PENDING_APPROVAL), ":held": replaces},
         )  # fmt: skip
         items = [
             guard,
@@ -435,29 +554,6 @@ class DynamoConnections:
         )
         return [Connection.model_validate(public(item)) for item in items]
 
-    def retire_link(self, connection: Connection, secrets: ConnectionSecrets, *, actor: str) -> None:
-        link = secrets.link_token_hash
-        if not link:
-            raise ConnectionAlreadyDecided(f"connection {connection.connectionId} has no live link")
-        guard = self.table.update(
-            connection_key(connection.connectionId), remove=["linkTokenHash"],
-            condition="#status = :status AND #link = :link",
-            names={"#status": "status", "#link": "linkTokenHash"},
-            values={":status": str(connection.status), ":link": link},
-        )  # fmt: skip
-        detail = "link withdrawn: no administrator is registered for the account"
-        items = [
-            guard,
-            put_event(self.table, connection_event(connection, EventType.LINK_REVOKED, actor, detail)),
-            retire_token(self.table, link, TokenState.REVOKED, require_active=False),
-        ]
-        if secrets.connection_token_hash:
-            items.append(self.table.update(token_key(secrets.connection_token_hash),
-                                           remove=["approverEmail", "approverPrincipals"]))  # fmt: skip
-        self.table.transact(items, lambda _: ConnectionAlreadyDecided(
-            f"connection {connection.connectionId} changed before its link could be withdrawn"
-        ))  # fmt: skip
-
     def detach_role(self, connection: Connection, role: RoleAttachment, *, actor: str) -> None:
         event = connection_event(connection, EventType.ROLE_DETACHED, actor, role.roleArn)
         counters = {"roleCount": (-1, len(self._recorded_role_names(connection.connectionId)))}
@@ -477,14 +573,18 @@ class DynamoConnections:
         fields: dict[str, Any] | None = None,
         *,
         counters: dict[str, tuple[int, int]] | None = None,
+        append: tuple[str, list[Any]] | None = None,
         guard: tuple[str, dict[str, str], dict[str, Any]] | None = None,
         refusal: Callable[[], DomainError] | None = None,
+        refused: Callable[[list[str]], DomainError] | None = None,
+        more_events: list[AuditEvent] | None = None,
     ) -> None:
-        """Append ``event`` with ``extra`` in one transaction conditional on the connection's status;
-        ``fields`` and ``counters`` also change internal fields of the connection under that same
-        condition (one transaction may touch an item once: the guard itself becomes the update).
-        ``guard`` adds a condition on the connection item (its expression, names and values); when
-        the connection's condition fails, ``refusal()`` says why (default: it changed status)."""
+        """Append ``event`` (and ``more_events``) with ``extra`` in one transaction conditional on
+        the connection's status; ``fields``, ``counters`` and ``append`` also change the connection
+        under that same condition (one transaction may touch an item once: the guard itself becomes
+        the update). ``guard`` adds a condition on the connection item (its expression, names and
+        values); when the connection's condition fails, ``refusal()`` says why (default: it changed
+        status); ``refused(codes)`` replaces that whole mapping."""
         condition, names, values = (
             "#status = :status",
             {"#status": "status"},
@@ -495,15 +595,18 @@ class DynamoConnections:
             names, values = {**names, **guard[1]}, {**values, **guard[2]}
         update = self.table.update(
             connection_key(connection.connectionId), set_fields=fields, condition=condition, names=names,
-            values=values, counters=counters,
+            values=values, counters=counters, append=append,
         )  # fmt: skip
-        items = [update, put_event(self.table, event), *extra]
+        items = [update, *extra, put_event(self.table, event),
+                 *(put_event(self.table, more) for more in more_events or [])]  # fmt: skip
 
-        def refused(codes: list[str]) -> DomainError:
+        def mapped(codes: list[str]) -> DomainError:
+            if refused is not None:
+                return refused(codes)
             if refusal is not None and codes[:1] == ["ConditionalCheckFailed"]:
                 return refusal()
             return ConnectionAlreadyDecided(
                 f"connection {connection.connectionId} is no longer {connection.status}"
             )
 
-        self.table.transact(items, refused)
+        self.table.transact(items, mapped)

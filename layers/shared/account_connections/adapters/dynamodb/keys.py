@@ -11,7 +11,8 @@ GSI4       ALL#CONNECTION / <created>#id event: ALL#EVENT / <at>#..., approver: 
 =========  ============================  ===================================================
 
 Items by partition: ``CONNECTION#<id>`` holds the connection (``CONNECTION``), its roles
-(``ROLE#<name>``) and its events (``EVENT#<at>#<id>``); ``LIVE#<space>#<account>`` the lock of the
+(``ROLE#<name>``), its events (``EVENT#<at>#<id>``) and its approvers' decisions
+(``VOTE#<round>#<approver>``: one each per round); ``LIVE#<space>#<account>`` the lock of the
 account's live connection; ``TOKEN#<sha256>`` a link or connection token; ``SPACE#<id>`` the space
 (``SPACE``) and its members (``MEMBER#<user>``); ``APPROVER#<account>`` the administrator;
 ``SUBSCRIPTION#<email>`` an administrator's address: its SNS subscription and the accounts it
@@ -51,6 +52,12 @@ def token_key(token_hash: str) -> Key:
 
 def role_key(connection_id: str, role_name: str) -> Key:
     return {"pk": connection_pk(connection_id), "sk": f"{ROLE_PREFIX}{role_name}"}
+
+
+def vote_key(connection_id: str, approval_round: int, who: str) -> Key:
+    """An approver's decision of a request in a round: one each (``VOTE#`` sorts after ``ROLE#``,
+    outside the history's and the roles' ranges)."""
+    return {"pk": connection_pk(connection_id), "sk": f"VOTE#{approval_round}#{who}"}
 
 
 def proof_key(signature: str) -> Key:

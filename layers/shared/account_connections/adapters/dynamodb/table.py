@@ -26,6 +26,8 @@ INTERNAL = frozenset({
     "pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "gsi4pk", "gsi4sk",
     "ttl", "taskToken", "linkTokenHash", "connectionTokenHash", "executionArn", "correlationId",
     "csrfSecret", "verifyBaseUrl", "requestDigest", "requesterEmail",
+    # The approval policy at work (domain.connection.ConnectionSecrets).
+    "links", "notified", "policy", "escalated", "approvalRound", "approvalsNeeded", "revision",
     # The connection's counts that its conditional writes limit (SPEC.md: links, roles).
     "linkCount", "lastLinkAt", "roleCount",
 })  # fmt: skip
@@ -79,11 +81,13 @@ class Table:
         names: dict[str, str] | None = None,
         values: dict[str, Any] | None = None,
         counters: dict[str, tuple[int, int]] | None = None,
+        append: tuple[str, list[Any]] | None = None,
     ) -> Op:
         """``SET #f0 = :v0, ... REMOVE ...`` under ``condition`` (which may use ``names`` and
         ``values``); with nothing to set or remove, a ``ConditionCheck`` of the same condition.
         ``counters`` adds ``by`` to each named number, counting from ``start`` where the item has
-        none yet: ``{name: (by, start)}``."""
+        none yet: ``{name: (by, start)}``; ``append`` = ``(name, items)`` adds ``items`` to the end
+        of a list (made where the item has none)."""
         names = dict(names or {})
         values = dict(values or {})
         clauses: list[str] = []
@@ -96,6 +100,10 @@ class Table:
             names[f"#c{i}"] = name
             values.update({f":c{i}": by, f":c{i}s": start})
             assignments.append(f"#c{i} = if_not_exists(#c{i}, :c{i}s) + :c{i}")
+        if append is not None:
+            names["#a0"] = append[0]
+            values.update({":a0": append[1], ":a0e": []})
+            assignments.append("#a0 = list_append(if_not_exists(#a0, :a0e), :a0)")
         if assignments:
             clauses.append("SET " + ", ".join(assignments))
         removed = list(remove)

@@ -36,10 +36,18 @@ def retire_token(table: Table, token_hash: str, state: TokenState, *, require_ac
     return table.update(token_key(token_hash), set_fields={"state": str(state)}, remove=SECRETS)
 
 
-def refresh_token(table: Table, token_hash: str, fields: dict[str, Any]) -> Op:
+def refresh_token(table: Table, token_hash: str, fields: dict[str, Any], *, active: bool = False) -> Op:
     """Set attributes of an existing token item (the connection token gets each new link's task
-    token, CSRF secret and administrator's address)."""
-    return table.update(token_key(token_hash), set_fields=fields)
+    token, CSRF secret and approvers' addresses; a live link the workflow's new task token);
+    ``active``: only while the token still works. A ``None`` value removes the attribute."""
+    removed = [name for name, value in fields.items() if value is None]
+    kept = {name: value for name, value in fields.items() if value is not None}
+    if active:
+        return table.update(
+            token_key(token_hash), set_fields=kept, remove=removed, condition="#state = :active",
+            names={"#state": "state"}, values={":active": str(TokenState.ACTIVE)},
+        )  # fmt: skip
+    return table.update(token_key(token_hash), set_fields=kept, remove=removed)
 
 
 class DynamoTokens:
