@@ -16,7 +16,7 @@ import base64
 import json
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
@@ -28,6 +28,7 @@ from account_connections.domain.connection import (
     RoleAttachment,
     ShownRequest,
     StatusChange,
+    approval_event,
     connection_event,
     request_digest,
     requested_event,
@@ -37,6 +38,8 @@ from account_connections.domain.connection import (
 )
 from account_connections.domain.errors import (
     AccountProofRefused,
+    ApprovalsMoved,
+    ApproverAlreadyDecided,
     ConnectionAlreadyDecided,
     ConnectionAlreadyLive,
     ConnectionNotFound,
@@ -58,14 +61,15 @@ from account_connections.ports import (
     ConnectionQuery,
     ConnectionStore,
     EventQuery,
+    LinkChange,
     Mailer,
-    NewLink,
     Page,
     ProofVerifier,
     RegistryStore,
     RoleVerifier,
     Subscriptions,
     TokenStore,
+    Verdict,
     Workflow,
 )
 
@@ -145,6 +149,8 @@ class _Record:
     # the count existed).
     link_count: int | None = None
     last_link_at: str | None = None
+    # The approvers' decisions, by (round, who): one each.
+    votes: set[tuple[int, str]] = field(default_factory=set)
 
 
 class InMemoryConnections:
@@ -258,7 +264,7 @@ class InMemoryConnections:
             raise DuplicateItem(connection.connectionId)
         secrets = ConnectionSecrets(
             connection_token_hash=connection_token.tokenHash, request_digest=request_digest(connection),
-            requester_email=connection_token.requesterEmail,
+            requester_email=connection_token.requesterEmail, approvals_needed=connection.quorum,
         )  # fmt: skip
         self.live[lock] = connection.connectionId
         self.records[connection.connectionId] = _Record(connection.model_copy(deep=True), secrets)
@@ -270,30 +276,56 @@ class InMemoryConnections:
     ) -> Connection:
         return self._transition(connection, change, release_live=release_live)
 
-    def record_decision(
-        self,
-        shown: ShownRequest,
-        change: StatusChange,
-        *,
-        token_hash: str,
-        proof_signature: str | None = None,
-    ) -> Connection:
-        """Consumes the token (``USED``, its copies of the task token and CSRF secret dropped) and
-        spends the proof with the transition, only while the token is ``ACTIVE``, the proof unspent
-        and the connection pending at the shown version and digest."""
+    def record_decision(self, shown: ShownRequest, verdict: Verdict, *, token_hash: str) -> Connection:
+        """As the adapter's one transaction: only while the token is ``ACTIVE`` (spent when
+        ``consume``), the approver has no vote in the round, the proof is unspent, and the
+        connection is pending at the shown version, digest and round (an approval: with
+        ``needed`` approvals still needed); the vote, the proof, the approval and the change then
+        all happen, else nothing does."""
+        record = self.records.get(shown.connectionId)
         token = self.tokens.stored.get(token_hash)
-        consumable = token is not None and token.state == TokenState.ACTIVE
-        unspent = proof_signature is None or proof_signature not in self.spent_proofs
-        decided = self._transition(
-            shown.pending(), change, digest=request_digest(shown), also_requires=consumable and unspent
+        if record is not None and (verdict.round, verdict.who) in record.votes:
+            raise ApproverAlreadyDecided("you have decided this request already: one decision each")
+        if verdict.proof_signature is not None and verdict.proof_signature in self.spent_proofs:
+            raise AccountProofRefused("this account proof was used already: make a new one")
+        active = token is not None and token.state == TokenState.ACTIVE
+        current = (
+            record is not None
+            and record.connection.status == ConnectionStatus.PENDING_APPROVAL
+            and record.connection.version == shown.version
+            and record.secrets.request_digest == request_digest(shown)
         )
-        assert token is not None  # the transition succeeded, so the token was consumable
-        if proof_signature is not None:
-            self.spent_proofs.add(proof_signature)
-        self.tokens.stored[token_hash] = token.model_copy(
-            update={"state": TokenState.USED, "taskToken": None, "csrfSecret": None}
-        )
-        return decided
+        if not active or not current or record is None:
+            raise ConnectionAlreadyDecided(f"connection {shown.connectionId} changed before it was decided")
+        needed = record.secrets.approvals_needed
+        if (verdict.round and record.secrets.approval_round != verdict.round) or (
+            verdict.approval is not None and (needed if needed is not None else 1) != verdict.needed
+        ):
+            raise ApprovalsMoved("another decision was recorded meanwhile: read again")
+        assert token is not None
+        now_events: list[AuditEvent] = []
+        approvals = list(record.connection.approvals)
+        if verdict.approval is not None:
+            now_events.append(approval_event(shown.pending(), verdict.approval, verdict.needed - 1))
+            approvals.append(verdict.approval.model_copy())
+        if verdict.change is not None:
+            decided = self._transition(shown.pending(), verdict.change, events_before=now_events)
+        else:
+            self.events.extend(now_events)
+            decided = record.connection
+        record = self.records[shown.connectionId]
+        record.connection = record.connection.model_copy(update={"approvals": approvals})
+        if verdict.approval is not None:
+            record.secrets = replace(record.secrets, approvals_needed=verdict.needed - 1)
+        record.secrets = replace(record.secrets, revision=record.secrets.revision + 1)
+        record.votes.add((verdict.round, verdict.who))
+        if verdict.proof_signature is not None:
+            self.spent_proofs.add(verdict.proof_signature)
+        if verdict.consume:
+            self.tokens.stored[token_hash] = token.model_copy(
+                update={"state": TokenState.USED, "taskToken": None, "csrfSecret": None}
+            )
+        return decided.model_copy(update={"approvals": approvals}, deep=True)
 
     def _transition(
         self,
@@ -303,6 +335,7 @@ class InMemoryConnections:
         release_live: bool = True,
         digest: str | None = None,
         also_requires: bool = True,
+        events_before: list[AuditEvent] | None = None,
     ) -> Connection:
         source, target = connection.status, change.target
         if not can_transition(source, target):
@@ -323,57 +356,74 @@ class InMemoryConnections:
                 f"connection {connection.connectionId} changed before it could become {target}"
             )
         now = isoformat(utcnow())
+        before = events_before or []
+        if before and now <= before[-1].at:
+            now = isoformat(datetime.fromisoformat(before[-1].at) + timedelta(milliseconds=1))
         version = connection.version + 1
         fields: dict[str, Any] = {"status": target, "updatedAt": now, "version": version, **change.fields()}
         record.connection = record.connection.model_copy(update=fields)
         if release:
             del self.live[lock]
+        self.events.extend(before)
         self.events.append(status_event(connection, change, version, now))
         self.transitions.append(target)
         return connection.model_copy(update=fields)
 
-    def issue_link(self, connection: Connection, link: NewLink, *, actor: str) -> None:
-        """While the connection keeps its status: store the new token, retire the one it replaces
-        (``REPLACED``, copies dropped), refresh the connection token's copies, keep the secrets; count
-        the link. With a ``limit`` (a resend), refuses ``TooManyLinks`` past it, as the adapter's
-        condition does (a missing count passes, and counts the link it replaces)."""
+    def replace_links(self, connection: Connection, change: LinkChange, *, revision: int) -> None:
+        """While the connection keeps its status and ``revision``: the tokens issued, retired and
+        refreshed (each retired or refreshed one still ``ACTIVE``), the connection's links, policy
+        and copies, the connection token's copies, the events; counted as one link with its time.
+        With a ``limit`` (a resend), refuses ``TooManyLinks`` past it, as the adapter's condition
+        does (a missing count passes)."""
         record = self._keeping_status(connection)
-        token = link.token
-        if link.limit is not None:
+        if record.secrets.revision != revision:
+            raise self._lost(connection)
+        if change.limit is not None:
             last = datetime.fromisoformat(record.last_link_at) if record.last_link_at else None
-            refused = link.limit.refusal(
-                record.link_count or 0, last, datetime.fromisoformat(token.createdAt)
-            )
+            refused = change.limit.refusal(record.link_count or 0, last, datetime.fromisoformat(change.at))
             if refused is not None:
                 raise refused
-        replaced = link.replaces if link.replaces and link.replaces != token.tokenHash else None
+        stored = self.tokens.stored
         if (
-            token.tokenHash in self.tokens.stored
-            or (replaced is not None and replaced not in self.tokens.stored)
-            or (link.connection_token_hash and link.connection_token_hash not in self.tokens.stored)
+            any(token.tokenHash in stored for token in change.issue)
+            or any(old not in stored or stored[old].state != TokenState.ACTIVE for old in change.retire)
+            or any(kept not in stored or stored[kept].state != TokenState.ACTIVE for kept in change.refresh)
+            or (change.connection_token is not None and change.connection_token[0] not in stored)
         ):
             raise self._lost(connection)
-        secrets = replace(
-            record.secrets, link_token_hash=token.tokenHash, verify_base_url=link.verify_base_url
-        )
-        if link.task_token is not None:
-            secrets = replace(secrets, task_token=link.task_token, csrf_secret=link.csrf_secret)
-        record.secrets = secrets
-        counted = record.link_count if record.link_count is not None else (1 if link.replaces else 0)
-        record.link_count, record.last_link_at = counted + 1, token.createdAt
-        self.tokens.stored[token.tokenHash] = token.model_copy(deep=True)
-        if replaced is not None:
-            self.tokens.stored[replaced] = self.tokens.stored[replaced].model_copy(
-                update={"state": TokenState.REPLACED, "taskToken": None, "csrfSecret": None}
+        secrets = replace(record.secrets, links=dict(change.links), notified=tuple(change.notified),
+                          revision=revision + 1)  # fmt: skip
+        if change.verify_base_url:
+            secrets = replace(secrets, verify_base_url=change.verify_base_url)
+        if change.task_token is not None:
+            secrets = replace(secrets, task_token=change.task_token)
+        if change.csrf_secret is not None:
+            secrets = replace(secrets, csrf_secret=change.csrf_secret)
+        if change.policy is not None:
+            quorum = change.policy.quorum
+            secrets = replace(secrets, policy=change.policy.model_copy(deep=True), approvals_needed=quorum,
+                              approval_round=change.round or 0)  # fmt: skip
+            record.connection = record.connection.model_copy(
+                update={"quorum": change.policy.quorum, "approvals": []}
             )
-        if link.connection_token_hash:
-            copies = {"taskToken": token.taskToken, "csrfSecret": token.csrfSecret,
-                      "approverEmail": token.approverEmail}  # fmt: skip
-            held = self.tokens.stored[link.connection_token_hash]
-            refreshed: dict[str, Any] = {name: value for name, value in copies.items() if value}
-            refreshed["approverPrincipals"] = token.approverPrincipals or []
-            self.tokens.stored[link.connection_token_hash] = held.model_copy(update=refreshed)
-        self.events.append(connection_event(connection, EventType.LINK_SENT, actor, link.detail))
+        if change.escalated is not None:
+            secrets = replace(secrets, escalated=change.escalated)
+        record.secrets = secrets
+        if change.issue:
+            record.link_count, record.last_link_at = (record.link_count or 0) + 1, change.at
+        for token in change.issue:
+            stored[token.tokenHash] = token.model_copy(deep=True)
+        for old in change.retire:
+            stored[old] = stored[old].model_copy(
+                update={"state": change.retire_as, "taskToken": None, "csrfSecret": None}
+            )
+        if change.task_token is not None:
+            for kept in change.refresh:
+                stored[kept] = stored[kept].model_copy(update={"taskToken": change.task_token})
+        if change.connection_token is not None:
+            held_hash, copies = change.connection_token
+            stored[held_hash] = stored[held_hash].model_copy(update=copies)
+        self.events.extend(event.model_copy() for event in change.events)
 
     def rotate_connection_token(
         self, connection: Connection, token: LinkToken, *, secrets: ConnectionSecrets, actor: str
@@ -388,7 +438,7 @@ class InMemoryConnections:
             record is None
             or record.connection.status != ConnectionStatus.PENDING_APPROVAL
             or record.secrets.connection_token_hash != replaces
-            or record.secrets.link_token_hash != secrets.link_token_hash
+            or record.secrets.revision != secrets.revision
             or replaces is None
             or old is None
             or old.state != TokenState.ACTIVE
@@ -411,25 +461,6 @@ class InMemoryConnections:
             and record.connection.status == ConnectionStatus.PENDING_APPROVAL
         ]
         return sorted(chosen, key=_sort_key)
-
-    def retire_link(self, connection: Connection, secrets: ConnectionSecrets, *, actor: str) -> None:
-        """While the connection keeps its status and its live link is still ``secrets``'s: that
-        token ``REVOKED`` (copies dropped), the connection token's address copies dropped."""
-        record = self._keeping_status(connection)
-        link = secrets.link_token_hash
-        if not link or record.secrets.link_token_hash != link or link not in self.tokens.stored:
-            raise self._lost(connection)
-        record.secrets = replace(record.secrets, link_token_hash=None)
-        self.tokens.stored[link] = self.tokens.stored[link].model_copy(
-            update={"state": TokenState.REVOKED, "taskToken": None, "csrfSecret": None}
-        )
-        held = self.tokens.stored.get(secrets.connection_token_hash or "")
-        if held is not None:
-            self.tokens.stored[held.tokenHash] = held.model_copy(
-                update={"approverEmail": None, "approverPrincipals": None}
-            )
-        detail = "link withdrawn: no administrator is registered for the account"
-        self.events.append(connection_event(connection, EventType.LINK_REVOKED, actor, detail))
 
     def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:
         """Records the result (replacing one of the same name) while the connection keeps its status;
@@ -699,6 +730,10 @@ class FakeMailer:
     def __init__(self) -> None:
         self.emails: list[Email] = []
         self.unavailable = False
+
+    def to(self, address: str) -> list[Email]:
+        """The emails ``address`` received (its subscription's filter lets through those naming it)."""
+        return [email for email in self.emails if address in email.recipients]
 
     def send(self, account_id: str, recipients: list[str], subject: str, body: str) -> str:
         if self.unavailable:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, TypeAlias
 
 import pytest
@@ -12,6 +12,7 @@ from account_connections.api.problems import status_of
 from account_connections.domain.clock import isoformat, utcnow
 from account_connections.domain.connection import DecisionRequest, request_digest
 from account_connections.domain.errors import (
+    ApproverNotRegistered,
     ConnectionAlreadyDecided,
     DecisionFormStale,
     DecisionNotReady,
@@ -21,6 +22,7 @@ from account_connections.domain.errors import (
     VerificationTokenGone,
     VerificationTokenNotFound,
 )
+from account_connections.domain.policy import Timer
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import LinkToken, TokenState, hash_token
 from account_connections.logic.approval import (
@@ -251,10 +253,20 @@ def test_a_request_changed_since_it_was_shown_cannot_be_decided(world: World) ->
     assert _snapshot(world) == before and world.workflow.succeeded == []
 
 
-def test_an_approval_after_the_workflow_stopped_waiting_fails_the_request(world: World) -> None:
-    # Given the workflow no longer waits (its window closed)
+def test_an_approval_after_the_workflow_stopped_waiting_fails_the_request(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the workflow no longer waits: its window closed between the write and the answer
     created, email = world.waiting()
     world.workflow.close("task-1")
+    closed_at = datetime.fromisoformat(created.expiresAt) + timedelta(seconds=1)
+    answer = world.workflow.succeed
+
+    def late(task_token: str, output: dict[str, Any]) -> None:
+        monkeypatch.setattr("account_connections.logic.approval.utcnow", lambda: closed_at)
+        answer(task_token, output)
+
+    monkeypatch.setattr(world.workflow, "succeed", late)
     # When the administrator approves
     with pytest.raises(TaskAlreadyClosed) as refused:
         _decide(world, email.token)
@@ -273,13 +285,41 @@ def test_a_rejection_after_the_workflow_stopped_waiting_stands(world: World) -> 
     assert world.connections.get(created.connectionId).status == S.REJECTED
 
 
-def test_a_link_sent_while_nobody_was_registered_decides_as_the_accounts_administrator(world: World) -> None:
+def test_an_approval_that_met_a_task_a_timer_closed_waits_for_the_next_round(world: World) -> None:
+    # Given a reminder's timer closed the task the link carries, and the workflow waits anew
+    created, email = world.waiting()
+    world.workflow.close("task-1")
+    # When the administrator approves before the next wait stored its task token
+    outcome = _decide(world, email.token)
+    # Then the approval stands (the window is open), and the next wait answers it
+    assert outcome.status == S.APPROVED
+    assert world.connections.transitions == [S.APPROVED]
+    world.notify(created.connectionId, "task-2", Timer(number=1, seconds=60, remind=True))
+    assert [token for token, _ in world.workflow.succeeded] == ["task-2"]
+    assert world.workflow.succeeded[0][1]["decidedBy"] == ADMIN_EMAIL
+
+
+def test_an_approval_that_met_a_closed_task_answers_the_new_one_already_stored(world: World) -> None:
+    created, email = world.waiting()
+    world.workflow.close("task-1")
+    token = world.tokens.get(hash_token(email.token))
+    assert token is not None
+    world.notify(created.connectionId, "task-2", Timer(number=1, seconds=3600, escalate=True))
+    # The link still carries the old task token when it is read: the decision meets a closed task
+    world.tokens.stored[token.tokenHash] = token
+    assert _decide(world, email.token).status == S.APPROVED
+    assert [token for token, _ in world.workflow.succeeded] == ["task-2"]
+
+
+def test_a_resend_while_nobody_is_registered_is_refused(world: World) -> None:
     created, _ = world.waiting()
     delete_approver(world.registry, world.subscriptions, world.connections, OSCAR, ACCOUNT)
     world.clock.advance()
-    resend_link(world.connections, world.registry, world.mailer, ALICE, SPACE, created.connectionId)
-    outcome = _decide(world, world.mailer.emails[-1].token)
-    assert outcome.decidedBy == f"administrator of account {ACCOUNT}"
+    sent = len(world.mailer.emails)
+    with pytest.raises(ApproverNotRegistered) as refused:
+        resend_link(world.connections, world.registry, world.mailer, ALICE, SPACE, created.connectionId)
+    assert status_of(refused.value) == 422
+    assert len(world.mailer.emails) == sent
 
 
 def test_a_decision_racing_a_resend_through_the_old_link_loses(world: World) -> None:

@@ -72,17 +72,19 @@ def test_a_request_is_stored_pending_with_its_token_and_its_workflow_started(wor
     )
     expires = datetime.fromisoformat(created.expiresAt) - datetime.fromisoformat(created.createdAt)
     assert expires == timedelta(seconds=TIMEOUT)
+    # The plain policy's one timer: the approval window
+    window = {"number": 1, "seconds": TIMEOUT, "remind": False, "escalate": False, "expire": True}
     assert world.workflow.starts == [(created.connectionId, {
         "connectionId": created.connectionId, "approvalTimeoutSeconds": TIMEOUT, "verifyBaseUrl": BASE_URL,
-        "correlationId": "corr-1", "requestedAt": created.createdAt,
+        "correlationId": "corr-1", "requestedAt": created.createdAt, "schedule": [window],
+        "timers": {"current": window, "next": 1,
+                   "fired": {"number": 0, "seconds": 0, "remind": False, "escalate": False, "expire": False}},
     })]  # fmt: skip
     stored = world.connections.get(created.connectionId)
     assert stored.model_dump() == {k: v for k, v in created.model_dump().items() if k != "connectionToken"}
     # The table keeps only the token's hash, with the request as it will be shown
     token = world.tokens.get(hash_token(created.connectionToken))
-    assert (
-        token is not None and token.kind == TokenKind.CONNECTION_TOKEN and token.approverEmail == ADMIN_EMAIL
-    )
+    assert token is not None and token.kind == TokenKind.CONNECTION_TOKEN and token.quorum == 1
     assert token.request is not None and token.request.displayName == "Production"
     assert created.connectionToken not in str(world.tokens.stored) + str(world.connections.events)
     assert [event.type for event in world.connections.events] == [EventType.REQUESTED]
@@ -352,8 +354,8 @@ def test_a_replay_gets_a_new_connection_token_that_replaces_the_first(world: Wor
     view = view_page(world.connections, world.tokens, again.connectionToken)
     assert view.csrf and view.proofNeeded
     held = world.tokens.get(hash_token(again.connectionToken))
-    assert held is not None and (held.kind, held.taskToken, held.approverEmail) == (
-        TokenKind.CONNECTION_TOKEN, "task-1", ADMIN_EMAIL,
+    assert held is not None and (held.kind, held.taskToken, held.approverEmails) == (
+        TokenKind.CONNECTION_TOKEN, "task-1", [ADMIN_EMAIL],
     )  # fmt: skip
     assert world.connections.secrets(created.connectionId).connection_token_hash == hash_token(
         again.connectionToken

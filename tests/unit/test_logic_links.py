@@ -18,6 +18,7 @@ from account_connections.domain.errors import (
     TooManyLinks,
     VerificationTokenGone,
 )
+from account_connections.domain.registry import Approver
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import TokenState, hash_token
 from account_connections.logic.approval import view_page
@@ -52,11 +53,12 @@ def test_the_first_link_is_emailed_and_the_task_token_stays_on_the_server(world:
     held = world.tokens.get(hash_token(created.connectionToken))
     assert held is not None and (held.taskToken, held.csrfSecret) == ("task-1", link.csrfSecret)
     _, secrets = world.connections.read(created.connectionId)
-    assert (secrets.link_token_hash, secrets.task_token, secrets.verify_base_url) == (
-        hash_token(email.token), "task-1", BASE_URL,
+    assert (secrets.links, secrets.task_token, secrets.verify_base_url) == (
+        {ADMIN_EMAIL: hash_token(email.token)}, "task-1", BASE_URL,
     )  # fmt: skip
+    assert email.recipients == (ADMIN_EMAIL,)
     sent = [e for e in world.connections.events if e.type == EventType.LINK_SENT]
-    assert [(e.actor, e.detail) for e in sent] == [("system", "link emailed")]
+    assert [(e.actor, e.detail) for e in sent] == [("system", f"link emailed to {ADMIN_EMAIL}")]
 
 
 def test_a_resend_sends_a_new_link_and_the_old_one_dies(world: World, link_clock: LinkClock) -> None:
@@ -80,18 +82,29 @@ def test_a_resend_sends_a_new_link_and_the_old_one_dies(world: World, link_clock
     new = world.tokens.get(hash_token(second.token))
     assert new is not None and new.taskToken == "task-1"
     assert world.connections.events[-1].actor == "bob"
-    assert world.connections.events[-1].detail == "new link emailed; the previous one no longer works"
+    assert world.connections.events[-1].detail == (
+        f"new link emailed to {ADMIN_EMAIL}; the previous one no longer works"
+    )
 
 
-def test_a_resend_goes_to_the_administrator_registered_now(world: World, link_clock: LinkClock) -> None:
+def test_a_resend_after_the_policy_was_withdrawn_and_registered_again_goes_to_the_new_approver(
+    world: World, link_clock: LinkClock
+) -> None:
     created, _ = world.waiting()
     link_clock.advance()
-    # Given the account's administrator was unregistered since
+    # Given the account's administrator was unregistered since (the links withdrawn)
     delete_approver(world.registry, world.subscriptions, world.connections, OSCAR, ACCOUNT)
+    assert world.connections.secrets(created.connectionId).links == {}
+    # And another registered by hand (no renewal ran)
+    at = "2026-11-02T00:00:00.000Z"
+    world.registry.put_approver(
+        Approver(accountId=ACCOUNT, email="new@example.com", updatedAt=at, updatedBy="o")
+    )
     resend_link(world.connections, world.registry, world.mailer, ALICE, SPACE, created.connectionId)
-    # Then the new link names no address (a decision through it is by the account's administrator)
+    # Then the new link goes to the address registered now
     token = world.tokens.get(hash_token(world.mailer.emails[-1].token))
-    assert token is not None and token.approverEmail is None
+    assert token is not None and token.approverEmail == "new@example.com"
+    assert world.mailer.emails[-1].recipients == ("new@example.com",)
 
 
 def _resend(world: World, connection_id: str) -> None:
@@ -156,7 +169,9 @@ def _waiting_store(status: ConnectionStatus, **fields: Any) -> tuple[InMemoryCon
     stored = connection(status, **fields)
     _, link = token_for(stored, task_token="task-1")
     store = InMemoryConnections()
-    secrets = ConnectionSecrets(task_token="task-1", verify_base_url=BASE_URL, link_token_hash=link.tokenHash)
+    secrets = ConnectionSecrets(
+        task_token="task-1", verify_base_url=BASE_URL, links={ADMIN_EMAIL: link.tokenHash}
+    )
     store.seed(stored, secrets)
     store.tokens.stored[link.tokenHash] = link
     return store, stored
@@ -177,7 +192,7 @@ def test_no_resend_for_a_request_that_cannot_be_decided(
     status: ConnectionStatus, fields: dict[str, Any], space_id: str, error: type[DomainError], code: int
 ) -> None:
     store, stored = _waiting_store(status, **fields)
-    link_hash = store.secrets(stored.connectionId).link_token_hash
+    link_hash = store.secrets(stored.connectionId).links[ADMIN_EMAIL]
     mailer = FakeMailer()
     with pytest.raises(error) as refused:
         resend_link(store, InMemoryRegistry(), mailer, ALICE, space_id, stored.connectionId)

@@ -325,7 +325,7 @@ def test_a_new_administrator_replaces_every_live_link_of_the_accounts_pending_re
         with pytest.raises(VerificationTokenGone) as gone:
             view_page(world.connections, world.tokens, old.token)
         assert gone.value.reason == "replaced"
-        link = world.connections.secrets(created.connectionId).link_token_hash
+        link = world.connections.secrets(created.connectionId).links.get("new@example.com")
         stored = world.tokens.get(link or "")
         assert stored is not None and stored.approverEmail == "new@example.com"
         assert stored.taskToken == "task-1" and stored.state == TokenState.ACTIVE
@@ -335,14 +335,14 @@ def test_a_new_administrator_replaces_every_live_link_of_the_accounts_pending_re
     assert sorted((e.type, e.connectionId or "") for e in renewals) == sorted(
         (EventType.LINK_SENT, c.connectionId) for c in (first, second)
     )
-    assert all("administrator changed" in (e.detail or "") for e in renewals)
+    assert all("policy changed" in (e.detail or "") for e in renewals)
     # And the connection tokens now name the new address
     for created in (first, second):
         held = world.tokens.get(world.connections.secrets(created.connectionId).connection_token_hash or "")
-        assert held is not None and held.approverEmail == "new@example.com"
+        assert held is not None and held.approverEmails == ["new@example.com"]
     # The other account's link and the request not waiting yet are untouched
     assert view_page(world.connections, world.tokens, elsewhere_email.token).csrf
-    assert world.connections.secrets(starting.connectionId).link_token_hash is None
+    assert world.connections.secrets(starting.connectionId).links == {}
 
 
 def test_the_same_policy_again_sends_nothing(world: World) -> None:
@@ -378,8 +378,8 @@ def test_an_unregistered_administrators_links_are_withdrawn_until_the_next_one(w
     # And the connection token no longer names the removed address (it still opens the page)
     secrets = world.connections.secrets(created.connectionId)
     held = world.tokens.get(secrets.connection_token_hash or "")
-    assert held is not None and held.approverEmail is None and held.taskToken == "task-1"
-    assert secrets.link_token_hash is None
+    assert held is not None and held.approverEmails is None and held.taskToken == "task-1"
+    assert secrets.links == {}
     # When a new administrator is registered, the request gets a link to them, which works
     _register(world, "next@example.com")
     [sent] = world.mailer.emails
@@ -410,4 +410,4 @@ def test_a_request_decided_meanwhile_keeps_its_state(world: World) -> None:
     assert world.mailer.emails == [] and racing.events == []
     token = world.tokens.get(hash_token(email.token))
     assert token is not None and token.state == TokenState.ACTIVE
-    assert racing.secrets(created.connectionId).link_token_hash == token.tokenHash
+    assert racing.secrets(created.connectionId).links == {ADMIN_EMAIL: token.tokenHash}

@@ -36,14 +36,14 @@ from account_connections.steps.notify_approver import notify_approver
 from account_connections.steps.record_outcome import NO_DECISION, record_outcome
 from account_connections.steps.verify_connection import verify_connection
 from tests.builders import ACCOUNT, ADMIN_EMAIL, BASE_URL, RUNNER, SPACE, connection
-from tests.fakes import InMemoryConnections
+from tests.fakes import FakeMailer, InMemoryConnections
 from tests.unit.world import ALICE, BUILD_ROLE, OSCAR, UNTRUSTED_ROLE, World
 
 S: TypeAlias = ConnectionStatus
 
 
 def _notify(world: World, connection_id: str, task_token: str = "task-1") -> None:
-    notify_approver(world.connections, world.registry, world.mailer, NotifyApproverInput(
+    notify_approver(world.connections, world.registry, world.mailer, world.workflow, NotifyApproverInput(
         connectionId=connection_id, verifyBaseUrl=BASE_URL, taskToken=SecretStr(task_token),
     ))  # fmt: skip
 
@@ -53,9 +53,10 @@ def _notify(world: World, connection_id: str, task_token: str = "task-1") -> Non
 
 def test_notify_sends_the_link_and_answers_when(world: World) -> None:
     created = world.request()
-    output = notify_approver(world.connections, world.registry, world.mailer, NotifyApproverInput(
-        connectionId=created.connectionId, verifyBaseUrl=BASE_URL, taskToken=SecretStr("task-1"),
-    ))  # fmt: skip
+    request = NotifyApproverInput(
+        connectionId=created.connectionId, verifyBaseUrl=BASE_URL, taskToken=SecretStr("task-1")
+    )
+    output = notify_approver(world.connections, world.registry, world.mailer, world.workflow, request)
     assert output.connectionId == created.connectionId and output.sentAt
     assert [email.account_id for email in world.mailer.emails] == [ACCOUNT]
 
@@ -211,19 +212,26 @@ def test_no_roles_for_a_request_that_is_no_longer_approved(world: World) -> None
 
 
 def _outcome(store: InMemoryConnections, of: Connection, outcome: str, **fields: Any) -> Connection:
-    record_outcome(store, RecordOutcomeInput(connectionId=of.connectionId, outcome=outcome, **fields))  # type: ignore[arg-type]
+    record_outcome(
+        store,
+        FakeMailer(),
+        RecordOutcomeInput(connectionId=of.connectionId, outcome=outcome, **fields),  # type: ignore[arg-type]
+    )
     return store.get(of.connectionId)
 
 
 def test_an_approved_request_becomes_verified_once_and_the_requester_is_told() -> None:
     approved = connection(S.APPROVED, version=2)
     store = InMemoryConnections(approved)
-    notice = record_outcome(store, RecordOutcomeInput(connectionId=approved.connectionId, outcome="VERIFIED",
-                                                      paidTiersAuthorized=True))  # fmt: skip
+    notice = record_outcome(store, FakeMailer(), RecordOutcomeInput(
+        connectionId=approved.connectionId, outcome="VERIFIED", paidTiersAuthorized=True,
+    ))  # fmt: skip
     assert (notice.status, notice.paidTiersAuthorized, notice.requestedBy) == (S.VERIFIED, True, "alice")
     assert notice.verifiedAt and store.get(approved.connectionId).verifiedAt == notice.verifiedAt
     # A retried step changes nothing
-    again = record_outcome(store, RecordOutcomeInput(connectionId=approved.connectionId, outcome="VERIFIED"))
+    again = record_outcome(
+        store, FakeMailer(), RecordOutcomeInput(connectionId=approved.connectionId, outcome="VERIFIED")
+    )
     assert again.verifiedAt == notice.verifiedAt and store.transitions == [S.VERIFIED]
     assert store.live_holder(SPACE, ACCOUNT) == approved.connectionId
 
@@ -278,7 +286,11 @@ def test_a_failure_leaves_another_connections_lock_alone() -> None:
 def test_a_request_that_already_ended_keeps_its_end(status: S, outcome: str) -> None:
     ended = connection(status)
     store = InMemoryConnections(ended)
-    notice = record_outcome(store, RecordOutcomeInput(connectionId=ended.connectionId, outcome=outcome))  # type: ignore[arg-type]
+    notice = record_outcome(
+        store,
+        FakeMailer(),
+        RecordOutcomeInput(connectionId=ended.connectionId, outcome=outcome),  # type: ignore[arg-type]
+    )
     assert notice.status == status and store.transitions == []
 
 

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from account_connections.domain.access import Principal
 from account_connections.domain.connection import CreateConnectionRequest, CreateConnectionResponse
+from account_connections.domain.policy import FIRST_ROUND, Timer
 from account_connections.domain.registry import Approver, Member, Space, SpaceRole
 from account_connections.logic.connections import create_connection
 from account_connections.steps.contract import NotifyApproverInput
@@ -88,10 +89,11 @@ class World:
             approval_timeout_seconds=timeout, verify_base_url=BASE_URL, correlation_id="corr-1",
         )  # fmt: skip
 
-    def notify(self, connection_id: str, task_token: str = "task-1") -> Email:
-        """The workflow's notify step, waiting with ``task_token``; returns the email it sent."""
-        notify_approver(self.connections, self.registry, self.mailer, NotifyApproverInput(
-            connectionId=connection_id, verifyBaseUrl=BASE_URL, taskToken=SecretStr(task_token),
+    def notify(self, connection_id: str, task_token: str = "task-1", round: Timer = FIRST_ROUND) -> Email:
+        """The workflow's notify step, waiting with ``task_token`` after ``round`` fired; returns the
+        last email it sent."""
+        notify_approver(self.connections, self.registry, self.mailer, self.workflow, NotifyApproverInput(
+            connectionId=connection_id, verifyBaseUrl=BASE_URL, taskToken=SecretStr(task_token), round=round,
         ))  # fmt: skip
         return self.mailer.emails[-1]
 

@@ -513,12 +513,12 @@ def withdraw_links(connections: ConnectionStore, account_id: str, *, actor: str)
             if not secrets.links:
                 break
             detail = "links withdrawn: no approver is registered for the account"
+            held = (secrets.connection_token_hash, _NO_APPROVERS) if secrets.connection_token_hash else None
             change = LinkChange(
                 at=isoformat(utcnow()), issue=[], links={}, notified=list(secrets.notified),
                 events=[connection_event(connection, EventType.LINK_REVOKED, actor, detail)],
                 retire=list(secrets.links.values()), retire_as=TokenState.REVOKED,
-                connection_token=(secrets.connection_token_hash, _NO_APPROVERS) if secrets.connection_token_hash
-                else None,
+                connection_token=held,
             )  # fmt: skip
             try:
                 connections.replace_links(connection, change, revision=secrets.revision)
