@@ -305,11 +305,12 @@ class InMemoryConnections:
         assert token is not None
         now_events: list[AuditEvent] = []
         approvals = list(record.connection.approvals)
+        pending = verdict.pending(shown)
         if verdict.approval is not None:
-            now_events.append(approval_event(shown.pending(), verdict.approval, verdict.needed - 1))
+            now_events.append(approval_event(pending, verdict.approval, verdict.needed - 1))
             approvals.append(verdict.approval.model_copy())
         if verdict.change is not None:
-            decided = self._transition(shown.pending(), verdict.change, events_before=now_events)
+            decided = self._transition(pending, verdict.change, events_before=now_events)
         else:
             self.events.extend(now_events)
             decided = record.connection

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
@@ -19,8 +19,19 @@ from account_connections.adapters.dynamodb.keys import live_key
 from account_connections.adapters.dynamodb.table import serialize
 from account_connections.domain.audit import AuditEvent, EventType, registry_event
 from account_connections.domain.clock import isoformat, utcnow
-from account_connections.domain.connection import Connection, RoleAttachment, ShownRequest, StatusChange
+from account_connections.domain.connection import (
+    Approval,
+    Connection,
+    ConnectionSecrets,
+    RoleAttachment,
+    ShownRequest,
+    StatusChange,
+    connection_event,
+)
 from account_connections.domain.errors import (
+    AccountProofRefused,
+    ApprovalsMoved,
+    ApproverAlreadyDecided,
     ConnectionAlreadyDecided,
     ConnectionAlreadyLive,
     ConnectionNotFound,
@@ -31,6 +42,7 @@ from account_connections.domain.errors import (
     TooManyRoles,
 )
 from account_connections.domain.limits import LinkLimit
+from account_connections.domain.policy import ApprovalPolicy
 from account_connections.domain.registry import AddressSubscription, Approver, Member, Space, SpaceRole
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import LinkToken, TokenKind, TokenState
@@ -39,9 +51,10 @@ from account_connections.ports import (
     ConnectionQuery,
     ConnectionStore,
     EventQuery,
-    NewLink,
+    LinkChange,
     RegistryStore,
     TokenStore,
+    Verdict,
 )
 from tests.builders import (
     ACCOUNT,
@@ -120,34 +133,65 @@ def link(
     connection: Connection,
     connection_token: LinkToken,
     *,
-    replaces: str | None = None,
+    address: str = ADMIN_EMAIL,
     task_token: str | None = "task-1",
     at: datetime | None = None,
     limit: LinkLimit | None = None,
+    policy: ApprovalPolicy | None = None,
 ) -> LinkToken:
-    """Issue a link as ``logic.links.issue_link`` does (made ``at``, a resend's ``limit``); returns
-    the new token's record."""
-    copy = task_token or "task-1"
-    _, token = token_for(connection, task_token=copy, csrf_secret="ab" * 32)
-    if at is not None:
-        token = token.model_copy(update={"createdAt": isoformat(at)})
-    backend.connections.issue_link(connection, NewLink(
-        token=token, verify_base_url=BASE_URL, replaces=replaces, task_token=task_token,
-        csrf_secret="ab" * 32 if task_token else None, connection_token_hash=connection_token.tokenHash,
-        limit=limit,
-    ), actor="system")  # fmt: skip
+    """Issue ``address`` a link as ``logic.links`` does, from a fresh read (made ``at``, a resend's
+    ``limit``; ``task_token`` None: the workflow waits with the one it had; ``policy``: a new
+    round): its previous link dies, the others live on. Returns the new token's record."""
+    _, secrets = backend.connections.read(connection.connectionId)
+    current = task_token or secrets.task_token or "task-1"
+    _, token = token_for(connection, task_token=current, csrf_secret="ab" * 32, approver_email=address)
+    made = isoformat(at or utcnow())
+    token = token.model_copy(update={"createdAt": made, "round": 1})
+    live = dict(secrets.links)
+    retire = [live.pop(address)] if address in live else []
+    links = {**live, address: token.tokenHash}
+    copies = {"taskToken": current, "csrfSecret": "ab" * 32, "approverEmails": list(links),
+              "approverPrincipals": []}  # fmt: skip
+    backend.connections.replace_links(connection, LinkChange(
+        at=made, issue=[token], links=links, notified=list(dict.fromkeys([*secrets.notified, address])),
+        events=[connection_event(connection, EventType.LINK_SENT, "system", f"link emailed to {address}")],
+        retire=retire, refresh=list(live.values()), verify_base_url=BASE_URL, task_token=task_token,
+        csrf_secret=None if secrets.csrf_secret else "ab" * 32, policy=policy,
+        round=secrets.approval_round + 1 if policy else None,
+        connection_token=(connection_token.tokenHash, copies), limit=limit,
+    ), revision=secrets.revision)  # fmt: skip
     return token
 
 
-def approve(shown: Connection) -> StatusChange:
-    return StatusChange(S.APPROVED, ADMIN_EMAIL, decidedBy=ADMIN_EMAIL, decidedAt=isoformat(utcnow()),
-                        paidTiersAuthorized=False, detail=f"approved by {ADMIN_EMAIL}")  # fmt: skip
+def approve(shown: Connection, by: str = ADMIN_EMAIL) -> StatusChange:
+    return StatusChange(S.APPROVED, by, decidedBy=by, decidedAt=isoformat(utcnow()),
+                        paidTiersAuthorized=False, detail=f"approved by {by}")  # fmt: skip
+
+
+def approval(by: str = ADMIN_EMAIL) -> Approval:
+    return Approval(approver=by, decisionMethod="EMAIL_LINK", at=isoformat(utcnow()))
+
+
+def approved(shown: Connection, by: str = ADMIN_EMAIL, **fields: Any) -> Verdict:
+    """The verdict of the approval that reaches a quorum of one (the plain policy)."""
+    return Verdict(who=by, round=0, approval=approval(by), change=approve(shown, by), **fields)
+
+
+def rejected(by: str = ADMIN_EMAIL, **fields: Any) -> Verdict:
+    change = StatusChange(S.REJECTED, by, decidedBy=by, reason="not ours")
+    return Verdict(who=by, round=0, change=change, **fields)
 
 
 def token_state(backend: Backend, token: LinkToken) -> tuple[TokenState, str | None, str | None]:
     stored = backend.tokens.get(token.tokenHash)
     assert stored is not None
     return stored.state, stored.taskToken, stored.csrfSecret
+
+
+def decisions(backend: Backend, connection_id: str) -> list[AuditEvent]:
+    """The approvals and status changes of the history, in its order."""
+    wanted = (EventType.APPROVAL_RECORDED, EventType.STATUS_CHANGED)
+    return [event for event in backend.connections.detail(connection_id)[2] if event.type in wanted]
 
 
 def history(backend: Backend, connection_id: str) -> list[EventType]:
@@ -241,18 +285,22 @@ def test_a_decision_consumes_its_token_once(backend: Backend) -> None:
     token = link(backend, pending, connection_token)
     shown = ShownRequest.of(pending)
     # When the administrator approves through the link
-    decided = backend.connections.record_decision(shown, approve(pending), token_hash=token.tokenHash)
+    decided = backend.connections.record_decision(shown, approved(pending), token_hash=token.tokenHash)
     # Then the request is approved with who decided, and the link is used, its secrets gone
     assert (decided.status, decided.version, decided.decidedBy) == (S.APPROVED, 2, ADMIN_EMAIL)
-    assert backend.connections.get(pending.connectionId).status == S.APPROVED
+    assert [a.approver for a in decided.approvals] == [ADMIN_EMAIL]
+    assert backend.connections.get(pending.connectionId) == decided
     assert token_state(backend, token) == (TokenState.USED, None, None)
     # And a second decision, through the same link or the connection token, is refused
-    reject = StatusChange(S.REJECTED, ADMIN_EMAIL, reason="no")
     for again in (token, connection_token):
         with pytest.raises(ConnectionAlreadyDecided):
-            backend.connections.record_decision(shown, reject, token_hash=again.tokenHash)
+            backend.connections.record_decision(shown, rejected(), token_hash=again.tokenHash)
     assert backend.connections.get(pending.connectionId).status == S.APPROVED
     assert token_state(backend, connection_token)[0] == TokenState.ACTIVE
+    # The history has the approval, then the status change
+    events = decisions(backend, pending.connectionId)
+    assert [e.type for e in events] == [EventType.APPROVAL_RECORDED, EventType.STATUS_CHANGED]
+    assert events[0].decisionMethod == "EMAIL_LINK" and events[0].actor == ADMIN_EMAIL
 
 
 def test_a_decision_on_a_request_changed_since_shown_changes_nothing(backend: Backend) -> None:
@@ -261,7 +309,7 @@ def test_a_decision_on_a_request_changed_since_shown_changes_nothing(backend: Ba
     # Same version, but not what is stored: the digest differs.
     shown = ShownRequest.of(pending.model_copy(update={"displayName": "Something else"}))
     with pytest.raises(ConnectionAlreadyDecided):
-        backend.connections.record_decision(shown, approve(pending), token_hash=token.tokenHash)
+        backend.connections.record_decision(shown, approved(pending), token_hash=token.tokenHash)
     assert backend.connections.get(pending.connectionId).status == S.PENDING_APPROVAL
     assert token_state(backend, token) == (TokenState.ACTIVE, "task-1", "ab" * 32)
     assert backend.connections.live_holder(SPACE, ACCOUNT) == pending.connectionId
@@ -270,12 +318,83 @@ def test_a_decision_on_a_request_changed_since_shown_changes_nothing(backend: Ba
 def test_a_rejection_frees_the_account(backend: Backend) -> None:
     pending, connection_token = created(backend)
     token = link(backend, pending, connection_token)
-    change = StatusChange(S.REJECTED, ADMIN_EMAIL, decidedBy=ADMIN_EMAIL, reason="not ours")
-    rejected = backend.connections.record_decision(
-        ShownRequest.of(pending), change, token_hash=token.tokenHash
+    decided = backend.connections.record_decision(
+        ShownRequest.of(pending), rejected(), token_hash=token.tokenHash
     )
-    assert (rejected.status, rejected.reason) == (S.REJECTED, "not ours")
+    assert (decided.status, decided.reason, decided.approvals) == (S.REJECTED, "not ours", [])
     assert backend.connections.live_holder(SPACE, ACCOUNT) is None
+
+
+QUORUM_2 = ApprovalPolicy(approvers=[ADMIN_EMAIL, "ops@example.com"], quorum=2)
+
+
+def test_a_quorum_is_reached_by_distinct_approvers_exactly_once(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    first = link(backend, pending, connection_token, policy=QUORUM_2)
+    second = link(backend, pending, connection_token, address="ops@example.com")
+    _, secrets = backend.connections.read(pending.connectionId)
+    assert (secrets.approvals_needed, secrets.approval_round, secrets.policy) == (2, 1, QUORUM_2)
+    assert backend.connections.get(pending.connectionId).quorum == 2
+    shown = ShownRequest.of(pending)
+    # The first approval counts and moves no status
+    one = Verdict(who=ADMIN_EMAIL, round=1, approval=approval(), needed=2, quorum=2)
+    after_one = backend.connections.record_decision(shown, one, token_hash=first.tokenHash)
+    assert (after_one.status, [a.approver for a in after_one.approvals]) == (
+        S.PENDING_APPROVAL,
+        [ADMIN_EMAIL],
+    )
+    assert backend.connections.read(pending.connectionId)[1].approvals_needed == 1
+    # The same approver again (through the connection token, say) is refused
+    with pytest.raises(ApproverAlreadyDecided):
+        backend.connections.record_decision(
+            shown, replace(one, consume=False), token_hash=connection_token.tokenHash
+        )
+    # A second approval from a stale read (still needing two) is told to read again, and changes nothing
+    ops = Verdict(who="ops@example.com", round=1, approval=approval("ops@example.com"), needed=2, quorum=2)
+    with pytest.raises(ApprovalsMoved):
+        backend.connections.record_decision(shown, ops, token_hash=second.tokenHash)
+    assert token_state(backend, second)[0] == TokenState.ACTIVE
+    # Read again, it is the last: the request is approved in the same write
+    last = replace(
+        ops, needed=1, change=approve(pending, "ops@example.com"), before=tuple(after_one.approvals)
+    )
+    decided = backend.connections.record_decision(shown, last, token_hash=second.tokenHash)
+    assert decided.status == S.APPROVED
+    assert [a.approver for a in decided.approvals] == [ADMIN_EMAIL, "ops@example.com"]
+    assert backend.connections.get(pending.connectionId) == decided
+    types = [e.type for e in decisions(backend, pending.connectionId)]
+    assert types == [EventType.APPROVAL_RECORDED, EventType.APPROVAL_RECORDED, EventType.STATUS_CHANGED]
+
+
+def test_an_approval_of_an_earlier_round_is_told_to_read_again(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    link(backend, pending, connection_token, policy=QUORUM_2)
+    link(backend, pending, connection_token, policy=QUORUM_2)  # a policy change: round 2
+    token = link(backend, pending, connection_token, address="ops@example.com")
+    stale = Verdict(who="ops@example.com", round=1, approval=approval("ops@example.com"), needed=2)
+    with pytest.raises(ApprovalsMoved):
+        backend.connections.record_decision(ShownRequest.of(pending), stale, token_hash=token.tokenHash)
+    current = replace(stale, round=2)
+    assert backend.connections.record_decision(
+        ShownRequest.of(pending), current, token_hash=token.tokenHash
+    ).status == (S.PENDING_APPROVAL)
+
+
+def test_a_connection_token_decides_without_being_spent_and_a_proof_once(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    link(backend, pending, connection_token, policy=QUORUM_2)
+    shown = ShownRequest.of(pending)
+    role = "arn:aws:iam::111122223333:role/Admin"
+    one = Verdict(
+        who=role, round=1, approval=approval(role), needed=2, consume=False, proof_signature="sig-1"
+    )
+    backend.connections.record_decision(shown, one, token_hash=connection_token.tokenHash)
+    assert token_state(backend, connection_token)[0] == TokenState.ACTIVE
+    # The same proof again, even for another principal, is refused
+    other = replace(one, who="arn:aws:iam::111122223333:role/Other", needed=1)
+    with pytest.raises(AccountProofRefused):
+        backend.connections.record_decision(shown, other, token_hash=connection_token.tokenHash)
+    assert backend.connections.read(pending.connectionId)[1].approvals_needed == 1
 
 
 # ---- links -------------------------------------------------------------------------------------
@@ -284,24 +403,26 @@ def test_a_rejection_frees_the_account(backend: Backend) -> None:
 def test_a_new_link_retires_the_one_it_replaces(backend: Backend) -> None:
     pending, connection_token = created(backend)
     first = link(backend, pending, connection_token, task_token="task-1")
-    second = link(backend, pending, connection_token, replaces=first.tokenHash, task_token=None)
+    second = link(backend, pending, connection_token, task_token=None)
     # The replaced link is retired and keeps no secret; the new one is live
     assert token_state(backend, first) == (TokenState.REPLACED, None, None)
     assert token_state(backend, second) == (TokenState.ACTIVE, "task-1", "ab" * 32)
     # The connection token carries the new link's copies; the connection keeps its link and secrets
     held = backend.tokens.get(connection_token.tokenHash)
-    assert held is not None and (held.state, held.taskToken, held.approverEmail) == (
-        TokenState.ACTIVE, "task-1", ADMIN_EMAIL,
+    assert held is not None and (held.state, held.taskToken, held.approverEmails) == (
+        TokenState.ACTIVE, "task-1", [ADMIN_EMAIL],
     )  # fmt: skip
     _, secrets = backend.connections.read(pending.connectionId)
-    assert (secrets.link_token_hash, secrets.task_token, secrets.csrf_secret, secrets.verify_base_url) == (
-        second.tokenHash, "task-1", "ab" * 32, BASE_URL,
+    assert (secrets.links, secrets.task_token, secrets.csrf_secret, secrets.verify_base_url) == (
+        {ADMIN_EMAIL: second.tokenHash}, "task-1", "ab" * 32, BASE_URL,
     )  # fmt: skip
-    assert secrets.connection_token_hash == connection_token.tokenHash
+    assert (secrets.connection_token_hash, secrets.notified, secrets.revision) == (
+        connection_token.tokenHash, (ADMIN_EMAIL,), 2,
+    )  # fmt: skip
     # A decision through the replaced link is refused
     with pytest.raises(ConnectionAlreadyDecided):
         backend.connections.record_decision(
-            ShownRequest.of(pending), approve(pending), token_hash=first.tokenHash
+            ShownRequest.of(pending), approved(pending), token_hash=first.tokenHash
         )
     assert history(backend, pending.connectionId) == [
         EventType.LINK_SENT,
@@ -310,16 +431,35 @@ def test_a_new_link_retires_the_one_it_replaces(backend: Backend) -> None:
     ]
 
 
-def test_no_link_for_a_request_no_longer_in_its_status(backend: Backend) -> None:
+def test_each_approver_has_a_link_and_a_new_wait_gives_the_others_its_task_token(backend: Backend) -> None:
+    pending, connection_token = created(backend)
+    mine = link(backend, pending, connection_token, policy=QUORUM_2)
+    theirs = link(backend, pending, connection_token, address="ops@example.com")
+    # When the workflow waits anew (task-2) and only ops@ gets a new link
+    again = link(backend, pending, connection_token, address="ops@example.com", task_token="task-2")
+    # Then admin@'s link lives on with the new task token; ops@'s old one died
+    assert token_state(backend, mine) == (TokenState.ACTIVE, "task-2", "ab" * 32)
+    assert token_state(backend, theirs) == (TokenState.REPLACED, None, None)
+    assert token_state(backend, again)[:2] == (TokenState.ACTIVE, "task-2")
+    _, secrets = backend.connections.read(pending.connectionId)
+    assert secrets.links == {ADMIN_EMAIL: mine.tokenHash, "ops@example.com": again.tokenHash}
+    assert (secrets.task_token, secrets.notified) == ("task-2", (ADMIN_EMAIL, "ops@example.com"))
+
+
+def test_no_link_for_a_request_no_longer_in_its_status_or_moved_since_read(backend: Backend) -> None:
     pending, connection_token = created(backend)
     first = link(backend, pending, connection_token)
-    backend.connections.transition(pending, StatusChange(S.CANCELLED, "alice"))
+    _, secrets = backend.connections.read(pending.connectionId)
     _, late = token_for(pending)
+    change = LinkChange(at=isoformat(utcnow()), issue=[late], links={ADMIN_EMAIL: late.tokenHash},
+                        notified=[ADMIN_EMAIL], retire=[first.tokenHash],
+                        events=[connection_event(pending, EventType.LINK_SENT, "alice", "late")])  # fmt: skip
+    # A read from before another write of the links is stale
     with pytest.raises(ConnectionAlreadyDecided):
-        backend.connections.issue_link(pending, NewLink(
-            token=late, verify_base_url=BASE_URL, replaces=first.tokenHash,
-            connection_token_hash=connection_token.tokenHash,
-        ), actor="alice")  # fmt: skip
+        backend.connections.replace_links(pending, change, revision=secrets.revision - 1)
+    backend.connections.transition(pending, StatusChange(S.CANCELLED, "alice"))
+    with pytest.raises(ConnectionAlreadyDecided):
+        backend.connections.replace_links(pending, change, revision=secrets.revision)
     assert backend.tokens.get(late.tokenHash) is None
     assert token_state(backend, first)[0] == TokenState.ACTIVE
 
@@ -327,11 +467,13 @@ def test_no_link_for_a_request_no_longer_in_its_status(backend: Backend) -> None
 def test_a_link_replacing_an_unknown_token_is_refused(backend: Backend) -> None:
     pending, connection_token = created(backend)
     _, new = token_for(pending)
+    sent = connection_event(pending, EventType.LINK_SENT, "a", "x")
+    unknown = LinkChange(at=isoformat(utcnow()), issue=[new], links={ADMIN_EMAIL: new.tokenHash}, notified=[],
+                         retire=["0" * 64], events=[sent])  # fmt: skip
     with pytest.raises(ConnectionAlreadyDecided):
-        unknown = NewLink(token=new, verify_base_url=BASE_URL, replaces="0" * 64)
-        backend.connections.issue_link(pending, unknown, actor="alice")
+        backend.connections.replace_links(pending, unknown, revision=0)
     assert backend.tokens.get(new.tokenHash) is None
-    assert backend.connections.read(pending.connectionId)[1].link_token_hash is None
+    assert backend.connections.read(pending.connectionId)[1].links == {}
 
 
 # ---- the connection token, replaced --------------------------------------------------------------
@@ -356,19 +498,22 @@ def test_a_new_connection_token_retires_the_first_and_keeps_its_copies(backend: 
     assert token_state(backend, connection_token) == (TokenState.REPLACED, None, None)
     assert token_state(backend, new) == (TokenState.ACTIVE, "task-1", "ab" * 32)
     stored = backend.tokens.get(new.tokenHash)
-    assert stored is not None and (stored.kind, stored.approverEmail, stored.request) == (
-        TokenKind.CONNECTION_TOKEN, ADMIN_EMAIL, ShownRequest.of(pending),
+    assert stored is not None and (stored.kind, stored.approverEmails, stored.request) == (
+        TokenKind.CONNECTION_TOKEN, [ADMIN_EMAIL], ShownRequest.of(pending),
     )  # fmt: skip
     _, secrets = backend.connections.read(pending.connectionId)
-    assert (secrets.connection_token_hash, secrets.link_token_hash) == (new.tokenHash, first_link.tokenHash)
+    assert (secrets.connection_token_hash, secrets.links) == (
+        new.tokenHash,
+        {ADMIN_EMAIL: first_link.tokenHash},
+    )
     assert history(backend, pending.connectionId) == [
         EventType.CONNECTION_TOKEN_REPLACED, EventType.LINK_SENT, EventType.REQUESTED,
     ]  # fmt: skip
     # A decision through the replaced token is refused; through the new one it is recorded
     shown = ShownRequest.of(pending)
     with pytest.raises(ConnectionAlreadyDecided):
-        backend.connections.record_decision(shown, approve(pending), token_hash=connection_token.tokenHash)
-    assert backend.connections.record_decision(shown, approve(pending), token_hash=new.tokenHash).status == (
+        backend.connections.record_decision(shown, approved(pending), token_hash=connection_token.tokenHash)
+    assert backend.connections.record_decision(shown, approved(pending), token_hash=new.tokenHash).status == (
         S.APPROVED
     )
 
@@ -402,15 +547,14 @@ def test_resends_are_limited_to_one_a_minute_and_ten_links_in_all(backend: Backe
     events = history(backend, pending.connectionId)
 
     def resend(after: timedelta, replaces: LinkToken) -> LinkToken:
-        return link(backend, pending, connection_token, replaces=replaces.tokenHash, task_token=None,
-                    at=start + after, limit=LinkLimit())  # fmt: skip
+        return link(backend, pending, connection_token, task_token=None, at=start + after, limit=LinkLimit())
 
     # A resend 30 seconds after the last link is refused, says when to retry, and changes nothing
     with pytest.raises(TooManyLinks) as refused:
         resend(timedelta(seconds=30), first)
     assert refused.value.retry_after == 30
     assert token_state(backend, first)[0] == TokenState.ACTIVE
-    assert backend.connections.read(pending.connectionId)[1].link_token_hash == first.tokenHash
+    assert backend.connections.read(pending.connectionId)[1].links == {ADMIN_EMAIL: first.tokenHash}
     assert history(backend, pending.connectionId) == events
     # One a minute passes (the minute counted from the last link), up to ten links in all
     last = resend(timedelta(minutes=1), first)
@@ -422,10 +566,10 @@ def test_resends_are_limited_to_one_a_minute_and_ten_links_in_all(backend: Backe
     with pytest.raises(TooManyLinks) as spent:
         resend(timedelta(days=1), last)
     assert spent.value.retry_after is None
-    assert backend.connections.read(pending.connectionId)[1].link_token_hash == last.tokenHash
+    assert backend.connections.read(pending.connectionId)[1].links == {ADMIN_EMAIL: last.tokenHash}
     assert history(backend, pending.connectionId).count(EventType.LINK_SENT) == 10
     # The workflow's own link (no limit) still goes: the approver must be reachable
-    link(backend, pending, connection_token, replaces=last.tokenHash, at=start + timedelta(days=1))
+    link(backend, pending, connection_token, at=start + timedelta(days=1))
     assert history(backend, pending.connectionId).count(EventType.LINK_SENT) == 11
 
 
@@ -433,14 +577,14 @@ def test_of_two_concurrent_resends_one_passes(backend: Backend) -> None:
     # Given two resends made from the same read of a request whose last link is two minutes old
     pending, connection_token = created(backend)
     start = utcnow()
-    first = link(backend, pending, connection_token, at=start)
+    link(backend, pending, connection_token, at=start)
     at = start + timedelta(minutes=2)
-    link(backend, pending, connection_token, replaces=first.tokenHash, task_token=None, at=at,
-         limit=LinkLimit())  # fmt: skip
-    # When the second is written Then the store's condition refuses it: a minute from the first
+    _, read = backend.connections.read(pending.connectionId)
+    link(backend, pending, connection_token, task_token=None, at=at, limit=LinkLimit())
+    # When the second is written (from a read after the first, so that only the limit stops it)
+    # Then the store's condition refuses it: a minute from the first
     with pytest.raises(TooManyLinks) as refused:
-        link(backend, pending, connection_token, replaces=first.tokenHash, task_token=None, at=at,
-             limit=LinkLimit())  # fmt: skip
+        link(backend, pending, connection_token, task_token=None, at=at, limit=LinkLimit())
     assert refused.value.retry_after == 60
     assert history(backend, pending.connectionId).count(EventType.LINK_SENT) == 2
 
@@ -448,31 +592,47 @@ def test_of_two_concurrent_resends_one_passes(backend: Backend) -> None:
 def test_a_resend_of_a_request_no_longer_pending_is_a_conflict_not_a_limit(backend: Backend) -> None:
     pending, connection_token = created(backend)
     start = utcnow()
-    first = link(backend, pending, connection_token, at=start)
+    link(backend, pending, connection_token, at=start)
     backend.connections.transition(pending, StatusChange(S.CANCELLED, "alice"))
     # Within the minute, yet what refuses it is the status
     with pytest.raises(ConnectionAlreadyDecided):
-        link(backend, pending, connection_token, replaces=first.tokenHash, task_token=None,
-             at=start + timedelta(seconds=5), limit=LinkLimit())  # fmt: skip
+        link(
+            backend,
+            pending,
+            connection_token,
+            task_token=None,
+            at=start + timedelta(seconds=5),
+            limit=LinkLimit(),
+        )
+
+
+def withdraw(backend: Backend, pending: Connection, secrets: ConnectionSecrets, held: LinkToken) -> None:
+    """Every live link withdrawn with no successor, as ``logic.links.withdraw_links`` does."""
+    backend.connections.replace_links(pending, LinkChange(
+        at=isoformat(utcnow()), issue=[], links={}, notified=list(secrets.notified),
+        events=[connection_event(pending, EventType.LINK_REVOKED, "oscar", "links withdrawn")],
+        retire=list(secrets.links.values()), retire_as=TokenState.REVOKED,
+        connection_token=(held.tokenHash, {"approverEmails": None, "approverPrincipals": None}),
+    ), revision=secrets.revision)  # fmt: skip
 
 
 def test_a_withdrawn_link_has_no_successor_and_the_connection_token_no_address(backend: Backend) -> None:
     pending, connection_token = created(backend)
     first = link(backend, pending, connection_token)
     _, secrets = backend.connections.read(pending.connectionId)
-    backend.connections.retire_link(pending, secrets, actor="oscar")
+    withdraw(backend, pending, secrets, connection_token)
     # The link is revoked and keeps no secret; the connection has no live link
     assert token_state(backend, first) == (TokenState.REVOKED, None, None)
     _, after = backend.connections.read(pending.connectionId)
-    assert (after.link_token_hash, after.task_token) == (None, "task-1")
-    # The connection token still opens the page, and names no administrator now
+    assert (after.links, after.task_token, after.notified) == ({}, "task-1", (ADMIN_EMAIL,))
+    # The connection token still opens the page, and names no approver now
     held = backend.tokens.get(connection_token.tokenHash)
-    assert held is not None and (held.state, held.taskToken, held.approverEmail) == (
+    assert held is not None and (held.state, held.taskToken, held.approverEmails) == (
         TokenState.ACTIVE, "task-1", None,
     )  # fmt: skip
     # A second withdrawal, from the same (stale) read, is refused
     with pytest.raises(ConnectionAlreadyDecided):
-        backend.connections.retire_link(pending, secrets, actor="oscar")
+        withdraw(backend, pending, secrets, connection_token)
     assert history(backend, pending.connectionId) == [EventType.LINK_REVOKED, EventType.LINK_SENT,
                                                       EventType.REQUESTED]  # fmt: skip
     # A link sent afterwards replaces nothing and works
@@ -482,18 +642,18 @@ def test_a_withdrawn_link_has_no_successor_and_the_connection_token_no_address(b
 
 def test_no_withdrawal_once_the_link_or_the_status_changed(backend: Backend) -> None:
     pending, connection_token = created(backend)
-    first = link(backend, pending, connection_token)
+    link(backend, pending, connection_token)
     _, secrets = backend.connections.read(pending.connectionId)
     # A resend got there first: the withdrawal of the link read is refused, the new link stays
-    second = link(backend, pending, connection_token, replaces=first.tokenHash, task_token=None)
+    second = link(backend, pending, connection_token, task_token=None)
     with pytest.raises(ConnectionAlreadyDecided):
-        backend.connections.retire_link(pending, secrets, actor="oscar")
+        withdraw(backend, pending, secrets, connection_token)
     assert token_state(backend, second)[0] == TokenState.ACTIVE
     # A cancelled request keeps its link's record as it was
     _, fresh = backend.connections.read(pending.connectionId)
     backend.connections.transition(pending, StatusChange(S.CANCELLED, "alice"))
     with pytest.raises(ConnectionAlreadyDecided):
-        backend.connections.retire_link(pending, fresh, actor="oscar")
+        withdraw(backend, pending, fresh, connection_token)
     assert token_state(backend, second)[0] == TokenState.ACTIVE
 
 

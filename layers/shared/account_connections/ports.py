@@ -91,7 +91,8 @@ class Verdict:
     ``needed``: the approvals the request needed as read (an approval's write requires it
     unchanged, so that two approvals cannot both be the last); ``round`` the round of the token.
     ``consume``: the token is spent (an emailed link; a connection token stays for other proofs
-    until the request ends)."""
+    until the request ends). ``quorum`` and ``before`` (the approvals as read: the write's
+    condition on ``needed`` makes them the ones before this) complete the connection returned."""
 
     who: str
     round: int
@@ -100,6 +101,12 @@ class Verdict:
     needed: int = 1
     consume: bool = True
     proof_signature: str | None = None
+    quorum: int = 1
+    before: tuple[Approval, ...] = ()
+
+    def pending(self, shown: ShownRequest) -> Connection:
+        """The pending connection this verdict is about, as the decider read it."""
+        return shown.pending().model_copy(update={"quorum": self.quorum, "approvals": list(self.before)})
 
 
 class ConnectionStore(Protocol):

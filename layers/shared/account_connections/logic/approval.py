@@ -242,7 +242,7 @@ def decide(
         else:
             decided = connections.record_decision(shown, Verdict(
                 who=who.key, round=token.round or 0, change=_rejection(who, decided_at, str(reason)),
-                consume=token.kind == TokenKind.LINK, proof_signature=who.signature,
+                consume=token.kind == TokenKind.LINK, proof_signature=who.signature, quorum=token.quorum or 1,
             ), token_hash=token.tokenHash)  # fmt: skip
     except ApproverAlreadyDecided:
         raise
@@ -318,7 +318,8 @@ def _approve(
         try:
             return connections.record_decision(shown, Verdict(
                 who=who.key, round=token.round or 0, approval=approval, change=change, needed=max(needed, 1),
-                consume=token.kind == TokenKind.LINK, proof_signature=who.signature,
+                consume=token.kind == TokenKind.LINK, proof_signature=who.signature, quorum=token.quorum or 1,
+                before=tuple(before),
             ), token_hash=token.tokenHash)  # fmt: skip
         except ApprovalsMoved:
             quorum = max(quorum, 2)  # read how many are still needed

@@ -289,7 +289,7 @@ class DynamoConnections:
         each), the proof spent (new), the APPROVAL_RECORDED event. Which item's condition failed
         says what to raise."""
         now = isoformat(utcnow())
-        connection = shown.pending()
+        connection = verdict.pending(shown)
         approval = verdict.approval
         digest = request_digest(shown)
         condition = "#version = :version AND #digest = :digest"
