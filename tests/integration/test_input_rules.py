@@ -217,7 +217,7 @@ def _live_link(seeded: dict[str, Any]) -> str:
     from account_connections.domain.access import Principal
     from account_connections.domain.connection import CreateConnectionRequest
     from account_connections.logic.connections import create_connection
-    from account_connections.logic.links import issue_link
+    from account_connections.logic.links import first_links
     from tests.fakes import FakeMailer, FakeWorkflow
 
     state = seeded["stores"]
@@ -228,11 +228,10 @@ def _live_link(seeded: dict[str, Any]) -> str:
     )  # fmt: skip
     connection, secrets = state.connections.read(created.connectionId)
     mailer = FakeMailer()
-    issue_link(
-        state.connections, mailer, connection, secrets, actor="system",
-        verify_base_url="https://connections.example.com",
-        approver=state.registry.get_approver(APPROVED_ACCOUNT), task_token="task-1",
-    )  # fmt: skip
+    approver = state.registry.get_approver(APPROVED_ACCOUNT)
+    assert approver is not None
+    first_links(state.connections, mailer, connection, secrets, approver,
+                verify_base_url="https://connections.example.com", task_token="task-1")  # fmt: skip
     return mailer.emails[-1].token
 
 
