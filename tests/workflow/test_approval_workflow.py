@@ -18,7 +18,8 @@ from tests.workflow.conftest import ADMIN_ACCOUNT, ADMIN_EMAIL, BASE_URL, Stack,
 APPROVED_PATH = ["NotifyApprover", "VerifyConnection", "AttachRoles", "RecordVerified",
                  "NotifyRequesterVerified", "Verified"]  # fmt: skip
 REJECTED_PATH = ["NotifyApprover", "ConfirmRejected", "NotifyRequesterEnded", "Ended"]
-EXPIRED_PATH = ["NotifyApprover", "RecordExpired", "NotifyRequesterEnded", "Ended"]
+CANCELLED_PATH = ["NotifyApprover", "ConfirmEnded", "NotifyRequesterEnded", "Ended"]
+EXPIRED_PATH = ["NotifyApprover", "TimerFired", "RecordExpired", "NotifyRequesterEnded", "Ended"]
 
 
 def test_approval_verifies_the_connection_and_attaches_its_roles(stack: Stack) -> None:
@@ -104,8 +105,17 @@ def test_cancel_while_waiting_ends_the_workflow_and_kills_the_links(stack: Stack
     alice = Principal("alice", frozenset())
     cancel_connection(stack.connections, StepFunctionsWorkflow(stack.sfn), alice, "demo", connection_id)
     assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
-    assert stack.entered_states(connection_id) == ["NotifyApprover", "Cancelled"]
+    assert stack.entered_states(connection_id) == [
+        "NotifyApprover",
+        "ConfirmEnded",
+        "NotifyRequesterEnded",
+        "Ended",
+    ]
     assert stack.connections.get(connection_id).status == ConnectionStatus.CANCELLED
+    # The requester hears it on the events topic, the approver who got the link by email
+    assert stack.drain_notices()[-1]["status"] == "CANCELLED"
+    told = stack.wait_for_email(count=2)
+    assert "was cancelled by the requester" in told.body and told.account_id == ADMIN_ACCOUNT
     for dead in (token, connection_token):
         page = stack.page(dead)
         assert page["statusCode"] == 410

@@ -63,7 +63,8 @@ def test_every_lambda_step_retries_transient_errors_and_catches_the_rest(name: s
 def test_the_approval_wait_takes_its_timeout_from_the_execution_input() -> None:
     notify = STATES[DEFINITION["StartAt"]]
     assert notify["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
-    assert notify["TimeoutSecondsPath"] == "$.approvalTimeoutSeconds"
+    assert notify["TimeoutSecondsPath"] == "$.timers.current.seconds"
+    assert notify["Parameters"]["Payload"]["round.$"] == "$.timers.fired"
     assert notify["Parameters"]["Payload"]["taskToken.$"] == "$$.Task.Token"
     caught = {error: catch["Next"] for catch in notify["Catch"] for error in catch["ErrorEquals"]}
     assert {"Rejected", "States.Timeout", "Cancelled", "ConnectionNotPending", "States.ALL"} <= set(caught)

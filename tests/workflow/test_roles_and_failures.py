@@ -261,7 +261,6 @@ def test_a_request_whose_administrator_was_removed_fails_with_why(stack: Stack) 
     connection = stack.connections.get(connection_id)
     assert connection.status == ConnectionStatus.FAILED
     assert (
-        connection.reason
-        == f"ApproverNotRegistered: no administrator is registered for account {ADMIN_ACCOUNT}"
+        connection.reason == f"ApproverNotRegistered: no approver is registered for account {ADMIN_ACCOUNT}"
     )
     assert stack.emails == [] and stack.connections.live_holder("demo", ADMIN_ACCOUNT) is None

@@ -178,24 +178,22 @@ def test_two_concurrent_decisions_make_exactly_one(stack: Stack) -> None:
     assert len(decisions) == 1
 
 
-def test_an_approval_after_the_workflow_stopped_waiting_fails_the_request_cleanly(stack: Stack) -> None:
+def test_an_approval_through_a_closed_task_reaches_the_task_the_workflow_waits_with(stack: Stack) -> None:
     connection_id, _ = stack.request()
     token = stack.wait_for_email().token
-    # The task the link answers has closed (timed out, or its execution stopped): Step Functions
-    # refuses its token. moto cannot stop a waiting execution, so the stored token is made stale
-    # (the decision reads the copy on the link's own item).
+    # The task the link's copy names has closed (a timer fired and the workflow waits anew with
+    # another task token): Step Functions refuses it. moto cannot close a waiting task, so the
+    # copy on the link's own item (what the decision reads) is made stale.
     stack.ddb.update_item(
         TableName="connections-workflow-test",
         Key={"pk": {"S": f"TOKEN#{hash_token(token)}"}, "sk": {"S": "TOKEN"}},
         UpdateExpression="SET taskToken = :closed",
         ExpressionAttributeValues={":closed": {"S": "a-task-that-has-closed"}},
     )
-    answer = stack.approve(token)
-    assert answer["statusCode"] == 409
-    assert "no longer waiting" in answer["body"]
-    connection = stack.connections.get(connection_id)
-    assert connection.status == ConnectionStatus.FAILED
-    assert "approval window closed" in (connection.reason or "")
+    # Then the window is open, so the approval stands and goes to the task the request names now
+    assert stack.approve(token)["statusCode"] == 200
+    assert stack.wait_for_end(connection_id)["status"] == "SUCCEEDED"
+    assert stack.connections.get(connection_id).status == ConnectionStatus.VERIFIED
 
 
 def test_markup_in_a_display_name_is_escaped_in_the_page_and_quoted_in_the_email(stack: Stack) -> None:
@@ -228,7 +226,7 @@ def test_the_task_token_appears_in_no_email_page_url_or_log_line(stack: Stack) -
     for line in stack.logs:
         assert task_token not in line and email.token not in line and connection_token not in line
     # The correlation id of the creating request tags the steps' log lines.
-    step_messages = {"approval link sent", "connection verified", "roles checked", "outcome recorded"}
+    step_messages = {"approval links written", "connection verified", "roles checked", "outcome recorded"}
     step_lines = [entry for entry in map(json.loads, stack.logs) if entry["message"] in step_messages]
     assert {entry["message"] for entry in step_lines} == step_messages
     assert {entry["correlation_id"] for entry in step_lines} == {"corr-Producti"}
