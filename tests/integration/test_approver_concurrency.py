@@ -72,7 +72,7 @@ def test_two_concurrent_registrations_of_one_address_end_with_both_accounts(
     # Then both succeed, and the address's one subscription receives both accounts' messages
     assert all(isinstance(reply, Approver) for reply in replies.values()) and len(replies) == 2, replies
     [subscription] = subscriptions(aws)
-    assert json.loads(subscription["FilterPolicy"]) == {"accountId": list(ACCOUNTS)}
+    assert json.loads(subscription["FilterPolicy"]) == {"accountId": list(ACCOUNTS), "recipients": [EMAIL]}
     record = stores(aws["table"], aws["ddb"]).registry.get_subscription(EMAIL)
     assert record is not None and record.accounts == list(ACCOUNTS)
     assert record.subscriptionArn == subscription["SubscriptionArn"]

@@ -98,7 +98,9 @@ def test_put_approver_subscribes_the_email_filtered_to_the_account(aws: dict[str
     assert subscription["Protocol"] == "email"
     assert subscription["Endpoint"] == "admin@example.com"
     assert subscription["SubscriptionArn"] == reply.json["subscriptionArn"]
-    assert json.loads(subscription["FilterPolicy"]) == {"accountId": [APPROVED_ACCOUNT]}
+    assert json.loads(subscription["FilterPolicy"]) == {
+        "accountId": [APPROVED_ACCOUNT], "recipients": ["admin@example.com"],
+    }  # fmt: skip
     assert subscription["FilterPolicyScope"] == "MessageAttributes"
 
 
@@ -125,7 +127,9 @@ def test_one_address_for_several_accounts_has_one_subscription_filtered_to_all(a
     second = call("http_put_approver", path={"accountId": "444455556666"}).json
     assert second["subscriptionArn"] == first["subscriptionArn"]
     [subscription] = subscriptions(aws)
-    assert json.loads(subscription["FilterPolicy"]) == {"accountId": [APPROVED_ACCOUNT, "444455556666"]}
+    assert json.loads(subscription["FilterPolicy"]) == {
+        "accountId": [APPROVED_ACCOUNT, "444455556666"], "recipients": ["admin@example.com"],
+    }  # fmt: skip
 
 
 def test_moving_one_account_to_a_new_address_narrows_the_old_subscription(aws: dict[str, Any]) -> None:
@@ -144,7 +148,9 @@ def test_deleting_one_of_an_addresss_accounts_keeps_the_others(aws: dict[str, An
     call("http_put_approver", path={"accountId": "444455556666"})
     assert call("http_delete_approver").status == 204
     [subscription] = subscriptions(aws)
-    assert json.loads(subscription["FilterPolicy"]) == {"accountId": ["444455556666"]}
+    assert json.loads(subscription["FilterPolicy"]) == {
+        "accountId": ["444455556666"], "recipients": ["admin@example.com"],
+    }  # fmt: skip
     assert call("http_delete_approver", path={"accountId": "444455556666"}).status == 204
     assert subscriptions(aws) == []
 
@@ -211,12 +217,18 @@ def test_every_registry_change_is_an_audit_event_and_a_refused_one_is_not(aws: d
         (event["type"], event["spaceId"], event["accountId"], event["connectionId"], event["detail"])
         for event in reply.json["items"]
     }
-    assert recorded == {
+    assert recorded == {  # fmt: skip
         ("SPACE_CHANGED", "demo", None, None, "named Demo space"),
         ("MEMBER_CHANGED", "demo", None, None, "bob is POWER_USER"),
-        ("APPROVER_CHANGED", None, APPROVED_ACCOUNT, None, "administrator admin@example.com"),
+        ("APPROVER_CHANGED", None, APPROVED_ACCOUNT, None, "policy: approvers admin@example.com; quorum 1"),
         ("MEMBER_REMOVED", "demo", None, None, "bob removed"),
-        ("APPROVER_REMOVED", None, APPROVED_ACCOUNT, None, "administrator admin@example.com removed"),
+        (
+            "APPROVER_REMOVED",
+            None,
+            APPROVED_ACCOUNT,
+            None,
+            "removed policy: approvers admin@example.com; quorum 1",
+        ),
     }
     everything = invoke("query_audit", http_event("http_audit_events", query={}))
     assert len(everything.json["items"]) == 5
