@@ -232,3 +232,23 @@ def test_offsets_at_or_after_the_window_are_dropped() -> None:
 def test_an_escalation_with_no_addresses_is_no_timer() -> None:
     policy = ApprovalPolicy(approvers=[A], escalateAfterSeconds=3600)
     assert timers(policy, WINDOW) == [Timer(number=1, seconds=WINDOW, expire=True)]
+
+
+# ---- the local stack's seed ----------------------------------------------------------------------
+
+
+def test_the_seeds_policies_are_requests_the_api_takes() -> None:
+    from local.seed_data import ADMIN_ACCOUNT, ADMIN_EMAIL, POLICY_ACCOUNT, SEED
+
+    requests = {approver.account_id: approver.request() for approver in SEED.approvers}
+    assert requests == {
+        ADMIN_ACCOUNT: {"email": ADMIN_EMAIL},  # the plain form, as before policies
+        POLICY_ACCOUNT: {"approvers": ["ops1@example.com", "ops2@example.com"], "quorum": 2},
+    }
+    for approver in SEED.approvers:
+        request = PutApproverRequest.model_validate(approver.request())
+        assert request.problems(60) == []  # even under the shortest window the tests run with
+        assert request.policy() == ApprovalPolicy.model_validate(approver.policy())
+    # Both approved accounts have the service's roles, and every seeded account its Admin role
+    assert SEED.role_accounts == (ADMIN_ACCOUNT, POLICY_ACCOUNT)
+    assert set(SEED.accounts) == {ADMIN_ACCOUNT, POLICY_ACCOUNT, "444455556666"}
