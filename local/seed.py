@@ -1,12 +1,14 @@
 """Applies the seed (``local.seed_data``) to the local stack, the way it is created in AWS.
 
-- IAM, in account 111122223333, as that account's administrator would set it up: the verifier
-  role (the template's ``VerifierRoleName``) that the service assumes, ``BuildRole`` that trusts
-  the runner principal (``RunnerPrincipalArn``), ``UntrustedRole`` that does not; and in every
-  seeded account the role ``Admin`` (trusts the account's root), for account proofs.
-- The spaces, their members and the accounts' administrators, through the operator API's routes
-  on the front with an operator's token: the same authorizer, validation and SNS email
-  subscription (with its filter policy) as in AWS.
+- IAM, in accounts 111122223333 and 555566667777 (``SEED.role_accounts``), as each account's
+  administrator would set it up: the verifier role (the template's ``VerifierRoleName``) that the
+  service assumes, ``BuildRole`` that trusts the runner principal (``RunnerPrincipalArn``),
+  ``UntrustedRole`` that does not; and in every seeded account the role ``Admin`` (trusts the
+  account's root), for account proofs.
+- The spaces, their members and the accounts' approval policies (``{email}`` for one
+  administrator, the policy itself for several approvers), through the operator API's routes on
+  the front with an operator's token: the same authorizer, validation and SNS email subscriptions
+  (one per address, with its filter policy) as in AWS.
 
 The users are the local stack's user pool (``local.seed_data.USERS``): who exists and which
 groups they are in.
@@ -52,11 +54,16 @@ def seed_iam(stack: DeployedStack) -> None:
     """The roles accounts' administrators create (``seed_roles``, ``admin_roles``), each in its
     account."""
     roles = (
-        seed_roles(
-            stack.parameter("RunnerPrincipalArn"),
-            stack.parameter("VerifierRoleName"),
-            service_account=ACCOUNT_ID,
-            external_id=stack.parameter("VerifierExternalId"),
+        tuple(
+            role
+            for account_id in SEED.role_accounts
+            for role in seed_roles(
+                stack.parameter("RunnerPrincipalArn"),
+                stack.parameter("VerifierRoleName"),
+                service_account=ACCOUNT_ID,
+                external_id=stack.parameter("VerifierExternalId"),
+                account_id=account_id,
+            )
         )
         + admin_roles()
     )
@@ -93,7 +100,7 @@ def _call(front: Front, token: str, method: str, path: str, body: dict[str, Any]
 
 
 def seed_api(front: Front, issuer: TokenIssuer) -> None:
-    """The spaces, their members and the administrators, through the operator API's routes (the
+    """The spaces, their members and the approval policies, through the operator API's routes (the
     front's routing, authorizer and function, before it opens its port to anyone else)."""
     operator = USERS[SEED.operator]
     token = issuer.issue(operator.user_id, list(operator.groups))
@@ -104,4 +111,4 @@ def seed_api(front: Front, issuer: TokenIssuer) -> None:
                 path = f"/spaces/{space.space_id}/members/{member.user_id}"
                 _call(front, token, "PUT", path, {"role": member.role})
     for approver in SEED.approvers:
-        _call(front, token, "PUT", f"/approvers/{approver.account_id}", {"email": approver.email})
+        _call(front, token, "PUT", f"/approvers/{approver.account_id}", approver.request())

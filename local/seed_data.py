@@ -2,7 +2,8 @@
 by the tests.
 
 - ``SEED``: the spaces, the users (with their groups), the members of each space, the accounts'
-  administrators (approvers), and the accounts that have none.
+  approval policies (one administrator, or several approvers and a quorum), the accounts that
+  have none, and the accounts whose administrators created the service's roles.
 - ``seed_roles(...)``: the IAM roles an account's administrator creates, with their trust
   policies, for a given runner principal and verifier role (template parameters).
 - ``admin_roles()``: the role ``Admin`` in each seeded account, trusting that account's root:
@@ -24,6 +25,10 @@ SPACE_NAME = "Demo space"
 ADMIN_ACCOUNT = "111122223333"
 ADMIN_EMAIL = "admin@example.com"
 UNREGISTERED_ACCOUNT = "444455556666"
+# An account approved by a policy: two approvers, both of whom must approve.
+POLICY_ACCOUNT = "555566667777"
+POLICY_APPROVERS = ("ops1@example.com", "ops2@example.com")
+POLICY_QUORUM = 2
 TRUSTED_ROLE = "BuildRole"
 UNTRUSTED_ROLE = "UntrustedRole"
 # The users, by what they are in the seed (SEED.users describes them, with their groups).
@@ -59,10 +64,43 @@ class SeedMember:
 
 @dataclass(frozen=True)
 class SeedApprover:
-    """An account's administrator, who approves the requests for it."""
+    """An account's approval policy (SPEC.md, "Approval policy"): its approvers, of whom
+    ``quorum`` must approve, its reminders and its escalation. One approver and nothing else is
+    the plain policy of one administrator, registered as ``{email}``."""
 
     account_id: str
-    email: str
+    approvers: tuple[str, ...]
+    quorum: int = 1
+    remind_after_seconds: tuple[int, ...] = ()
+    escalate_after_seconds: int | None = None
+    escalate_to: tuple[str, ...] = ()
+
+    @property
+    def email(self) -> str:
+        """The first approver (the plain policy's one administrator)."""
+        return self.approvers[0]
+
+    def policy(self) -> dict[str, Any]:
+        """The policy with the field names of the API and the registry."""
+        return {
+            "approvers": list(self.approvers),
+            "quorum": self.quorum,
+            "remindAfterSeconds": list(self.remind_after_seconds),
+            "escalateAfterSeconds": self.escalate_after_seconds,
+            "escalateTo": list(self.escalate_to),
+        }
+
+    def request(self) -> dict[str, Any]:
+        """The body of ``PUT /approvers/{account_id}``: ``{email}`` for the plain policy."""
+        if self == SeedApprover(self.account_id, (self.email,)):
+            return {"email": self.email}
+        body: dict[str, Any] = {"approvers": list(self.approvers), "quorum": self.quorum}
+        if self.remind_after_seconds:
+            body["remindAfterSeconds"] = list(self.remind_after_seconds)
+        if self.escalate_to:
+            body["escalateAfterSeconds"] = self.escalate_after_seconds
+            body["escalateTo"] = list(self.escalate_to)
+        return body
 
 
 @dataclass(frozen=True)
@@ -88,6 +126,8 @@ class Seed:
     approvers: tuple[SeedApprover, ...]
     unregistered_accounts: tuple[str, ...]  # accounts with no administrator
     operator: str  # the user (group operators) who writes the spaces, members and approvers
+    # The accounts whose administrators created the service's roles (``seed_roles``).
+    role_accounts: tuple[str, ...] = (ADMIN_ACCOUNT,)
 
     @property
     def accounts(self) -> tuple[str, ...]:
@@ -110,9 +150,13 @@ SEED = Seed(
         SeedMember(SPACE_ID, POWER_USER, "POWER_USER"),
         SeedMember(SPACE_ID, LIMITED_USER, "LIMITED_ACCESS"),
     ),
-    approvers=(SeedApprover(ADMIN_ACCOUNT, ADMIN_EMAIL),),
+    approvers=(
+        SeedApprover(ADMIN_ACCOUNT, (ADMIN_EMAIL,)),
+        SeedApprover(POLICY_ACCOUNT, POLICY_APPROVERS, quorum=POLICY_QUORUM),
+    ),
     unregistered_accounts=(UNREGISTERED_ACCOUNT,),
     operator=OPERATOR,
+    role_accounts=(ADMIN_ACCOUNT, POLICY_ACCOUNT),
 )
 
 USERS: dict[str, SeedUser] = {user.user_id: user for user in SEED.users}
@@ -127,24 +171,29 @@ def trust_policy(principal: dict[str, Any], condition: dict[str, Any] | None = N
 
 
 def seed_roles(
-    runner_arn: str, verifier_role: str, *, service_account: str, external_id: str = ""
+    runner_arn: str,
+    verifier_role: str,
+    *,
+    service_account: str,
+    external_id: str = "",
+    account_id: str = ADMIN_ACCOUNT,
 ) -> tuple[SeedRole, ...]:
-    """The roles the administrator of ``ADMIN_ACCOUNT`` creates: the verifier role that the
-    service (in ``service_account``) assumes, with ``external_id`` if there is one;
-    ``TRUSTED_ROLE``, which trusts the runner principal; ``UNTRUSTED_ROLE``, which does not."""
+    """The roles the administrator of ``account_id`` (one of ``SEED.role_accounts``) creates: the
+    verifier role that the service (in ``service_account``) assumes, with ``external_id`` if there
+    is one; ``TRUSTED_ROLE``, which trusts the runner principal; ``UNTRUSTED_ROLE``, which does not."""
     condition = {"StringEquals": {"sts:ExternalId": external_id}} if external_id else None
     read_roles = json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["iam:GetRole"], "Resource": "*"}]})  # fmt: skip
     return (
         SeedRole(
-            ADMIN_ACCOUNT,
+            account_id,
             verifier_role,
             trust_policy({"AWS": f"arn:aws:iam::{service_account}:root"}, condition),
             description="Lets the account connections service read roles in this account.",
             inline_policies=(("ReadRoles", read_roles),),
         ),
-        SeedRole(ADMIN_ACCOUNT, TRUSTED_ROLE, trust_policy({"AWS": runner_arn})),
-        SeedRole(ADMIN_ACCOUNT, UNTRUSTED_ROLE, trust_policy({"Service": "ec2.amazonaws.com"})),
+        SeedRole(account_id, TRUSTED_ROLE, trust_policy({"AWS": runner_arn})),
+        SeedRole(account_id, UNTRUSTED_ROLE, trust_policy({"Service": "ec2.amazonaws.com"})),
     )
 
 

@@ -545,12 +545,12 @@ class InMemoryRegistry:
         return member.role if member else None
 
     def put_approver(self, approver: Approver, event: AuditEvent | None = None) -> None:
-        self.approvers[approver.accountId] = approver.model_copy()
+        self.approvers[approver.accountId] = approver.model_copy(deep=True)
         self._write(event)
 
     def get_approver(self, account_id: str) -> Approver | None:
         approver = self.approvers.get(account_id)
-        return approver.model_copy() if approver else None
+        return approver.model_copy(deep=True) if approver else None
 
     def delete_approver(self, account_id: str, event: AuditEvent | None = None) -> bool:
         if self.approvers.pop(account_id, None) is None:
@@ -559,11 +559,12 @@ class InMemoryRegistry:
         return True
 
     def list_approvers(self, limit: int, next_token: str | None) -> Page[Approver]:
-        ordered = [self.approvers[account].model_copy() for account in sorted(self.approvers)]
+        ordered = [self.approvers[account].model_copy(deep=True) for account in sorted(self.approvers)]
         return _page(ordered, limit, next_token, "approvers")
 
     def approvers_with_email(self, email: str) -> list[Approver]:
-        return [approver.model_copy() for approver in self.approvers.values() if approver.email == email]
+        named = [approver for approver in self.approvers.values() if email in approver.addresses()]
+        return [approver.model_copy(deep=True) for approver in named]
 
     # ---- the guarded registry: refuses what the adapter's conditions refuse, writing nothing ----
 
@@ -577,23 +578,23 @@ class InMemoryRegistry:
         event: AuditEvent,
         *,
         replacing: Approver | None,
-        serving: AddressSubscription,
-        released: AddressSubscription | None = None,
+        serving: list[AddressSubscription],
+        released: list[AddressSubscription],
     ) -> None:
         """While the registration is still ``replacing`` (its address and time) and each address
         record still at the version read (0: absent)."""
-        changed = [serving, *([released] if released else [])]
+        changed = [*serving, *released]
         self._guard(approver.accountId, replacing, changed)
-        self.approvers[approver.accountId] = approver.model_copy()
+        self.approvers[approver.accountId] = approver.model_copy(deep=True)
         self._store(changed)
         self._write(event)
 
     def unregister_approver(
-        self, approver: Approver, event: AuditEvent, *, released: AddressSubscription
+        self, approver: Approver, event: AuditEvent, *, released: list[AddressSubscription]
     ) -> None:
-        self._guard(approver.accountId, approver, [released])
+        self._guard(approver.accountId, approver, released)
         del self.approvers[approver.accountId]
-        self._store([released])
+        self._store(released)
         self._write(event)
 
     def save_subscription(self, subscription: AddressSubscription) -> AddressSubscription:

@@ -78,6 +78,34 @@ def test_the_document_tells_the_truth_about_inputs_and_errors() -> None:
     assert "HTTPValidationError" not in str(document)  # validation errors are 400 problems here
 
 
+def test_the_document_describes_both_forms_of_an_approval_policy() -> None:
+    document = invoke(FUNCTION, http_event("http_openapi")).json
+    put = document["paths"]["/approvers/{accountId}"]["put"]
+    body = put["requestBody"]["content"]["application/json"]["schema"]
+    schema = document["components"]["schemas"][body["$ref"].rsplit("/", 1)[-1]]
+    assert schema["additionalProperties"] is False
+    assert set(schema["properties"]) == {
+        "email", "approvers", "quorum", "remindAfterSeconds", "escalateAfterSeconds", "escalateTo",
+        "approverPrincipals",
+    }  # fmt: skip
+    assert "{email}" in schema["description"] and "approval policy" in schema["description"]
+    assert [set(example) for example in schema["examples"]] == [
+        {"email"}, set(schema["properties"]) - {"email"},
+    ]  # fmt: skip
+    options = schema["properties"]["approvers"]["anyOf"]
+    [approvers] = [option for option in options if option["type"] == "array"]
+    assert (approvers["minItems"], approvers["maxItems"]) == (1, 10)
+    reminders = schema["properties"]["remindAfterSeconds"]
+    assert reminders["maxItems"] == 9 and reminders["items"]["minimum"] == 60
+    assert "quorum" in put["description"] and "escalateTo" in put["description"]
+    assert {"200", "400", "401", "403", "409"} <= set(put["responses"])
+    # The answer is the whole policy
+    answer = put["responses"]["200"]["content"]["application/json"]["schema"]
+    registered = document["components"]["schemas"][answer["$ref"].rsplit("/", 1)[-1]]
+    assert set(schema["properties"]) <= set(registered["properties"])
+    assert {"accountId", "subscriptionArn", "updatedAt", "updatedBy"} <= set(registered["properties"])
+
+
 def test_the_page_renders_the_document_self_contained() -> None:
     reply = invoke(FUNCTION, http_event("http_docs"))
     assert reply.status == 200

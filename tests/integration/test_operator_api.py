@@ -10,7 +10,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from account_connections.adapters.dynamodb.table import serialize
 from account_connections.domain.registry import SpaceRole
+from account_connections.settings import load_settings
 from local.outbox import Outbox
 from tests.integration.conftest import APPROVED_ACCOUNT, dump_table
 from tests.support import FakeContext, Reply, http_event, invoke, load_event, load_handler, stores
@@ -98,7 +100,9 @@ def test_put_approver_subscribes_the_email_filtered_to_the_account(aws: dict[str
     assert subscription["Protocol"] == "email"
     assert subscription["Endpoint"] == "admin@example.com"
     assert subscription["SubscriptionArn"] == reply.json["subscriptionArn"]
-    assert json.loads(subscription["FilterPolicy"]) == {"accountId": [APPROVED_ACCOUNT]}
+    assert json.loads(subscription["FilterPolicy"]) == {
+        "accountId": [APPROVED_ACCOUNT], "recipients": ["admin@example.com"],
+    }  # fmt: skip
     assert subscription["FilterPolicyScope"] == "MessageAttributes"
 
 
@@ -125,7 +129,9 @@ def test_one_address_for_several_accounts_has_one_subscription_filtered_to_all(a
     second = call("http_put_approver", path={"accountId": "444455556666"}).json
     assert second["subscriptionArn"] == first["subscriptionArn"]
     [subscription] = subscriptions(aws)
-    assert json.loads(subscription["FilterPolicy"]) == {"accountId": [APPROVED_ACCOUNT, "444455556666"]}
+    assert json.loads(subscription["FilterPolicy"]) == {
+        "accountId": [APPROVED_ACCOUNT, "444455556666"], "recipients": ["admin@example.com"],
+    }  # fmt: skip
 
 
 def test_moving_one_account_to_a_new_address_narrows_the_old_subscription(aws: dict[str, Any]) -> None:
@@ -144,7 +150,9 @@ def test_deleting_one_of_an_addresss_accounts_keeps_the_others(aws: dict[str, An
     call("http_put_approver", path={"accountId": "444455556666"})
     assert call("http_delete_approver").status == 204
     [subscription] = subscriptions(aws)
-    assert json.loads(subscription["FilterPolicy"]) == {"accountId": ["444455556666"]}
+    assert json.loads(subscription["FilterPolicy"]) == {
+        "accountId": ["444455556666"], "recipients": ["admin@example.com"],
+    }  # fmt: skip
     assert call("http_delete_approver", path={"accountId": "444455556666"}).status == 204
     assert subscriptions(aws) == []
 
@@ -194,6 +202,146 @@ def test_a_next_token_only_serves_the_query_that_issued_it(seeded: dict[str, Any
     assert call("http_list_approvers", query={"nextToken": token[:-2]}).status == 400
 
 
+# ---- approval policies ---------------------------------------------------------------------------
+
+OPS = ["ops1@example.com", "ops2@example.com"]
+SECURITY = "security@example.com"
+POLICY = {"approvers": OPS, "quorum": 2, "remindAfterSeconds": [3600, 7200], "escalateAfterSeconds": 86400,
+          "escalateTo": [SECURITY]}  # fmt: skip
+
+
+def filters(aws: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """address -> its one subscription's filter policy (an address with two fails the test)."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for subscription in subscriptions(aws):
+        assert subscription["Endpoint"] not in found, f"{subscription['Endpoint']} has two subscriptions"
+        assert subscription["FilterPolicyScope"] == "MessageAttributes"
+        found[subscription["Endpoint"]] = json.loads(subscription["FilterPolicy"])
+    return found
+
+
+def test_a_policy_subscribes_each_of_its_addresses_filtered_to_the_account_and_itself(
+    aws: dict[str, Any],
+) -> None:
+    reply = call("http_put_approver", body=POLICY)
+    assert reply.status == 200, reply.text
+    # The answer is the whole policy as registered
+    assert reply.json == {
+        **reply.json, **POLICY, "accountId": APPROVED_ACCOUNT, "email": OPS[0], "approverPrincipals": [],
+        "updatedBy": "oscar",
+    }  # fmt: skip
+    assert filters(aws) == {
+        address: {"accountId": [APPROVED_ACCOUNT], "recipients": [address]} for address in [*OPS, SECURITY]
+    }
+    [first] = [s for s in subscriptions(aws) if s["Endpoint"] == OPS[0]]
+    assert reply.json["subscriptionArn"] == first["SubscriptionArn"]
+    # And the list shows it whole
+    [listed] = call("http_list_approvers").json["items"]
+    assert listed == reply.json
+
+
+def test_a_policy_that_drops_an_address_narrows_or_removes_its_subscription(aws: dict[str, Any]) -> None:
+    # Given ops2@ approves for two accounts, security@ only for the first
+    assert call("http_put_approver", body=POLICY).status == 200
+    assert call("http_put_approver", path={"accountId": "444455556666"}, body={"email": OPS[1]}).status == 200
+    # When the first account's policy keeps ops1@ only
+    assert call("http_put_approver", body={"approvers": OPS[:1]}).status == 200
+    # Then ops2@ keeps the second account, and security@, serving none, has no subscription
+    assert filters(aws) == {
+        OPS[0]: {"accountId": [APPROVED_ACCOUNT], "recipients": [OPS[0]]},
+        OPS[1]: {"accountId": ["444455556666"], "recipients": [OPS[1]]},
+    }
+    # And deleting the policies removes the rest
+    assert call("http_delete_approver").status == 204
+    assert call("http_delete_approver", path={"accountId": "444455556666"}).status == 204
+    assert subscriptions(aws) == []
+
+
+def test_an_address_in_two_accounts_policies_has_one_subscription_listing_both(aws: dict[str, Any]) -> None:
+    assert call("http_put_approver", body=POLICY).status == 200
+    other = {"approvers": ["admin@example.com"], "escalateAfterSeconds": 600, "escalateTo": [OPS[1]]}
+    assert call("http_put_approver", path={"accountId": "444455556666"}, body=other).status == 200
+    found = filters(aws)
+    assert found[OPS[1]] == {"accountId": [APPROVED_ACCOUNT, "444455556666"], "recipients": [OPS[1]]}
+    assert found[OPS[0]] == {"accountId": [APPROVED_ACCOUNT], "recipients": [OPS[0]]}
+    assert found["admin@example.com"] == {"accountId": ["444455556666"], "recipients": ["admin@example.com"]}
+
+
+def test_an_address_anywhere_in_a_policy_is_found_by_the_registry(aws: dict[str, Any]) -> None:
+    # The fallback for addresses registered before their records existed: a Query on GSI4.
+    assert call("http_put_approver", body=POLICY).status == 200
+    registry = stores(aws["table"], aws["ddb"]).registry
+    for address in [*OPS, SECURITY]:
+        assert [a.accountId for a in registry.approvers_with_email(address)] == [APPROVED_ACCOUNT]
+    assert registry.approvers_with_email("admin@example.com") == []
+    # And a registration stored before policies (only its email) is found too
+    aws["ddb"].put_item(TableName=aws["table"], Item=serialize({
+        "pk": "APPROVER#444455556666", "sk": "APPROVER", "gsi4pk": "ALL#APPROVER", "gsi4sk": "444455556666",
+        "accountId": "444455556666", "email": "admin@example.com", "subscriptionArn": None,
+        "approverPrincipals": [], "updatedAt": "2026-01-01T00:00:00.000Z", "updatedBy": "oscar",
+    }))  # fmt: skip
+    [legacy] = registry.approvers_with_email("admin@example.com")
+    assert (legacy.accountId, legacy.approvers, legacy.quorum) == ("444455556666", ["admin@example.com"], 1)
+
+
+def test_a_policy_change_is_recorded_with_the_policy(aws: dict[str, Any]) -> None:
+    assert call("http_put_approver", body=POLICY).status == 200
+    reply = invoke("query_audit", http_event("http_audit_events", query={"actor": "oscar"}))
+    [event] = reply.json["items"]
+    assert (event["type"], event["accountId"], event["detail"]) == (
+        "APPROVER_CHANGED", APPROVED_ACCOUNT,
+        "policy: approvers ops1@example.com, ops2@example.com; quorum 2; reminders 3600, 7200 s; "
+        "escalate to security@example.com after 86400 s",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**POLICY, "quorum": 3}, "quorum"),
+        ({**POLICY, "escalateTo": ["OPS1@example.com"]}, "escalateTo[0]"),
+        ({**POLICY, "remindAfterSeconds": [7200, 3600]}, "remindAfterSeconds[1]"),
+        ({**POLICY, "remindAfterSeconds": [3600, 604800]}, "remindAfterSeconds[1]"),
+        ({**POLICY, "escalateTo": []}, "escalateTo"),
+        ({"email": "admin@example.com", "quorum": 1}, "quorum"),
+        ({"email": "admin@example.com", "approvers": OPS}, "approvers"),
+        ({}, "approvers"),
+        ({**POLICY, "remindAfterSeconds": [30]}, "remindAfterSeconds[0]"),
+        ({**POLICY, "approvers": []}, "approvers"),
+        ({**POLICY, "quorum": "2"}, "quorum"),
+        ({**POLICY, "escalation": "later"}, "escalation"),
+    ],
+)
+def test_a_bad_policy_is_a_400_naming_the_field_and_changes_nothing(
+    aws: dict[str, Any], body: dict[str, Any], field: str
+) -> None:
+    # Given the account administered by admin@
+    assert call("http_put_approver").status == 200
+    before, subscribed = dump_table(aws["ddb"]), subscriptions(aws)
+    # When an operator sends a policy that breaks a rule
+    reply = call("http_put_approver", body=body)
+    # Then a problem naming the field, and nothing stored, no subscription made
+    assert reply.status == 400, reply.text
+    assert reply.headers["Content-Type"] == "application/problem+json"
+    assert field in {error["field"] for error in reply.json["errors"]}, reply.json
+    assert dump_table(aws["ddb"]) == before and subscriptions(aws) == subscribed
+
+
+def test_the_approval_window_is_the_deployments(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APPROVAL_TIMEOUT_SECONDS", "3600")
+    load_settings.cache_clear()
+    try:
+        reply = call("http_put_approver", body={"approvers": OPS, "remindAfterSeconds": [3600]})
+        assert reply.status == 400
+        assert reply.json["errors"] == [
+            {"field": "remindAfterSeconds[0]", "message": "must be less than the approval window (3600 s)"}
+        ]
+        assert subscriptions(aws) == []
+        assert call("http_put_approver", body={"approvers": OPS, "remindAfterSeconds": [3540]}).status == 200
+    finally:
+        load_settings.cache_clear()
+
+
 # ---- every change is recorded ---------------------------------------------------------------------
 
 
@@ -211,12 +359,18 @@ def test_every_registry_change_is_an_audit_event_and_a_refused_one_is_not(aws: d
         (event["type"], event["spaceId"], event["accountId"], event["connectionId"], event["detail"])
         for event in reply.json["items"]
     }
-    assert recorded == {
+    assert recorded == {  # fmt: skip
         ("SPACE_CHANGED", "demo", None, None, "named Demo space"),
         ("MEMBER_CHANGED", "demo", None, None, "bob is POWER_USER"),
-        ("APPROVER_CHANGED", None, APPROVED_ACCOUNT, None, "administrator admin@example.com"),
+        ("APPROVER_CHANGED", None, APPROVED_ACCOUNT, None, "policy: approvers admin@example.com; quorum 1"),
         ("MEMBER_REMOVED", "demo", None, None, "bob removed"),
-        ("APPROVER_REMOVED", None, APPROVED_ACCOUNT, None, "administrator admin@example.com removed"),
+        (
+            "APPROVER_REMOVED",
+            None,
+            APPROVED_ACCOUNT,
+            None,
+            "removed policy: approvers admin@example.com; quorum 1",
+        ),
     }
     everything = invoke("query_audit", http_event("http_audit_events", query={}))
     assert len(everything.json["items"]) == 5

@@ -899,28 +899,28 @@ def test_the_guarded_registry_refuses_what_changed_since_read_and_writes_nothing
     admin = Approver(accountId=ACCOUNT, email=ADMIN_EMAIL, subscriptionArn="arn:admin", **STAMP)
     unread = AddressSubscription(email=ADMIN_EMAIL, subscriptionArn="arn:admin", accounts=[ACCOUNT])
     # A first registration: no approver, no record yet
-    registry.register_approver(admin, changed(), replacing=None, serving=unread)
+    registry.register_approver(admin, changed(), replacing=None, serving=[unread], released=[])
     record = registry.get_subscription(ADMIN_EMAIL)
     assert record == unread.model_copy(update={"version": 1})
     # The same reads again (another operator's, stale now) lose: the registration, or the record
     with pytest.raises(RegistryConflict):
-        registry.register_approver(admin, changed(), replacing=None, serving=record)
+        registry.register_approver(admin, changed(), replacing=None, serving=[record], released=[])
     with pytest.raises(RegistryConflict):
-        registry.register_approver(admin, changed(), replacing=admin, serving=unread)
+        registry.register_approver(admin, changed(), replacing=admin, serving=[unread], released=[])
     moved = Approver(accountId=ACCOUNT, email="new@example.com", **{**STAMP, "updatedAt": at})
     new = AddressSubscription(email="new@example.com", accounts=[ACCOUNT])
     with pytest.raises(RegistryConflict):  # the released address read before the first write
-        registry.register_approver(moved, changed(), replacing=admin, serving=new, released=unread)
+        registry.register_approver(moved, changed(), replacing=admin, serving=[new], released=[unread])
     stale = admin.model_copy(update={"updatedAt": "2026-01-01T00:00:00.000Z"})
     with pytest.raises(RegistryConflict):  # the registration read before another one
         registry.register_approver(
-            moved, changed(), replacing=stale, serving=new, released=record.without(ACCOUNT)
+            moved, changed(), replacing=stale, serving=[new], released=[record.without(ACCOUNT)]
         )
     assert registry.get_approver(ACCOUNT) == admin and registry.get_subscription("new@example.com") is None
     assert recorded() == 1
     # Moving the account as read: both records change with it
     registry.register_approver(
-        moved, changed(), replacing=admin, serving=new, released=record.without(ACCOUNT)
+        moved, changed(), replacing=admin, serving=[new], released=[record.without(ACCOUNT)]
     )
     assert registry.get_approver(ACCOUNT) == moved
     released = registry.get_subscription(ADMIN_EMAIL)
@@ -929,10 +929,10 @@ def test_the_guarded_registry_refuses_what_changed_since_read_and_writes_nothing
     new_record = registry.get_subscription("new@example.com")
     assert new_record is not None and new_record.version == 1
     with pytest.raises(RegistryConflict):
-        registry.unregister_approver(admin, changed(), released=new_record.without(ACCOUNT))
+        registry.unregister_approver(admin, changed(), released=[new_record.without(ACCOUNT)])
     with pytest.raises(RegistryConflict):
-        registry.unregister_approver(moved, changed(), released=new)
-    registry.unregister_approver(moved, changed(), released=new_record.without(ACCOUNT))
+        registry.unregister_approver(moved, changed(), released=[new])
+    registry.unregister_approver(moved, changed(), released=[new_record.without(ACCOUNT)])
     assert registry.get_approver(ACCOUNT) is None and recorded() == 3
     # A record is saved and forgotten at its version only
     with pytest.raises(RegistryConflict):
@@ -943,6 +943,55 @@ def test_the_guarded_registry_refuses_what_changed_since_read_and_writes_nothing
         registry.forget_subscription(released)
     registry.forget_subscription(saved)
     assert registry.get_subscription(ADMIN_EMAIL) is None
+
+
+def test_a_policy_changes_the_records_of_all_its_addresses_at_once_or_not_at_all(backend: Backend) -> None:
+    registry = backend.registry
+    at = isoformat(utcnow())
+
+    def changed() -> AuditEvent:
+        return registry_event(EventType.APPROVER_CHANGED, "oscar", at, "changed", account_id=ACCOUNT)
+
+    def accounts(email: str) -> list[str] | None:
+        record = registry.get_subscription(email)
+        return None if record is None else record.accounts
+
+    # Given a policy of two approvers and an escalation, registered with its three records
+    policy = Approver(accountId=ACCOUNT, approvers=["a@example.com", "b@example.com"], quorum=2,
+                      remindAfterSeconds=[3600], escalateAfterSeconds=7200, escalateTo=["c@example.com"],
+                      subscriptionArn="arn:a", **STAMP)  # fmt: skip
+    unread = [AddressSubscription(email=email, accounts=[ACCOUNT]) for email in policy.addresses()]
+    registry.register_approver(policy, changed(), replacing=None, serving=unread, released=[])
+    # Then it reads back whole, and every address finds it, the escalation's too
+    assert registry.get_approver(ACCOUNT) == policy and policy.email == "a@example.com"
+    assert [accounts(email) for email in policy.addresses()] == [[ACCOUNT]] * 3
+    for email in policy.addresses():
+        assert [found.accountId for found in registry.approvers_with_email(email)] == [ACCOUNT]
+    assert registry.approvers_with_email("d@example.com") == []
+    # When a narrower policy keeps a@ and drops b@ and c@, but read c@'s record before it existed
+    narrower = Approver(accountId=ACCOUNT, email="a@example.com", subscriptionArn="arn:a",
+                        **{**STAMP, "updatedAt": at})  # fmt: skip
+    a, b, c = (registry.get_subscription(email) for email in policy.addresses())
+    assert a is not None and b is not None and c is not None
+    with pytest.raises(RegistryConflict):
+        registry.register_approver(narrower, changed(), replacing=policy, serving=[a],
+                                   released=[b.without(ACCOUNT), unread[2].without(ACCOUNT)])  # fmt: skip
+    # Then nothing changed, no record and not the registration
+    assert registry.get_approver(ACCOUNT) == policy
+    assert [accounts(email) for email in policy.addresses()] == [[ACCOUNT]] * 3
+    # And as read, every record changes with it
+    registry.register_approver(narrower, changed(), replacing=policy, serving=[a],
+                               released=[b.without(ACCOUNT), c.without(ACCOUNT)])  # fmt: skip
+    assert registry.get_approver(ACCOUNT) == narrower
+    assert [accounts(email) for email in policy.addresses()] == [[ACCOUNT], [], []]
+    assert registry.approvers_with_email("b@example.com") == []
+    # A policy changed meanwhile (the registration as first read) refuses the removal
+    a = registry.get_subscription("a@example.com")
+    assert a is not None
+    with pytest.raises(RegistryConflict):
+        registry.unregister_approver(policy, changed(), released=[a.without(ACCOUNT)])
+    registry.unregister_approver(narrower, changed(), released=[a.without(ACCOUNT)])
+    assert registry.get_approver(ACCOUNT) is None and accounts("a@example.com") == []
 
 
 def test_a_new_link_gives_the_connection_token_the_principals_registered_now(backend: Backend) -> None:

@@ -14,6 +14,7 @@ from account_connections.domain.audit import EventType
 from account_connections.domain.connection import Connection, ConnectionSecrets
 from account_connections.domain.errors import (
     ApproverNotFound,
+    InvalidRequest,
     MemberNotFound,
     NotAuthorized,
     RegistryConflict,
@@ -30,6 +31,7 @@ from account_connections.domain.registry import (
 )
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import TokenState, hash_token
+from account_connections.logic import registry as registry_logic
 from account_connections.logic.access import require_space_role
 from account_connections.logic.approval import view_page
 from account_connections.logic.registry import (
@@ -129,7 +131,7 @@ def test_a_new_administrator_is_subscribed_to_their_accounts_messages_only() -> 
     approver = registry.get_approver(ACCOUNT)
     assert approver is not None and (approver.email, approver.subscriptionArn) == (ADMIN_EMAIL, arn)
     assert [(e.type, e.accountId, e.detail) for e in registry.events] == [
-        (EventType.APPROVER_CHANGED, ACCOUNT, f"administrator {ADMIN_EMAIL}"),
+        (EventType.APPROVER_CHANGED, ACCOUNT, f"policy: approvers {ADMIN_EMAIL}; quorum 1"),
     ]
 
 
@@ -180,7 +182,7 @@ def test_an_unregistered_administrator_stops_receiving_the_accounts_messages() -
     delete_approver(registry, subscriptions, InMemoryConnections(), OSCAR, ACCOUNT)
     assert subscriptions.subscriptions == {}
     assert registry.events[-1].type == EventType.APPROVER_REMOVED
-    assert registry.events[-1].detail == f"administrator {ADMIN_EMAIL} removed"
+    assert registry.events[-1].detail == f"removed policy: approvers {ADMIN_EMAIL}; quorum 1"
 
 
 def test_unregistering_nobody_is_not_found(world: World) -> None:
@@ -197,6 +199,198 @@ def test_administrators_are_listed_by_account_page_by_page() -> None:
     assert [a.accountId for a in first.items] == [ACCOUNT, UNREGISTERED_ACCOUNT] and first.nextToken
     rest = list_approvers(registry, 2, first.nextToken)
     assert [a.accountId for a in rest.items] == [SECOND] and rest.nextToken is None
+
+
+# ---- approval policies: every address of every policy has its subscription ----------------------
+
+OPS = ["ops1@example.com", "ops2@example.com"]
+ESCALATION = "security@example.com"
+
+
+def _policy(
+    registry: InMemoryRegistry, subscriptions: FakeSubscriptions, account: str, **body: Any
+) -> Approver:
+    return put_approver(registry, subscriptions, InMemoryConnections(), FakeMailer(), OSCAR, account,
+                        PutApproverRequest.model_validate(body))  # fmt: skip
+
+
+def _served(subscriptions: FakeSubscriptions) -> dict[str, list[str]]:
+    """address -> the accounts its one subscription lets through (each address has one at most)."""
+    served: dict[str, list[str]] = {}
+    for sub in subscriptions.subscriptions.values():
+        assert sub.email not in served, f"{sub.email} has two subscriptions"
+        served[sub.email] = sub.accounts
+    return served
+
+
+def test_every_address_of_a_policy_is_subscribed_to_the_account_and_itself() -> None:
+    # Given a policy of two approvers with an escalation
+    registry, subscriptions = InMemoryRegistry(), FakeSubscriptions()
+    approver = _policy(registry, subscriptions, ACCOUNT, approvers=OPS, quorum=2, remindAfterSeconds=[3600],
+                       escalateAfterSeconds=86400, escalateTo=[ESCALATION])  # fmt: skip
+    # Then each of its three addresses has its own subscription, letting the account's messages through
+    assert _served(subscriptions) == {OPS[0]: [ACCOUNT], OPS[1]: [ACCOUNT], ESCALATION: [ACCOUNT]}
+    for address in approver.addresses():
+        record = registry.get_subscription(address)
+        assert record is not None and record.accounts == [ACCOUNT]
+        assert subscriptions.of(address) == {record.subscriptionArn: [ACCOUNT]}
+    # And the registration is the whole policy, its subscriptionArn the first approver's
+    stored = registry.get_approver(ACCOUNT)
+    assert stored == approver and stored.policy().model_dump() == {
+        "approvers": OPS, "quorum": 2, "remindAfterSeconds": [3600], "escalateAfterSeconds": 86400,
+        "escalateTo": [ESCALATION], "approverPrincipals": [],
+    }  # fmt: skip
+    assert (stored.email, stored.subscriptionArn) == (OPS[0], next(iter(subscriptions.of(OPS[0]))))
+    # And every address finds it
+    for address in stored.addresses():
+        assert [a.accountId for a in registry.approvers_with_email(address)] == [ACCOUNT]
+
+
+def test_an_address_a_policy_drops_stops_receiving_the_account() -> None:
+    # Given ops1@ and ops2@ approve ACCOUNT, and ops2@ SECOND as well
+    registry, subscriptions = InMemoryRegistry(), FakeSubscriptions()
+    _policy(registry, subscriptions, ACCOUNT, approvers=OPS, escalateAfterSeconds=3600,
+            escalateTo=[ESCALATION])  # fmt: skip
+    _policy(registry, subscriptions, SECOND, email=OPS[1])
+    # When ACCOUNT's policy drops ops2@ and the escalation
+    _policy(registry, subscriptions, ACCOUNT, approvers=OPS[:1])
+    # Then ops2@ keeps SECOND only, and the escalation address, serving nothing, loses its subscription
+    assert _served(subscriptions) == {OPS[0]: [ACCOUNT], OPS[1]: [SECOND]}
+    assert registry.get_subscription(ESCALATION) is None
+    assert [a.accountId for a in registry.approvers_with_email(OPS[1])] == [SECOND]
+    # And when SECOND goes too, ops2@'s subscription goes
+    delete_approver(registry, subscriptions, InMemoryConnections(), OSCAR, SECOND)
+    assert _served(subscriptions) == {OPS[0]: [ACCOUNT]}
+
+
+def test_an_address_in_two_accounts_policies_has_one_subscription_for_both() -> None:
+    registry, subscriptions = InMemoryRegistry(), FakeSubscriptions()
+    _policy(registry, subscriptions, ACCOUNT, approvers=[*OPS, ADMIN_EMAIL], quorum=2)
+    # As an escalation address of the other: an address is an address, whatever its part
+    _policy(registry, subscriptions, SECOND, approvers=[ADMIN_EMAIL], escalateAfterSeconds=600,
+            escalateTo=[OPS[1]])  # fmt: skip
+    assert _served(subscriptions) == {
+        OPS[0]: [ACCOUNT], OPS[1]: sorted([ACCOUNT, SECOND]), ADMIN_EMAIL: sorted([ACCOUNT, SECOND]),
+    }  # fmt: skip
+    assert len(subscriptions.subscriptions) == 3
+
+
+def test_a_policy_removed_releases_every_address() -> None:
+    registry, subscriptions = InMemoryRegistry(), FakeSubscriptions()
+    _policy(registry, subscriptions, ACCOUNT, approvers=OPS, escalateAfterSeconds=600,
+            escalateTo=[ESCALATION])  # fmt: skip
+    _policy(registry, subscriptions, SECOND, email=ESCALATION)
+    delete_approver(registry, subscriptions, InMemoryConnections(), OSCAR, ACCOUNT)
+    assert _served(subscriptions) == {ESCALATION: [SECOND]}
+    assert registry.get_subscription(OPS[0]) is None and registry.get_subscription(OPS[1]) is None
+    event = registry.events[-1]
+    assert (event.type, event.detail) == (
+        EventType.APPROVER_REMOVED,
+        f"removed policy: approvers {OPS[0]}, {OPS[1]}; quorum 1; escalate to {ESCALATION} after 600 s",
+    )
+
+
+def test_a_policy_change_is_an_event_that_describes_the_policy() -> None:
+    registry, subscriptions = InMemoryRegistry(), FakeSubscriptions()
+    _put(registry, subscriptions, ACCOUNT, ADMIN_EMAIL)
+    _policy(registry, subscriptions, ACCOUNT, approvers=[*OPS, ADMIN_EMAIL], quorum=2,
+            remindAfterSeconds=[3600, 7200], escalateAfterSeconds=86400, escalateTo=[ESCALATION])  # fmt: skip
+    assert [(e.type, e.accountId, e.actor, e.detail) for e in registry.events] == [
+        (EventType.APPROVER_CHANGED, ACCOUNT, "oscar", f"policy: approvers {ADMIN_EMAIL}; quorum 1"),
+        (EventType.APPROVER_CHANGED, ACCOUNT, "oscar",
+         f"policy: approvers {OPS[0]}, {OPS[1]}, {ADMIN_EMAIL}; quorum 2; reminders 3600, 7200 s; "
+         f"escalate to {ESCALATION} after 86400 s"),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"approvers": OPS, "quorum": 3}, "quorum"),
+        ({"approvers": [OPS[0], OPS[0].upper()]}, "approvers[1]"),
+        ({"approvers": OPS, "remindAfterSeconds": [7200, 3600]}, "remindAfterSeconds[1]"),
+        ({"approvers": OPS, "escalateAfterSeconds": 3600}, "escalateTo"),
+        ({"email": ADMIN_EMAIL, "quorum": 1}, "quorum"),
+        ({"email": ADMIN_EMAIL, "approvers": OPS}, "approvers"),
+    ],
+)
+def test_a_policy_that_breaks_a_rule_is_refused_before_anything_is_written(
+    body: dict[str, Any], field: str
+) -> None:
+    # Given ACCOUNT administered by admin@
+    registry, subscriptions = InMemoryRegistry(), FakeSubscriptions()
+    _put(registry, subscriptions, ACCOUNT, ADMIN_EMAIL)
+    before = (registry.get_approver(ACCOUNT), dict(registry.addresses), len(registry.events))
+    subscribed = dict(subscriptions.subscriptions)
+    # When an operator sends a policy that breaks a rule
+    with pytest.raises(InvalidRequest) as refused:
+        _policy(registry, subscriptions, ACCOUNT, **body)
+    # Then it is a 400 naming the field, and nothing changed: no registration, record, event or subscription
+    assert status_of(refused.value) == 400
+    assert field in {error["field"] for error in refused.value.errors}
+    assert field in str(refused.value)
+    assert (registry.get_approver(ACCOUNT), dict(registry.addresses), len(registry.events)) == before
+    assert subscriptions.subscriptions == subscribed
+
+
+def test_timers_must_fall_inside_the_deployments_window() -> None:
+    registry, subscriptions = InMemoryRegistry(), FakeSubscriptions()
+    request = PutApproverRequest(approvers=OPS, remindAfterSeconds=[3600])
+    with pytest.raises(InvalidRequest) as refused:
+        put_approver(registry, subscriptions, InMemoryConnections(), FakeMailer(), OSCAR, ACCOUNT, request,
+                     window_seconds=3600)  # fmt: skip
+    assert refused.value.errors == [
+        {"field": "remindAfterSeconds[0]", "message": "must be less than the approval window (3600 s)"}
+    ]
+    assert registry.get_approver(ACCOUNT) is None and subscriptions.subscriptions == {}
+    put_approver(registry, subscriptions, InMemoryConnections(), FakeMailer(), OSCAR, ACCOUNT, request,
+                 window_seconds=3601)  # fmt: skip
+    assert registry.get_approver(ACCOUNT) is not None
+
+
+def test_links_are_renewed_when_any_field_of_the_policy_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The renewal itself is logic.links'; here, when the registry asks for it.
+    renewed: list[Approver] = []
+
+    def renew_links(_: object, __: object, account: str, approver: Approver, *, actor: str) -> int:
+        renewed.append(approver)
+        return 0
+
+    monkeypatch.setattr(registry_logic, "renew_links", renew_links)
+    registry, subscriptions = InMemoryRegistry(), FakeSubscriptions()
+    steps: list[tuple[dict[str, Any], bool]] = [
+        ({"approvers": OPS}, True),  # none registered before
+        ({"approvers": OPS, "quorum": 1}, False),  # the same policy (quorum 1 is the default)
+        ({"approvers": OPS, "quorum": 2}, True),
+        ({"approvers": OPS, "quorum": 2, "remindAfterSeconds": [3600]}, True),
+        (
+            {
+                "approvers": OPS,
+                "quorum": 2,
+                "remindAfterSeconds": [3600],
+                "escalateAfterSeconds": 600,
+                "escalateTo": [ESCALATION],
+            },
+            True,
+        ),  # fmt: skip
+        (
+            {
+                "approvers": OPS[::-1],
+                "quorum": 2,
+                "remindAfterSeconds": [3600],
+                "escalateAfterSeconds": 600,
+                "escalateTo": [ESCALATION],
+            },
+            True,
+        ),  # fmt: skip
+        ({"email": OPS[1]}, True),
+        ({"email": OPS[1], "approverPrincipals": ["arn:aws:iam::111122223333:role/Admin"]}, True),
+        ({"approvers": [OPS[1]], "approverPrincipals": ["arn:aws:iam::111122223333:role/Admin"]}, False),
+    ]
+    for body, renews in steps:
+        renewed.clear()
+        approver = _policy(registry, subscriptions, ACCOUNT, **body)
+        assert renewed == ([approver] if renews else []), body
 
 
 # ---- two operators at once: the address's record guards its accounts ---------------------------

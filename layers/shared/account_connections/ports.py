@@ -233,7 +233,7 @@ class RegistryStore(MemberLookup, Protocol):
     def list_approvers(self, limit: int, next_token: str | None) -> Page[Approver]: ...
 
     def approvers_with_email(self, email: str) -> list[Approver]:
-        """Every account that ``email`` administers."""
+        """Every account whose policy names ``email`` (an approver or an escalation's address)."""
         ...
 
     # The guarded registry: each write is conditional on what was read, and a lost race raises
@@ -249,20 +249,22 @@ class RegistryStore(MemberLookup, Protocol):
         event: AuditEvent,
         *,
         replacing: Approver | None,
-        serving: AddressSubscription,
-        released: AddressSubscription | None = None,
+        serving: list[AddressSubscription],
+        released: list[AddressSubscription],
     ) -> None:
         """Store ``approver`` while the account's registration is still ``replacing`` (None: none),
-        with the address records it changes (``serving``: the new address's, ``released``: the
-        replaced address's), each while still at the version it was read at, and the event.
-        Raises ``RegistryConflict``."""
+        with the address records it changes (``serving``: those of every address of the policy,
+        each with the account; ``released``: those of the replaced policy's addresses that the new
+        one drops, each without it), each while still at the version it was read at, and the
+        event, in one transaction. Raises ``RegistryConflict``."""
         ...
 
     def unregister_approver(
-        self, approver: Approver, event: AuditEvent, *, released: AddressSubscription
+        self, approver: Approver, event: AuditEvent, *, released: list[AddressSubscription]
     ) -> None:
-        """Remove the registration while it is still ``approver``, with its address's record
-        (``released``) while still at the version read, and the event. Raises ``RegistryConflict``."""
+        """Remove the registration while it is still ``approver``, with its addresses' records
+        (``released``: each without the account) while still at the version read, and the event.
+        Raises ``RegistryConflict``."""
         ...
 
     def save_subscription(self, subscription: AddressSubscription) -> AddressSubscription:

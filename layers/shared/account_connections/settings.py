@@ -45,7 +45,9 @@ class RequesterApiSettings(WorkflowSettings, ApprovalTopicSettings, VerifierSett
 
 
 class OperatorApiSettings(ApprovalTopicSettings):
-    pass
+    # The approval window (the template's ApprovalTimeoutSeconds): a policy's reminders and
+    # escalation must fall inside it.
+    approval_timeout_seconds: int = Field(default=604800, ge=1, alias="APPROVAL_TIMEOUT_SECONDS")
 
 
 class AuditApiSettings(BaseSettings):

@@ -1,5 +1,5 @@
-"""Operators' routes (the ``operators`` group): spaces, their members, and the registry of the
-administrators who approve connections of each account.
+"""Operators' routes (the ``operators`` group): spaces, their members, and the registry of each
+account's approval policy (who approves its connections).
 
 PUT answers 200 with the object as stored; DELETE answers 204 with no body.
 """
@@ -95,40 +95,49 @@ def delete_member(spaceId: SpaceIdPath, userId: UserIdPath) -> Response[None]:
 
 @router.put(
     "/approvers/<accountId>",
-    summary="Register the administrator who approves the account's connections",
-    description="Subscribes the email address to the approval topic with a filter policy on the "
-    "account, so that it receives only this account's requests; SNS first asks the address to "
-    "confirm. A different address replaces the registered one, whose subscription is removed; each "
-    "pending request of the account then gets a new link, sent to the address registered now "
-    "(the previous link answers 410, replaced).",
+    summary="Register the account's approval policy (or its one administrator)",
+    description="The body is either `{email}` (one administrator, who alone approves) or an approval "
+    "policy: `approvers` (1-10 addresses, each emailed a link of its own), `quorum` (how many of them "
+    "must approve; one rejection rejects), `remindAfterSeconds` (when the undecided get a new link), "
+    "`escalateAfterSeconds` with `escalateTo` (who else gets links, and counts as an approver, when "
+    "the quorum is not reached by then), and in either form `approverPrincipals` (the IAM roles or "
+    "users whose account proofs count). Every timer counts from the request and must fall before "
+    "the approval window closes. Each address is subscribed to the approval topic with a filter "
+    "policy that lets through only the messages of the accounts it serves that name it a recipient; "
+    "SNS first asks the address to confirm. An address the previous policy named and this one does "
+    "not stops receiving the account's messages (its subscription is removed when it serves no other "
+    "account). When the policy changed, each pending request of the account gets new links under it "
+    "(the previous links answer 410, replaced).",
     tags=TAGS,
     responses={
-        200: {"description": "The administrator as registered."},
+        200: {"description": "The policy as registered."},
         **COMMON,
         **problem_responses(
-            {409: "Another operator kept changing the account or the address; send it again."}
+            {409: "Another operator kept changing the account or an address; send it again."}
         ),
     },
 )
 def put_approver(accountId: AccountIdPath, body: PutApproverRequest) -> Approver:
     return registry.put_approver(
         wiring.registry(), wiring.subscriptions(), wiring.connections(), wiring.mailer(), _operator(),
-        accountId, body,
+        accountId, body, window_seconds=settings().approval_timeout_seconds,
     )  # fmt: skip
 
 
 @router.delete(
     "/approvers/<accountId>",
-    summary="Unregister the account's administrator and remove their subscription",
-    description="The live links of the account's pending requests stop working (410, revoked); "
-    "each request waits for the next administrator registered, who gets a new link, or expires.",
+    summary="Unregister the account's approval policy",
+    description="None of the policy's addresses receives the account's messages any more (an "
+    "address that serves no other account loses its subscription). The live links of the "
+    "account's pending requests stop working (410, revoked); each request waits for the next "
+    "policy registered, whose approvers get new links, or expires.",
     tags=TAGS,
     responses={
         **DELETED,
         **COMMON,
         **problem_responses({
             404: "No administrator is registered for the account.",
-            409: "Another operator kept changing the account or the address; send it again.",
+            409: "Another operator kept changing the account or an address; send it again.",
         }),
     },
 )  # fmt: skip
@@ -141,9 +150,9 @@ def delete_approver(accountId: AccountIdPath) -> Response[None]:
 
 @router.get(
     "/approvers",
-    summary="List the registered administrators by account ID",
+    summary="List the accounts' approval policies by account ID",
     tags=TAGS,
-    responses={200: {"description": "A page of administrators."}, **COMMON},
+    responses={200: {"description": "A page of approval policies."}, **COMMON},
 )
 def list_approvers(
     limit: Annotated[int, Query(ge=1, le=100, description="Page size, 1-100.")] = 25,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from account_connections.domain.fields import Email, PrincipalArn, StrictModel
 from account_connections.domain.limits import LINK_INTERVAL, MAX_LINKS
@@ -44,10 +44,43 @@ class ApprovalPolicy(BaseModel):
         """Who may decide now: the approvers, and once escalated the escalation's too."""
         return self.addresses() if escalated else list(self.approvers)
 
+    def describe(self) -> str:
+        """The policy in one line, as the registry's audit events name it, e.g. ``policy: approvers
+        a@x, b@x; quorum 2; reminders 3600, 7200 s; escalate to c@x after 86400 s``."""
+        parts = [f"approvers {', '.join(self.approvers)}", f"quorum {self.quorum}"]
+        if self.remindAfterSeconds:
+            parts.append(f"reminders {', '.join(str(delay) for delay in self.remindAfterSeconds)} s")
+        if self.escalateTo:
+            parts.append(f"escalate to {', '.join(self.escalateTo)} after {self.escalateAfterSeconds} s")
+        if self.approverPrincipals:
+            parts.append(f"principals {', '.join(self.approverPrincipals)}")
+        return "policy: " + "; ".join(parts)
+
 
 class PutApproverRequest(StrictModel):
     """``PUT /approvers/{accountId}``: ``{email}`` (one administrator) or a policy (``approvers`` and
     the rest). Rules across fields are checked by ``problems``."""
+
+    model_config = ConfigDict(
+        title="PutApproverRequest",
+        json_schema_extra={
+            "description": "Either `{email}` (one administrator; `approverPrincipals` may come with "
+            "it) or an approval policy: `approvers` with, optionally, `quorum`, `remindAfterSeconds`, "
+            "`escalateAfterSeconds` with `escalateTo`, and `approverPrincipals`. Timers count from "
+            "the request and must fall before the approval window closes.",
+            "examples": [
+                {"email": "admin@example.com"},
+                {
+                    "approvers": ["ops1@example.com", "ops2@example.com", "ops3@example.com"],
+                    "quorum": 2,
+                    "remindAfterSeconds": [86400, 172800],
+                    "escalateAfterSeconds": 259200,
+                    "escalateTo": ["security@example.com"],
+                    "approverPrincipals": ["arn:aws:iam::111122223333:role/Admin"],
+                },
+            ],
+        },
+    )
 
     email: Email | None = Field(default=None, description="One administrator: the plain policy.")
     approvers: list[Email] | None = Field(

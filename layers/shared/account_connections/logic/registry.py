@@ -1,4 +1,4 @@
-"""Operators' use cases: spaces, their members, and the registry of account administrators.
+"""Operators' use cases: spaces, their members, and the registry of each account's approval policy.
 
 Every change is stored with its audit event in one transaction (a registry event: it names the
 space or the account, no connection).
@@ -7,6 +7,7 @@ space or the account, no connection).
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from account_connections.domain.access import Principal
@@ -14,6 +15,7 @@ from account_connections.domain.audit import AuditEvent, EventType, registry_eve
 from account_connections.domain.clock import isoformat, utcnow
 from account_connections.domain.errors import (
     ApproverNotFound,
+    InvalidRequest,
     MemberNotFound,
     RegistryConflict,
     SpaceNotFound,
@@ -78,6 +80,9 @@ def delete_member(registry: RegistryStore, principal: Principal, space_id: str, 
     logger.info("member removed", extra={"space_id": space_id, "user_id": user_id, "operator": principal.sub})
 
 
+# The template's ApprovalTimeoutSeconds by default: the approval window a policy's timers fit in.
+DEFAULT_WINDOW_SECONDS = 604800
+
 # How many fresh reads a registry change makes before it answers 409: each lost race means another
 # operator's change of the same account or address was written meanwhile.
 MAX_ATTEMPTS = 5
@@ -92,7 +97,10 @@ def _address(registry: RegistryStore, email: str) -> AddressSubscription:
     peers = registry.approvers_with_email(email)
     return AddressSubscription(
         email=email,
-        subscriptionArn=next((peer.subscriptionArn for peer in peers if peer.subscriptionArn), None),
+        # An approver's subscriptionArn is its first approver's: only those name this address's.
+        subscriptionArn=next(
+            (peer.subscriptionArn for peer in peers if peer.email == email and peer.subscriptionArn), None
+        ),
         accounts=sorted({peer.accountId for peer in peers}),
     )
 
@@ -108,6 +116,17 @@ def _retrying(write: Callable[[], T]) -> T:
     return write()
 
 
+def _after(previous: Approver | None) -> str:
+    """Now, and later than ``previous`` was stored: the registration's guard is its address and
+    time (``updatedAt``), so two registrations written one after the other never share both,
+    even within one millisecond or with a clock behind the last writer's."""
+    now = utcnow()
+    if previous is not None:
+        stored = datetime.fromisoformat(previous.updatedAt.replace("Z", "+00:00"))
+        now = max(now, stored + timedelta(milliseconds=1))
+    return isoformat(now)
+
+
 def put_approver(
     registry: RegistryStore,
     subscriptions: Subscriptions,
@@ -116,67 +135,83 @@ def put_approver(
     principal: Principal,
     account_id: str,
     request: PutApproverRequest,
+    *,
+    window_seconds: int = DEFAULT_WINDOW_SECONDS,
 ) -> Approver:
-    """Register the account's administrator: an email subscription to the approval topic that
-    receives only the messages of the accounts this address administers. A new address replaces
-    the old one, which stops receiving the account's links before the new one receives them.
+    """Register the account's approval policy (``{email}``: one administrator). Every address it
+    names, approvers and escalation alike, has one email subscription to the approval topic, whose
+    filter lets through only the messages of the accounts that address serves and that name it a
+    recipient. An address the previous policy named and this one does not stops receiving the
+    account's messages before the new ones receive them.
 
-    The registration and the records of the addresses it changes (the accounts each serves) are
+    The registration and the records of every address it changes (the accounts each serves) are
     one transaction on condition that none changed since read; a lost race is tried again from
     fresh reads, and the filter policies are then set from the records (``_sync``).
 
-    When the account's policy changed (another address, other principals, or none registered
-    before), every live link of its pending requests is replaced by a new one to the address
-    registered now (``_renew_links``). Raises ``RegistryConflict`` when it keeps losing, and
+    When the account's policy changed (an address, the quorum, a timer, the principals, or none
+    registered before), every live link of its pending requests is replaced by new ones under the
+    policy registered now (``logic.links.renew_links``).
+
+    Raises ``InvalidRequest`` (with each field's problem; nothing is written, no address is
+    subscribed) when the policy breaks a rule across its fields or sets a timer at or past
+    ``window_seconds`` (the approval window); ``RegistryConflict`` when it keeps losing; and
     ``DependencyUnavailable`` when SNS fails to send a new link (the links not yet renewed keep
     working until the requester resends them).
     """
-
-    email = request.policy().approvers[0]
+    problems = request.problems(window_seconds)
+    if problems:
+        named = "; ".join(f"{problem['field']} {problem['message']}" for problem in problems)
+        raise InvalidRequest(f"the approval policy is not valid: {named}", errors=problems)
+    policy = request.policy()
+    addresses = policy.addresses()
 
     def register() -> tuple[Approver, Approver | None]:
         current = registry.get_approver(account_id)
-        serving = _address(registry, email).serving(account_id)
-        released = None
-        if current is not None and current.email != email:
-            released = _address(registry, current.email).without(account_id)
-        if serving.subscriptionArn is None:
-            # Made before the write, so that the registration names it; it lets nothing through
-            # until _sync sets its accounts (a write that loses leaves it closed).
-            serving = serving.model_copy(update={"subscriptionArn": subscriptions.subscribe(email)})
-        now = isoformat(utcnow())
+        serving = [_address(registry, address).serving(account_id) for address in addresses]
+        previous = current.addresses() if current is not None else []
+        dropped = [address for address in previous if address not in addresses]
+        released = [_address(registry, address).without(account_id) for address in dropped]
+        # Made before the write, so that the registration names the first; each lets nothing
+        # through until _sync sets its accounts (a write that loses leaves them closed).
+        serving = [
+            record
+            if record.subscriptionArn is not None
+            else record.model_copy(update={"subscriptionArn": subscriptions.subscribe(record.email)})
+            for record in serving
+        ]
+        now = _after(current)
         approver = Approver(
             accountId=account_id,
-            email=email,
-            approverPrincipals=list(request.approverPrincipals),
-            subscriptionArn=serving.subscriptionArn,
+            **policy.model_dump(),
+            subscriptionArn=serving[0].subscriptionArn,
             updatedAt=now,
             updatedBy=principal.sub,
         )
-        event = _event(principal, EventType.APPROVER_CHANGED, now, f"administrator {email}",
-                       account_id=account_id)  # fmt: skip
+        event = _event(principal, EventType.APPROVER_CHANGED, now, policy.describe(), account_id=account_id)
         registry.register_approver(approver, event, replacing=current, serving=serving, released=released)
         return approver, current
 
     try:
         approver, replaced = _retrying(register)
     except RegistryConflict:
-        _sync(registry, subscriptions, email, quiet=True)  # a subscription made meanwhile
+        for address in addresses:
+            _sync(registry, subscriptions, address, quiet=True)  # subscriptions made meanwhile
         raise
-    if replaced is not None and replaced.email != approver.email:
-        _sync(registry, subscriptions, replaced.email)
-    approver.subscriptionArn = _sync(registry, subscriptions, approver.email) or approver.subscriptionArn
-    if replaced is None or (replaced.email, replaced.approverPrincipals) != (
-        approver.email,
-        approver.approverPrincipals,
-    ):
+    # The addresses dropped first: they stop receiving the account's links before the new ones do.
+    for address in replaced.addresses() if replaced is not None else []:
+        if address not in addresses:
+            _sync(registry, subscriptions, address)
+    arns = [_sync(registry, subscriptions, address) for address in addresses]
+    approver.subscriptionArn = arns[0] or approver.subscriptionArn
+    if replaced is None or replaced.policy() != approver.policy():
         renew_links(connections, mailer, account_id, approver, actor=principal.sub)
     metrics.add_metric(name="ApproversRegistered", unit="Count", value=1)
-    # The address is personal data: the log names the account, not the email.
+    # The addresses are personal data: the log names the account, not the emails.
     logger.info(
         "approver registered",
-        extra={"account_id": account_id, "replaced": replaced is not None, "operator": principal.sub},
-    )
+        extra={"account_id": account_id, "replaced": replaced is not None, "addresses": len(addresses),
+               "operator": principal.sub},
+    )  # fmt: skip
     return approver
 
 
@@ -187,7 +222,8 @@ def delete_approver(
     principal: Principal,
     account_id: str,
 ) -> None:
-    """Unregister the account's administrator; their address stops receiving its messages, and
+    """Unregister the account's approval policy; none of its addresses receives the account's
+    messages any more (an address that serves no other account loses its subscription), and
     every live link of the account's pending requests is withdrawn (410, revoked): each request
     waits for the next registration, which sends new links, or expires.
 
@@ -198,15 +234,16 @@ def delete_approver(
         current = registry.get_approver(account_id)
         if current is None:
             raise ApproverNotFound(f"no administrator is registered for account {account_id}")
-        released = _address(registry, current.email).without(account_id)
-        detail = f"administrator {current.email} removed"
+        released = [_address(registry, address).without(account_id) for address in current.addresses()]
+        detail = f"removed {current.policy().describe()}"
         at = isoformat(utcnow())
         event = _event(principal, EventType.APPROVER_REMOVED, at, detail, account_id=account_id)
         registry.unregister_approver(current, event, released=released)
         return current
 
     removed = _retrying(unregister)
-    _sync(registry, subscriptions, removed.email)
+    for address in removed.addresses():
+        _sync(registry, subscriptions, address)
     withdraw_links(connections, account_id, actor=principal.sub)
     logger.info("approver removed", extra={"account_id": account_id, "operator": principal.sub})
 

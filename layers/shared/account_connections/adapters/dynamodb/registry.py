@@ -1,5 +1,5 @@
-"""The registry in the state table: spaces, their members, each account's administrator and
-each administrator's address (``SUBSCRIPTION#<email>``: its SNS subscription and the accounts it
+"""The registry in the state table: spaces, their members, each account's approval policy and
+each address a policy names (``SUBSCRIPTION#<email>``: its SNS subscription and the accounts it
 serves). Every change is written with its audit event in one transaction; the approvers' and
 the addresses' on condition that they are still as read."""
 
@@ -51,7 +51,10 @@ def _guarded(
 
 
 def _while_registered(op: Op, approver: Approver | None) -> Op:
-    """``op`` on the account's registration while it is still ``approver`` (None: none)."""
+    """``op`` on the account's registration while it is still ``approver`` (None: none): its first
+    address and its time, which every registration sets later than the one it replaces
+    (``logic.registry``), so that a policy changed meanwhile, even to the same first approver,
+    fails it."""
     if approver is None:
         return _guarded(op, "attribute_not_exists(pk)")
     return _guarded(op, "#email = :email AND #updatedAt = :updatedAt",
@@ -73,8 +76,9 @@ def _subscription_item(subscription: AddressSubscription) -> Item:
 
 
 def _approver_item(approver: Approver) -> Item:
+    # ``addresses``: every address of the policy, for ``approvers_with_email``'s filter.
     return {**approver_key(approver.accountId), "gsi4pk": ALL_APPROVERS, "gsi4sk": approver.accountId,
-            **approver.model_dump()}  # fmt: skip
+            **approver.model_dump(), "addresses": approver.addresses()}  # fmt: skip
 
 
 class DynamoRegistry:
@@ -142,11 +146,12 @@ class DynamoRegistry:
 
     def approvers_with_email(self, email: str) -> list[Approver]:
         """One SNS subscription serves them all: a Query of the approvers' partition of GSI4,
-        filtered on the address."""
+        filtered on the address anywhere in a policy (a registration stored before policies has
+        no ``addresses``, only its ``email``)."""
         items = self.table.query_all(
             IndexName="GSI4",
             KeyConditionExpression="gsi4pk = :pk",
-            FilterExpression="email = :email",
+            FilterExpression="contains(addresses, :email) OR email = :email",
             ExpressionAttributeValues={":pk": ALL_APPROVERS, ":email": email},
         )
         return [Approver.model_validate(public(item)) for item in items]
@@ -165,23 +170,22 @@ class DynamoRegistry:
         event: AuditEvent,
         *,
         replacing: Approver | None,
-        serving: AddressSubscription,
-        released: AddressSubscription | None = None,
+        serving: list[AddressSubscription],
+        released: list[AddressSubscription],
     ) -> None:
         items = [
             _while_registered(self.table.put(_approver_item(approver)), replacing),
-            _at_version(self.table.put(_subscription_item(serving)), serving),
+            *(_at_version(self.table.put(_subscription_item(record)), record) for record in serving),
+            *(_at_version(self.table.put(_subscription_item(record)), record) for record in released),
         ]
-        if released is not None:
-            items.append(_at_version(self.table.put(_subscription_item(released)), released))
         self.table.transact([*items, put_event(self.table, event)], _lost_race)
 
     def unregister_approver(
-        self, approver: Approver, event: AuditEvent, *, released: AddressSubscription
+        self, approver: Approver, event: AuditEvent, *, released: list[AddressSubscription]
     ) -> None:
         items = [
             _while_registered(self.table.delete(approver_key(approver.accountId)), approver),
-            _at_version(self.table.put(_subscription_item(released)), released),
+            *(_at_version(self.table.put(_subscription_item(record)), record) for record in released),
             put_event(self.table, event),
         ]
         self.table.transact(items, _lost_race)
