@@ -216,4 +216,4 @@ def put_seed(registry: Any) -> None:
             Member(spaceId=member.space_id, userId=member.user_id, role=SpaceRole(member.role), **SEED_STAMP)
         )
     for approver in SEED.approvers:
-        registry.put_approver(Approver(accountId=approver.account_id, email=approver.email, **SEED_STAMP))
+        registry.put_approver(Approver(accountId=approver.account_id, **approver.policy(), **SEED_STAMP))
