@@ -10,6 +10,8 @@ import base64
 import hashlib
 from html import escape
 
+from account_connections.domain.connection import Approval
+from account_connections.domain.statuses import ConnectionStatus
 from account_connections.logic.approval import DecisionOutcome, VerificationView
 
 _STYLE = (
@@ -70,7 +72,9 @@ def confirmation(view: VerificationView) -> str:
         "<p>A space asks to connect this AWS account so that its workflows can use IAM roles in it. "
         "Verify the space to connect it, or reject the request with a reason.</p>"
     )
-    roles_html = f"<h2>Roles to attach once verified</h2>\n<ul>{roles}</ul>"
+    roles_html = (
+        f"<h2>Roles to attach once verified</h2>\n<ul>{roles}</ul>{_approvals(conn.quorum, conn.approvals)}"
+    )
     if view.csrf is None:
         form = (
             '<p class="notice" role="status">The approval workflow is still starting. '
@@ -93,6 +97,21 @@ def confirmation(view: VerificationView) -> str:
             "</form>"
         )
     return _layout("Connect an AWS account to a space", f"{intro}\n{facts}\n{roles_html}\n{form}")
+
+
+def _approvals(quorum: int, approvals: list[Approval]) -> str:
+    """Who has approved so far, when the request needs more than one approver."""
+    if quorum <= 1 and not approvals:
+        return ""
+    how = {"ACCOUNT_PROOF": "account proof", "EMAIL_LINK": "emailed link"}
+    listed = "".join(
+        f"<li>{escape(a.approver)} ({how[a.decisionMethod]}, {escape(a.at)})</li>" for a in approvals
+    )
+    items = listed or "<li>Nobody yet</li>"
+    return (
+        f"\n<h2>Approvals: {len(approvals)} of {quorum} needed</h2>\n<ul>{items}</ul>\n"
+        "<p>The request is approved once enough approvers have approved it; one rejection rejects it.</p>"
+    )
 
 
 def _proof_field(view: VerificationView) -> str:
@@ -139,6 +158,13 @@ def result(outcome: DecisionOutcome) -> str:
         ("Decided at", outcome.decidedAt),
         ("How", "account proof" if outcome.decisionMethod == "ACCOUNT_PROOF" else "emailed link"),
     ])  # fmt: skip
+    if outcome.decision == "approve" and outcome.status == ConnectionStatus.PENDING_APPROVAL:
+        more = outcome.quorum - len(outcome.approvals)
+        text = (f'<p role="status">Your approval is recorded. The request needs {more} more '
+                f"approval{'s' if more != 1 else ''} before it is approved; everyone who got a link is told "
+                "how it ends.</p>")  # fmt: skip
+        title = "Approval recorded"
+        return _layout(title, f"{text}\n{facts}{_approvals(outcome.quorum, outcome.approvals)}")
     if outcome.decision == "approve":
         paid = "authorized" if outcome.paidTiersAuthorized else "not authorized"
         text = (f"<p role=\"status\">You verified the space. Paid tiers: {paid}. The service now checks the "
