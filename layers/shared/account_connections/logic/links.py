@@ -192,7 +192,9 @@ def _write_links(
     round_ = secrets.approval_round + 1 if new_round else secrets.approval_round
     current_task = task_token if task_token is not None else secrets.task_token
     shown = ShownRequest.of(connection)
-    live = dict(secrets.links)
+    # An approver's link is spent by their approval: only the undecided hold live links.
+    done = decided_addresses(connection)
+    live = {address: hash_ for address, hash_ in secrets.links.items() if _key(address) not in done}
     issued: dict[str, tuple[str, LinkToken]] = {}
     for address in dict.fromkeys(send.to):
         token, token_hash = new_token()
