@@ -90,7 +90,7 @@ class Resolver:
             return self._arn(name)
         named = {("AWS::SNS::Topic", "TopicName"), ("AWS::StepFunctions::StateMachine", "Name")}
         if (kind, attribute) in named:
-            return name
+            return self._physical_name(name)
         raise ValueError(f"unknown attribute {name}.{attribute}")
 
     def _arn(self, name: str) -> str:
@@ -109,7 +109,14 @@ class Resolver:
         }.get(kind)
         if pattern is None:
             raise ValueError(f"no ARN known for {name} ({kind})")
-        return pattern.format(p=PARTITION, r=REGION, a=ACCOUNT, n=name)
+        return pattern.format(p=PARTITION, r=REGION, a=ACCOUNT, n=self._physical_name(name))
+
+    def _physical_name(self, name: str) -> str:
+        """The name a resource is created with: the one its properties give, else its logical id
+        (which stands for the name CloudFormation would generate)."""
+        given = {"AWS::StepFunctions::StateMachine": "StateMachineName"}.get(self.resources[name]["Type"])
+        named = self.resources[name].get("Properties", {}).get(given) if given else None
+        return str(self.resolve(named)) if named else name
 
     def condition(self, name: str) -> bool:
         return bool(self.resolve(self.conditions[name]))

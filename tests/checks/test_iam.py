@@ -142,8 +142,10 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "ApiDocsFunction": {},
     # The connection and the approver by key; one transaction stores the link (updates of the
     # connection and the tokens, puts of the new token and the event); the email.
+    # A request decided while a timer re-entered the wait is answered with the new task token.
     "NotifyApproverFunction": {
         TABLE: {GET, PUT, UPDATE},
+        MACHINE: {"states:sendtasksuccess", "states:sendtaskfailure"},
         APPROVALS: {"sns:publish"},
         **TABLE_KEY,
         **TOPIC_KEY,
@@ -153,8 +155,10 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     # The connection's partition (Query); each role recorded with a condition check on the status,
     # or, for a role not recorded yet, the update of the connection's role count (at most 10).
     "AttachRolesFunction": {TABLE: {QUERY, CHECK, UPDATE, PUT}, VERIFIERS: {"sts:assumerole"}, **TABLE_KEY},
-    # The connection and its live lock by key; a transition (update, put, delete of the lock).
-    "RecordOutcomeFunction": {TABLE: {GET, PUT, UPDATE, DELETE}, **TABLE_KEY},
+    # The connection and its live lock by key; a transition (update, put, delete of the lock); the
+    # approvers' email of how it ended.
+    "RecordOutcomeFunction": {TABLE: {GET, PUT, UPDATE, DELETE}, APPROVALS: {"sns:publish"}, **TABLE_KEY,
+                              **TOPIC_KEY},  # fmt: skip
 }
 # The functions behind routes without a JWT (Authorizer: NONE).
 PUBLIC = {"DecideConnectionFunction", "ApiDocsFunction"}
