@@ -34,6 +34,7 @@ from moto.sts.models import STSBackend
 from account_connections.adapters.stepfunctions import StepFunctionsWorkflow
 from account_connections.domain.access import Principal
 from account_connections.domain.connection import CreateConnectionRequest
+from account_connections.domain.tokens import hash_token
 from account_connections.logic.connections import create_connection
 from local import dynamodb_transactions, seed_data
 from local.seed_data import TRUSTED_ROLE, UNTRUSTED_ROLE, SeedRole, seed_roles
@@ -85,6 +86,8 @@ class Email:
     subject: str
     body: str
     account_id: str
+    # The addresses the message names: each address's subscription lets through those naming it.
+    recipients: tuple[str, ...] = ()
 
     @property
     def link(self) -> str:
@@ -202,6 +205,11 @@ class Stack:
         assert len(self.emails) >= count, "no approval email arrived"
         return self.emails[count - 1]
 
+    def tokens_connection(self, token: str) -> str | None:
+        """The connection a link's token is for (its item's), None for an unknown token."""
+        stored = self.stores.tokens.get(hash_token(token))
+        return stored.connectionId if stored else None
+
     def drain_notices(self) -> list[dict[str, Any]]:
         self._drain("events", self.notices)
         return self.notices
@@ -212,9 +220,12 @@ class Stack:
         ):
             envelope = json.loads(message["Body"])
             attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
-            if queue == "approvals":
+            if queue in ("approvals", "other-admin"):
+                to = tuple(json.loads(attributes.get("recipients", "[]")))
                 into.append(
-                    Email(envelope.get("Subject", ""), envelope["Message"], attributes.get("accountId", ""))
+                    Email(
+                        envelope.get("Subject", ""), envelope["Message"], attributes.get("accountId", ""), to
+                    )
                 )
             else:
                 into.append({"subject": envelope.get("Subject"), "attributes": attributes,
