@@ -92,6 +92,17 @@ def test_delete_of_a_non_member_is_not_found(seeded: dict[str, Any]) -> None:
 # ---- approvers -------------------------------------------------------------------------------
 
 
+def test_the_policy_event_registers_a_quorum_with_its_timers(aws: dict[str, Any]) -> None:
+    reply = call("http_put_approver_policy")
+    assert reply.status == 200, reply.text
+    assert (reply.json["accountId"], reply.json["quorum"], reply.json["escalateTo"]) == (
+        "555566667777", 2, ["security@example.com"],
+    )  # fmt: skip
+    assert sorted(s["Endpoint"] for s in subscriptions(aws)) == [
+        "ops1@example.com", "ops2@example.com", "security@example.com",
+    ]  # fmt: skip
+
+
 def test_put_approver_subscribes_the_email_filtered_to_the_account(aws: dict[str, Any]) -> None:
     reply = call("http_put_approver")
     assert reply.status == 200

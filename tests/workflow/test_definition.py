@@ -119,6 +119,7 @@ def test_each_step_payload_is_what_its_model_takes(name: str) -> None:
     ("event", "model"),
     [
         ("sfn_notify_approver", contract.NotifyApproverInput),
+        ("sfn_notify_approver_reminder", contract.NotifyApproverInput),
         ("sfn_verify_connection", contract.VerifyConnectionInput),
         ("sfn_attach_roles", contract.AttachRolesInput),
         ("sfn_record_outcome_verified", contract.RecordOutcomeInput),
