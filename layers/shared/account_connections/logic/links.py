@@ -114,6 +114,7 @@ def compose_email(
         *([note, ""] if note else []),
         f"  Space:         {connection.spaceId}",
         f"  Account:       {connection.accountId}",
+        f"  Connection:    {connection.connectionId}",
         f"  Requested at:  {connection.createdAt}",
         f"  Link expires:  {connection.expiresAt}",
         "",
