@@ -7,6 +7,7 @@ import copy
 import importlib.util
 import json
 import sys
+import threading
 import urllib.parse
 from dataclasses import dataclass
 from functools import cache
@@ -118,17 +119,27 @@ def http_event(
     return event
 
 
+_LOADING = threading.Lock()
+
+
 def load_handler(function_dir: str) -> ModuleType:
-    """Import functions/<function_dir>/app.py as Lambda does, under a unique module name."""
+    """Import functions/<function_dir>/app.py as Lambda does, under a unique module name. Once per
+    process, under a lock: moto runs executions' steps on threads of their own, and a module is in
+    ``sys.modules`` before it has finished executing."""
     name = f"function_{function_dir}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, FUNCTIONS / function_dir / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    with _LOADING:
+        if name in sys.modules:
+            return sys.modules[name]
+        spec = importlib.util.spec_from_file_location(name, FUNCTIONS / function_dir / "app.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        return module
 
 
 @dataclass(frozen=True)
