@@ -21,7 +21,17 @@ from local.deploy import DeployError
 from local.front import PortInUse
 from local.moto_server import DUMMY_CREDENTIALS
 from local.seed import SeedError
-from local.seed_data import ADMIN_ACCOUNT, ADMIN_EMAIL, ADMIN_ROLE, SPACE_ID, UNREGISTERED_ACCOUNT, USERS
+from local.seed_data import (
+    ADMIN_ACCOUNT,
+    ADMIN_EMAIL,
+    ADMIN_ROLE,
+    POLICY_ACCOUNT,
+    POLICY_APPROVERS,
+    POLICY_QUORUM,
+    SPACE_ID,
+    UNREGISTERED_ACCOUNT,
+    USERS,
+)
 from local.stack import STATE_DIR, LocalStack
 from local.template import REGION, ParameterError
 from local.verify import StackMismatch
@@ -54,6 +64,7 @@ Account connections is running (local stack, built from template.yaml).
   Seeded users (space {SPACE_ID!r}):
 {users}
   Account {ADMIN_ACCOUNT}: administrator {ADMIN_EMAIL}, roles BuildRole (trusted) and UntrustedRole.
+  Account {POLICY_ACCOUNT}: quorum {POLICY_QUORUM} of {", ".join(POLICY_APPROVERS)}, the same roles.
   Account {UNREGISTERED_ACCOUNT}: no administrator.
   Each account: role {ADMIN_ROLE} (trusts the account's root). Its temporary credentials, for
   acctconn prove ID --endpoint-url {aws}:
