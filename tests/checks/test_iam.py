@@ -157,8 +157,12 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "AttachRolesFunction": {TABLE: {QUERY, CHECK, UPDATE, PUT}, VERIFIERS: {"sts:assumerole"}, **TABLE_KEY},
     # The connection and its live lock by key; a transition (update, put, delete of the lock); the
     # approvers' email of how it ended.
-    "RecordOutcomeFunction": {TABLE: {GET, PUT, UPDATE, DELETE}, APPROVALS: {"sns:publish"}, **TABLE_KEY,
-                              **TOPIC_KEY},  # fmt: skip
+    "RecordOutcomeFunction": {
+        TABLE: {GET, PUT, UPDATE, DELETE},
+        APPROVALS: {"sns:publish"},
+        **TABLE_KEY,
+        **TOPIC_KEY,
+    },  # fmt: skip
 }
 # The functions behind routes without a JWT (Authorizer: NONE).
 PUBLIC = {"DecideConnectionFunction", "ApiDocsFunction"}
