@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from bench.inprocess import workflow_stack
-from bench.report import Section, Table
+from bench.report import Section, Table, Target
 
 # Standard workflows, us-east-1 list price (AWS Step Functions pricing page), as given in the
 # project's brief on 2026-11-26; not re-read from the web (the bench runs offline). The free tier
@@ -219,6 +219,11 @@ def run() -> Section:
         [[data["scenario"], " -> ".join(data["entered"])] for data in measured],
     ))  # fmt: skip
     plain = measured[0]["state_entered"]
+    quorum_cost = measured[1]["state_entered"]
+    section.targets.append(Target(
+        "the plain path at most 8 state transitions, a quorum none more", plain <= 8 and quorum_cost == plain,
+        f"plain {plain}, quorum 2 {quorum_cost}, a reminder and an escalation {measured[2]['state_entered']}",
+    ))  # fmt: skip
     section.notes.append(
         f"The plain path enters {plain} states (the brief's bound: at most 8; before the policies, 6). A "
         "quorum costs no transition (approvals short of it never wake the workflow); each timer that fires "
