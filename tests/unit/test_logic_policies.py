@@ -20,7 +20,7 @@ from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import TokenState, hash_token
 from account_connections.logic.approval import DecisionOutcome, decide, view_page
 from account_connections.logic.connections import cancel_connection
-from account_connections.logic.registry import put_approver
+from account_connections.logic.registry import delete_approver, put_approver
 from account_connections.steps.contract import RecordOutcomeInput
 from account_connections.steps.record_outcome import record_outcome
 from tests.builders import ACCOUNT, SPACE, LinkClock
@@ -244,6 +244,21 @@ def test_a_policy_change_retires_every_link_and_starts_a_new_round(quorum: World
     assert _decide(quorum, _link_of(quorum, OPS2).token).status == S.PENDING_APPROVAL
     assert _decide(quorum, _link_of(quorum, OPS3).token).status == S.APPROVED
     assert len(quorum.mailer.to(OPS1)) == 1  # ops1 is no approver now: no new link
+
+
+def test_unregistering_the_policy_withdraws_the_undecided_approvers_links(quorum: World) -> None:
+    # Given ops1 approved (their link spent) and ops2 has not decided
+    created, _ = quorum.waiting()
+    _decide(quorum, _link_of(quorum, OPS1).token)
+    ops2 = _link_of(quorum, OPS2)
+    # When the account's policy is unregistered
+    delete_approver(quorum.registry, quorum.subscriptions, quorum.connections, OSCAR, ACCOUNT)
+    # Then ops2's link is withdrawn (the spent one left as it is), recorded as oscar's
+    with pytest.raises(VerificationTokenGone) as gone:
+        view_page(quorum.connections, quorum.tokens, ops2.token)
+    assert gone.value.reason == "revoked"
+    assert quorum.connections.secrets(created.connectionId).links == {}
+    assert [e.actor for e in quorum.connections.events if e.type == EventType.LINK_REVOKED] == ["oscar"]
 
 
 # ---- how it ended ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ approver only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -149,6 +149,13 @@ def _key(address: str) -> str:
     return address.strip().casefold()
 
 
+def _live(connection: Connection, secrets: ConnectionSecrets) -> dict[str, str]:
+    """The links that still work: an approver's link is spent by their approval, so only the
+    undecided hold live ones (address -> hash)."""
+    done = decided_addresses(connection)
+    return {address: hash_ for address, hash_ in secrets.links.items() if _key(address) not in done}
+
+
 @dataclass(frozen=True)
 class _Send:
     """Who gets a new link, and what the write records for each."""
@@ -193,9 +200,7 @@ def _write_links(
     round_ = secrets.approval_round + 1 if new_round else secrets.approval_round
     current_task = task_token if task_token is not None else secrets.task_token
     shown = ShownRequest.of(connection)
-    # An approver's link is spent by their approval: only the undecided hold live links.
-    done = decided_addresses(connection)
-    live = {address: hash_ for address, hash_ in secrets.links.items() if _key(address) not in done}
+    live = _live(connection, secrets)
     issued: dict[str, tuple[str, LinkToken]] = {}
     for address in dict.fromkeys(send.to):
         token, token_hash = new_token()
@@ -470,6 +475,36 @@ def _again(connections: ConnectionStore, connection_id: str) -> tuple[Connection
     return (connection, secrets) if connection.status == ConnectionStatus.PENDING_APPROVAL else None
 
 
+def _each_waiting(
+    connections: ConnectionStore,
+    account_id: str,
+    write: Callable[[Connection, ConnectionSecrets], bool],
+    *,
+    what: str,
+    actor: str,
+) -> int:
+    """``write`` each of the account's requests waiting for decisions, from a fresh read; again
+    from a fresh read when the request moved meanwhile (at most ``ATTEMPTS`` times); a request
+    decided or cancelled meanwhile is left as it is. ``write`` answers whether it wrote. Returns
+    how many were written."""
+    written = 0
+    for connection, secrets in _live_links(connections, account_id):
+        for _ in range(ATTEMPTS):
+            try:
+                written += write(connection, secrets)
+            except ConnectionAlreadyDecided:
+                again = _again(connections, connection.connectionId)
+                if again is None:
+                    break
+                connection, secrets = again
+                continue
+            break
+    logger.info("links changed by the registry", extra={
+        "account_id": account_id, "change": what, "requests": written, "operator": actor,
+    })  # fmt: skip
+    return written
+
+
 def renew_links(
     connections: ConnectionStore, mailer: Mailer, account_id: str, approver: Approver, *, actor: str
 ) -> int:
@@ -477,29 +512,20 @@ def renew_links(
     (approvals recorded before no longer count; the history keeps them), every live link dies and
     every approver of the new policy (with its escalation's, if the request escalated) gets a new
     one. Recorded as by ``actor``. A request decided or cancelled meanwhile is left as it is."""
-    renewed = 0
     policy = approver.policy()
-    for connection, secrets in _live_links(connections, account_id):
-        for _ in range(ATTEMPTS):
-            assert secrets.verify_base_url is not None  # _live_links
-            try:
-                _write_links(
-                    connections, mailer, connection, secrets,
-                    _Send(policy.deciders(secrets.escalated), detail=RENEWED,
-                          note="The account's approval policy changed: this link replaces any sent before."),
-                    actor=actor, verify_base_url=secrets.verify_base_url, policy=policy, new_round=True,
-                    drop_others=True,
-                )  # fmt: skip
-            except ConnectionAlreadyDecided:
-                again = _again(connections, connection.connectionId)
-                if again is None:
-                    break
-                connection, secrets = again
-                continue
-            renewed += 1
-            break
-    logger.info("links renewed", extra={"account_id": account_id, "renewed": renewed, "operator": actor})
-    return renewed
+
+    def renew(connection: Connection, secrets: ConnectionSecrets) -> bool:
+        assert secrets.verify_base_url is not None  # _live_links
+        _write_links(
+            connections, mailer, connection, secrets,
+            _Send(policy.deciders(secrets.escalated), detail=RENEWED,
+                  note="The account's approval policy changed: this link replaces any sent before."),
+            actor=actor, verify_base_url=secrets.verify_base_url, policy=policy, new_round=True,
+            drop_others=True,
+        )  # fmt: skip
+        return True
+
+    return _each_waiting(connections, account_id, renew, what="renewed", actor=actor)
 
 
 # The connection token's copies once no policy is registered: any principal of the account may prove.
@@ -510,30 +536,18 @@ def withdraw_links(connections: ConnectionStore, account_id: str, *, actor: str)
     """No policy for the account any more: every live link of its pending requests is withdrawn
     with no successor (``REVOKED``); each request waits for the next registration, which sends
     new links, or expires. Recorded as by ``actor``."""
-    withdrawn = 0
-    for connection, secrets in _live_links(connections, account_id):
-        for _ in range(ATTEMPTS):
-            if not secrets.links:
-                break
-            detail = "links withdrawn: no approver is registered for the account"
-            held = (secrets.connection_token_hash, _NO_APPROVERS) if secrets.connection_token_hash else None
-            change = LinkChange(
-                at=isoformat(utcnow()), issue=[], links={}, notified=list(secrets.notified),
-                events=[connection_event(connection, EventType.LINK_REVOKED, actor, detail)],
-                retire=list(secrets.links.values()), retire_as=TokenState.REVOKED,
-                connection_token=held,
-            )  # fmt: skip
-            try:
-                connections.replace_links(connection, change, revision=secrets.revision)
-            except ConnectionAlreadyDecided:
-                again = _again(connections, connection.connectionId)
-                if again is None:
-                    break
-                connection, secrets = again
-                continue
-            withdrawn += 1
-            break
-    logger.info(
-        "links withdrawn", extra={"account_id": account_id, "withdrawn": withdrawn, "operator": actor}
-    )
-    return withdrawn
+
+    def withdraw(connection: Connection, secrets: ConnectionSecrets) -> bool:
+        live = _live(connection, secrets)
+        if not live:
+            return False
+        detail = "links withdrawn: no approver is registered for the account"
+        held = (secrets.connection_token_hash, _NO_APPROVERS) if secrets.connection_token_hash else None
+        connections.replace_links(connection, LinkChange(
+            at=isoformat(utcnow()), issue=[], links={}, notified=list(secrets.notified),
+            events=[connection_event(connection, EventType.LINK_REVOKED, actor, detail)],
+            retire=list(live.values()), retire_as=TokenState.REVOKED, connection_token=held,
+        ), revision=secrets.revision)  # fmt: skip
+        return True
+
+    return _each_waiting(connections, account_id, withdraw, what="withdrawn", actor=actor)
