@@ -26,6 +26,7 @@ from acctconn import __version__
 from acctconn.errors import ApiError, AuthError, CliError, RefusedError
 
 PROBLEM_JSON = "application/problem+json"
+CSV = "text/csv"
 REQUEST_ID_HEADER = "X-Request-Id"
 NEXT_TOKEN_HEADER = "X-Next-Token"
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -109,15 +110,45 @@ class ApiClient:
     def delete_json(self, path: str) -> Any:
         return _json_body(self.request("DELETE", path))
 
+    def get_page(
+        self, path: str, params: Params | None = None, *, items_key: str = "items"
+    ) -> dict[str, Any]:
+        """One page of a paginated list: a JSON object with a list under ``items_key`` (and
+        ``nextToken`` when there is more), as the API sent it."""
+        page = self.get_json(path, params)
+        if not isinstance(page, dict) or not isinstance(page.get(items_key), list):
+            raise ApiError(f"GET {path}: the answer is not a page of {items_key!r}")
+        return page
+
     def paginate(self, path: str, params: Params | None = None, *, items_key: str = "items") -> Iterator[Any]:
         """Every item of a paginated list, following ``nextToken`` until it is absent."""
         query: dict[str, str | int | None] = dict(params or {})
         while True:
-            page = self.get_json(path, query)
-            if not isinstance(page, dict) or not isinstance(page.get(items_key), list):
-                raise ApiError(f"GET {path}: the answer is not a page of {items_key!r}")
+            page = self.get_page(path, query, items_key=items_key)
             yield from page[items_key]
             next_token = page.get("nextToken")
+            if not next_token:
+                return
+            query["nextToken"] = next_token
+
+    def get_csv(self, path: str, params: Params | None = None) -> tuple[str, str | None]:
+        """One page as CSV (``Accept: text/csv``), exactly as sent, and the next page's token
+        from the ``X-Next-Token`` header (None on the last page)."""
+        response = self.request("GET", path, params=params, accept=CSV)
+        media = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != CSV:
+            raise ApiError(
+                f"GET {path}: the answer ({media or 'no content type'}) is not CSV"
+                + _request_id_suffix(response)
+            )
+        return response.text, response.headers.get(NEXT_TOKEN_HEADER) or None
+
+    def paginate_csv(self, path: str, params: Params | None = None) -> Iterator[str]:
+        """Every CSV page, following ``X-Next-Token`` until it is absent."""
+        query: dict[str, str | int | None] = dict(params or {})
+        while True:
+            text, next_token = self.get_csv(path, query)
+            yield text
             if not next_token:
                 return
             query["nextToken"] = next_token

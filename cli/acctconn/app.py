@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from acctconn import output
-from acctconn.api import ApiClient
+from acctconn.api import ApiClient, Params
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,49 @@ class App:
         else:
             rows = data if isinstance(data, list) else [data]
             output.print_table(rows, columns, title=title)
+
+    def emit_record(self, data: Any, fields: Sequence[output.Column], *, title: str | None = None) -> None:
+        """One object: as JSON with ``--json``, else a field a line."""
+        if self.json_output:
+            output.print_json(data)
+        else:
+            output.print_record(data, fields, title=title)
+
+    def emit_list(
+        self,
+        api: ApiClient,
+        path: str,
+        params: Params,
+        columns: Sequence[output.Column],
+        *,
+        every_page: bool,
+        noun: str,
+        title: str | None = None,
+    ) -> None:
+        """A paginated list. One page: with ``--json`` the page as the API sent it (``items``
+        and ``nextToken``), else a table and, when there is more, a hint on stderr. With
+        ``every_page`` it follows ``nextToken`` to the end: ``--json`` prints one array of every item."""
+        next_token: str | None = None
+        if every_page:
+            items: list[Any] = list(api.paginate(path, params))
+            if self.json_output:
+                output.print_json(items)
+                return
+        else:
+            page = api.get_page(path, params)
+            if self.json_output:
+                output.print_json(page)
+                return
+            items = page["items"]
+            next_token = page.get("nextToken") or None
+        caption = f"{len(items)} {noun}" + (", more to come" if next_token else "")
+        output.print_table(items, columns, title=title, caption=caption)
+        if next_token:
+            output.note(more_hint(next_token))
+
+
+def more_hint(next_token: str) -> str:
+    return f"More on the next page: repeat with --all, or with --next-token {next_token}"
 
 
 pass_app = click.make_pass_decorator(App)

@@ -7,6 +7,9 @@ import click
 
 from acctconn import __version__
 from acctconn.app import App
+from acctconn.commands.approvers import approvers
+from acctconn.commands.audit import audit
+from acctconn.commands.connections import connections
 from acctconn.commands.prove import prove
 from acctconn.errors import EXIT_CODES_HELP
 from acctconn.params import HTTP_URL
@@ -49,6 +52,9 @@ def cli(ctx: click.Context, api_url: str, token: str | None, json_output: bool) 
     ctx.obj = App(api_url=api_url, token=token or None, json_output=json_output)
 
 
+cli.add_command(connections)
+cli.add_command(approvers)
+cli.add_command(audit)
 cli.add_command(prove)
 
 

@@ -48,3 +48,60 @@ class HttpUrlType(click.ParamType):
 
 CONNECTION_ID_TYPE = ConnectionIdType()
 HTTP_URL = HttpUrlType()
+
+
+ACCOUNT_ID = re.compile(r"[0-9]{12}")
+
+
+class AccountIdType(click.ParamType):
+    """An AWS account ID: exactly twelve ASCII digits."""
+
+    name = "ACCOUNT_ID"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if not ACCOUNT_ID.fullmatch(text):
+            self.fail(f"{text!r} is not an AWS account ID: expected exactly 12 digits", param, ctx)
+        return text
+
+
+ACCOUNT_ID_TYPE = AccountIdType()
+
+#: The connection statuses (SPEC "Statuses"), for --status; the service's own list is not
+#: imported: the CLI is a package of its own.
+STATUSES = (
+    "PENDING_APPROVAL",
+    "APPROVED",
+    "VERIFIED",
+    "DISCONNECTED",
+    "REJECTED",
+    "EXPIRED",
+    "CANCELLED",
+    "FAILED",
+)
+STATUS_TYPE = click.Choice(STATUSES, case_sensitive=False)
+
+
+def paging_options(max_limit: int, default_limit: int) -> Any:
+    """``--limit N``, ``--next-token T`` and ``--all``, the options of every list command."""
+
+    def decorate(command: Any) -> Any:
+        command = click.option(
+            "--all",
+            "every_page",
+            is_flag=True,
+            help="Follow the pages to the end (with --json: one array of every item).",
+        )(command)
+        command = click.option(
+            "--next-token", metavar="TOKEN", help="Start at this page (the token a previous page gave)."
+        )(command)
+        command = click.option(
+            "--limit",
+            type=click.IntRange(1, max_limit),
+            default=default_limit,
+            show_default=True,
+            help=f"Items per page, 1-{max_limit}.",
+        )(command)
+        return command
+
+    return decorate

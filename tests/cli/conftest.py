@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
+
+from acctconn.api import ApiClient
+from acctconn.app import App
+from tests.cli.fake_api import FakeApi
 
 ACCESS_KEY = "AKIDEXAMPLECLITEST"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -31,3 +36,15 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
+    """The fake API, answering every client the commands build."""
+    fake = FakeApi()
+
+    def mocked_client(app: App) -> ApiClient:
+        return ApiClient(app.api_url, app.token, transport=httpx.MockTransport(fake))
+
+    monkeypatch.setattr(App, "client", mocked_client)
+    return fake

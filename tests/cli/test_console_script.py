@@ -74,3 +74,31 @@ def test_python_dash_m_runs_the_same_command(args: tuple[str, ...]) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "acctconn" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "texts"),
+    [
+        (("connections", "list"), ("SPACE_ID", "--status", "--limit", "--next-token", "--all", "Examples")),
+        (("connections", "get"), ("CONNECTION_ID", "history", "Examples")),
+        (
+            ("connections", "request"),
+            ("--account", "--name", "--role", "--idempotency-key", "only this once"),
+        ),
+        (("connections", "cancel"), ("CANCELLED", "DISCONNECTED", "Examples")),
+        (("approvers", "list"), ("--all", "Examples")),
+        (("approvers", "put"), ("--email", "--approver", "--quorum", "--remind-after", "--escalate-to")),
+        (("audit", "connections"), ("--status", "--space", "--account", "--from", "--to", "--csv", "--all")),
+        (("audit", "events"), ("--connection", "--actor", "--from", "--to", "--csv", "--all")),
+    ],
+)
+def test_every_command_has_help_with_examples_and_exit_codes(
+    command: tuple[str, ...], texts: tuple[str, ...]
+) -> None:
+    # python -m acctconn: the code on sys.path (PYTHONPATH reaches a worktree's copy), same main().
+    result = subprocess.run(
+        [sys.executable, "-m", "acctconn", *command, "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    for text in (*texts, "Exit codes"):
+        assert text in result.stdout, text
