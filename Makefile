@@ -12,6 +12,7 @@ CHECKOV_VENV := $(VENV)/checkov
 .PHONY: venv run test test-fast lint typecheck validate build deploy bench clean
 
 $(STAMP): requirements-dev.txt constraints.txt requirements-checkov.txt layers/shared/requirements.txt \
+		functions/serve_docs/requirements.txt \
 		layers/shared/pyproject.toml cli/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or 3.11 is needed" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)

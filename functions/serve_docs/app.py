@@ -1,4 +1,5 @@
-"""The OpenAPI document, its browsable page and the health check (account_connections.api.docs)."""
+"""The OpenAPI document, Swagger UI on it (the page and its files) and the health check
+(account_connections.api.docs)."""
 
 from typing import Any
 

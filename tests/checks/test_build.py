@@ -62,13 +62,13 @@ def build_dir() -> Iterator[Path]:
         yield work / "build"
 
 
-def _pins() -> dict[str, str]:
+def _pins(requirements: Path = LAYER_SOURCE / "requirements.txt") -> dict[str, str]:
     pins = {}
-    for line in (LAYER_SOURCE / "requirements.txt").read_text().splitlines():
+    for line in requirements.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             pin = re.fullmatch(r"([\w.-]+)(?:\[[\w,]+\])?==([\w.]+)", line)
-            assert pin, f"layers/shared/requirements.txt: not an exact pin: {line}"
+            assert pin, f"{requirements.relative_to(ROOT)}: not an exact pin: {line}"
             pins[re.sub(r"[-_.]+", "_", pin.group(1)).lower()] = pin.group(2)
     return pins
 
@@ -80,11 +80,16 @@ def test_layer_holds_the_shared_package(build_dir: Path) -> None:
     assert source and source == built
 
 
-def test_layer_holds_each_pinned_requirement_at_its_version(build_dir: Path) -> None:
+def _installed(folder: Path) -> dict[str, str]:
     installed = {}
-    for dist in (build_dir / "SharedLayer" / "python").glob("*.dist-info"):
+    for dist in folder.glob("*.dist-info"):
         name, version = dist.name.removesuffix(".dist-info").rsplit("-", 1)
         installed[re.sub(r"[-_.]+", "_", name).lower()] = version
+    return installed
+
+
+def test_layer_holds_each_pinned_requirement_at_its_version(build_dir: Path) -> None:
+    installed = _installed(build_dir / "SharedLayer" / "python")
     pins = _pins()
     assert pins, "layers/shared/requirements.txt pins nothing"
     assert {name: installed.get(name) for name in pins} == pins
@@ -105,3 +110,14 @@ def test_each_function_has_its_handler(build_dir: Path, function: str) -> None:
     built = build_dir / function / "app.py"
     assert built.is_file(), f"{function}: no app.py in the build (source {source.relative_to(ROOT)})"
     assert built.read_bytes() == source.read_bytes()
+
+
+def test_only_the_docs_function_ships_swagger_ui(build_dir: Path) -> None:
+    """functions/serve_docs/requirements.txt: Swagger UI's files, in that function alone, at the pin."""
+    docs = build_dir / "ApiDocsFunction"
+    pins = _pins(ROOT / "functions" / "serve_docs" / "requirements.txt")
+    assert {name: _installed(docs).get(name) for name in pins} == pins
+    [vendor] = (docs / "swagger_ui_bundle" / "vendor").iterdir()
+    assert {"swagger-ui.css", "swagger-ui-bundle.js"} <= {p.name for p in vendor.iterdir()}
+    shipping = [function for function in FUNCTIONS if (build_dir / function / "swagger_ui_bundle").exists()]
+    assert shipping == ["ApiDocsFunction"]

@@ -59,7 +59,7 @@ def test_the_reservations_fit_the_default_quota() -> None:
 def test_the_public_functions_are_the_decision_and_the_docs() -> None:
     assert PUBLIC == {
         "DecideConnectionFunction": {"GET /verify", "HEAD /verify", "POST /verify"},
-        "ApiDocsFunction": {"GET /openapi.json", "GET /docs", "GET /health"},
+        "ApiDocsFunction": {"GET /openapi.json", "GET /docs", "GET /docs/{asset}", "GET /health"},
     }
 
 

@@ -1,13 +1,25 @@
-"""functions/serve_docs: the OpenAPI document generated from every router, the readable page, and
-the health check, none of which needs an identity."""
+"""functions/serve_docs: the OpenAPI document generated from every router, Swagger UI on it (the page
+and its files, from this origin only), and the health check, none of which needs an identity."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import re
+from pathlib import Path
 from typing import Any
 
-from account_connections.api.docs import DOCS_CSP, PUBLIC_PATHS
-from tests.support import http_event, invoke, resource
+import pytest
+
+from account_connections.api.docs import (
+    ASSET_CACHE_CONTROL,
+    ASSET_TYPES,
+    DOCS_CSP,
+    PUBLIC_PATHS,
+    load_asset,
+    swagger_ui_version,
+)
+from tests.support import FakeContext, Reply, http_event, invoke, load_handler, resource
 
 FUNCTION = "serve_docs"
 
@@ -106,30 +118,127 @@ def test_the_document_describes_both_forms_of_an_approval_policy() -> None:
     assert {"accountId", "subscriptionArn", "updatedAt", "updatedBy"} <= set(registered["properties"])
 
 
-def test_the_page_renders_the_document_self_contained() -> None:
+def _version(name: str) -> str:
+    found = load_asset(name)
+    assert found is not None
+    return found.version
+
+
+def _asset(name: str, **headers: str | None) -> tuple[Reply, bytes]:
+    """GET /docs/<name> as API Gateway sends it; the reply and its body as the browser reads it."""
+    event = http_event("http_docs_asset", path={"asset": name}, headers=dict(headers))
+    result = load_handler(FUNCTION).handler(event, FakeContext())
+    reply = invoke(FUNCTION, event)
+    body = base64.b64decode(result["body"]) if result["isBase64Encoded"] else result["body"].encode()
+    if reply.headers.get("Content-Encoding") == "gzip":
+        body = gzip.decompress(body)
+    return reply, body
+
+
+def test_the_page_is_swagger_ui_from_this_origin_and_nothing_inline() -> None:
     reply = invoke(FUNCTION, http_event("http_docs"))
     assert reply.status == 200
     assert reply.headers["Content-Type"] == "text/html; charset=utf-8"
-    assert reply.headers["Content-Security-Policy"] == DOCS_CSP
-    assert "default-src 'none'" in DOCS_CSP and "script-src" not in DOCS_CSP
-    assert reply.headers["Cache-Control"]
+    assert reply.headers["Cache-Control"] == "public, max-age=300"
     assert reply.headers["X-Content-Type-Options"] == "nosniff"
     page = reply.text
-    assert "<script" not in page
-    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # no external assets
-    for route in ("/spaces/{spaceId}/connections", "/approvers/{accountId}", "/audit/events", "/health"):
-        assert f'<span class="path">{route}</span>' in page
-    assert 'id="schema-CreateConnectionRequest"' in page
+    # Relative references only (docs/<file>, kept under a stage path), each one an allowed file.
+    references = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert references == ["data:,"] + [  # data:, is the favicon: none to fetch
+        f"docs/{name}?v={_version(name)}" for name in ("swagger-ui.css", "swagger-ui-bundle.js", "init.js")
+    ]
+    assert not re.search(r"<script(?![^>]*\bsrc=)", page)  # no inline script
+    assert "<style" not in page and not re.search(r"\s(style|on\w+)=", page)  # nor inline style or handler
+    assert '<div id="swagger-ui"></div>' in page
 
 
-def test_the_style_is_the_one_the_policy_allows() -> None:
-    import base64
-    import hashlib
+def test_the_page_allows_its_own_files_and_nothing_else() -> None:
+    reply = invoke(FUNCTION, http_event("http_docs"))
+    assert reply.headers["Content-Security-Policy"] == (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src data:; connect-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    assert DOCS_CSP == reply.headers["Content-Security-Policy"]
+    assert "unsafe" not in DOCS_CSP
 
-    page = invoke(FUNCTION, http_event("http_docs")).text
-    [style] = re.findall(r"<style>(.*?)</style>", page, re.S)
-    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
-    assert f"'sha256-{digest}'" in DOCS_CSP
+
+def test_the_initializer_points_at_the_document_beside_the_page() -> None:
+    reply, body = _asset("init.js")
+    script = body.decode()
+    # Relative: from /docs, /openapi.json; from /prod/docs, /prod/openapi.json.
+    assert 'url: "openapi.json"' in script
+    assert "validatorUrl: null" in script  # no badge fetched from another origin
+    assert "supportedSubmitMethods" not in script  # every method has "Try it out"
+    assert "persistAuthorization: false" in script  # a pasted JWT is not kept in localStorage
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type", "marker"),
+    [
+        ("swagger-ui.css", "text/css; charset=utf-8", b".swagger-ui"),
+        ("swagger-ui-bundle.js", "text/javascript; charset=utf-8", b"SwaggerUIBundle"),
+        ("init.js", "text/javascript; charset=utf-8", b"SwaggerUIBundle({"),
+    ],
+)
+def test_each_file_of_the_page_is_served_with_its_type(name: str, content_type: str, marker: bytes) -> None:
+    plain, plain_body = _asset(name, **{"accept-encoding": None})
+    gzipped, gzipped_body = _asset(name, **{"accept-encoding": "gzip, deflate, br"})
+    for reply in (plain, gzipped):
+        assert reply.status == 200
+        assert reply.headers["Content-Type"] == content_type
+        assert reply.headers["Cache-Control"] == ASSET_CACHE_CONTROL
+        assert reply.headers["X-Content-Type-Options"] == "nosniff"
+        assert reply.headers["Vary"] == "Accept-Encoding"
+    assert "Content-Encoding" not in plain.headers
+    assert gzipped.headers["Content-Encoding"] == "gzip"
+    assert plain_body == gzipped_body and marker in plain_body
+
+
+def test_the_files_are_swagger_uis_own_at_the_pinned_version() -> None:
+    from swagger_ui_bundle import swagger_ui_path
+
+    assert swagger_ui_version() == "5.31.0"  # functions/serve_docs/requirements.txt
+    for name in ("swagger-ui.css", "swagger-ui-bundle.js"):
+        assert _asset(name)[1] == (Path(swagger_ui_path) / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "index.html", "swagger-initializer.js", "swagger-ui-bundle.js.map", "favicon-32x32.png",
+        "oauth2-redirect.html", "SWAGGER-UI.CSS", "swagger-ui.css ", "%2e%2e", "..", ".",
+        "../openapi.json", "..%2fopenapi.json", "%2e%2e%2fopenapi.json", "swagger-ui.css/..", "",
+        "..%2f..%2f..%2fetc%2fpasswd", "__init__.py",
+    ],
+)  # fmt: skip
+def test_any_other_name_is_not_found(name: str) -> None:
+    event = http_event("http_docs_asset", path={"asset": name})
+    reply = invoke(FUNCTION, event)
+    assert reply.status == 404, name
+    assert reply.headers["Content-Type"] == "application/problem+json"
+    assert reply.json["status"] == 404
+
+
+@pytest.mark.parametrize(
+    "raw_path", ["/docs/../openapi.json", "/docs/%2e%2e/openapi.json", "/docs/./init.js", "/docs/init.js/"]
+)
+def test_path_tricks_never_serve_another_route(raw_path: str) -> None:
+    # API Gateway matched /docs/{asset}; whatever the raw path says, only an allowed file comes back.
+    event = http_event("http_docs_asset", raw_path=raw_path)
+    reply = invoke(FUNCTION, event)
+    assert reply.status == 404, raw_path
+    assert "openapi" not in reply.text and "SwaggerUIBundle" not in reply.text
+
+
+def test_the_document_describes_the_page_and_its_files() -> None:
+    document = invoke(FUNCTION, http_event("http_openapi")).json
+    files = document["paths"]["/docs/{asset}"]["get"]
+    assert files["security"] == []
+    [parameter] = files["parameters"]
+    assert parameter["name"] == "asset" and parameter["in"] == "path"
+    assert all(name in parameter["description"] for name in ASSET_TYPES)
+    assert {"200", "404"} <= set(files["responses"])
+    assert set(document["paths"]["/docs"]["get"]["responses"]["200"]["content"]) == {"text/html"}
 
 
 def test_docs_need_no_identity_and_ignore_one(seeded: dict[str, Any]) -> None:
