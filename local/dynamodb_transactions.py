@@ -8,7 +8,11 @@ load benchmark saw one create per second and gigabytes of copies. DynamoDB itsel
 conflicting transactions and never loses a write, so the local stack must too.
 
 Here every DynamoDB write in moto takes one lock, and a transaction snapshots only the items
-it names (a deep copy of each, or their absence) and restores exactly those on failure.
+it names (a deep copy of each, or their absence) and restores exactly those on failure. Reads
+take the same lock: moto applies a transaction's items one by one (an update of a new item even
+creates it with its keys alone first), so a read between two of them would see what DynamoDB
+never shows, a transaction half written (the hash chains' heads read so found an item without
+its head).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from moto.dynamodb.models.table import Table
 _WRITE_LOCK = threading.RLock()
 _IN_TRANSACTION = threading.local()
 _WRITES = ("put_item", "update_item", "delete_item", "batch_write_item", "transact_write_items")
+_READS = ("get_item", "batch_get_item", "transact_get_items", "query", "scan")
 
 
 class _CopyWithoutTableBackups:
@@ -104,7 +109,7 @@ def install() -> None:
             _IN_TRANSACTION.active = False
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    for name in _WRITES:
+    for name in (*_WRITES, *_READS):
         setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name)))
     DynamoDBBackend._account_connections_serialized = True  # type: ignore[attr-defined]
 

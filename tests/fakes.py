@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
-from account_connections.domain.audit import AuditEvent, EventType
+from account_connections.domain.audit import AuditEvent, EventType, chain_of
+from account_connections.domain.chain import ChainHead, link
 from account_connections.domain.clock import isoformat, utcnow
 from account_connections.domain.connection import (
     Connection,
@@ -252,7 +253,7 @@ class InMemoryConnections:
 
     # ---- writes ----------------------------------------------------------------------------
 
-    def create(self, connection: Connection, connection_token: LinkToken) -> None:
+    def create(self, connection: Connection, connection_token: LinkToken) -> Connection:
         """Refuses ``ConnectionAlreadyLive`` while the account has a live lock in the space."""
         lock = (connection.spaceId, connection.accountId)
         if lock in self.live:
@@ -267,9 +268,11 @@ class InMemoryConnections:
             requester_email=connection_token.requesterEmail, approvals_needed=connection.quorum,
         )  # fmt: skip
         self.live[lock] = connection.connectionId
-        self.records[connection.connectionId] = _Record(connection.model_copy(deep=True), secrets)
+        record = _Record(connection.model_copy(deep=True).with_chain(ChainHead()), secrets)
+        self.records[connection.connectionId] = record
         self.tokens.stored[connection_token.tokenHash] = connection_token.model_copy(deep=True)
-        self.events.append(requested_event(connection))
+        self._append(record, [requested_event(connection)])
+        return record.connection.model_copy(deep=True)
 
     def transition(
         self, connection: Connection, change: StatusChange, *, release_live: bool = True
@@ -298,8 +301,10 @@ class InMemoryConnections:
         if not active or not current or record is None:
             raise ConnectionAlreadyDecided(f"connection {shown.connectionId} changed before it was decided")
         needed = record.secrets.approvals_needed
-        if (verdict.round and record.secrets.approval_round != verdict.round) or (
-            verdict.approval is not None and (needed if needed is not None else 1) != verdict.needed
+        if (
+            (verdict.round and record.secrets.approval_round != verdict.round)
+            or (verdict.approval is not None and (needed if needed is not None else 1) != verdict.needed)
+            or record.connection.chain_head.seq != verdict.chain.seq
         ):
             raise ApprovalsMoved("another decision was recorded meanwhile: read again")
         assert token is not None
@@ -312,7 +317,7 @@ class InMemoryConnections:
         if verdict.change is not None:
             decided = self._transition(pending, verdict.change, events_before=now_events)
         else:
-            self.events.extend(now_events)
+            self._append(record, now_events)
             decided = record.connection
         record = self.records[shown.connectionId]
         record.connection = record.connection.model_copy(update={"approvals": approvals})
@@ -351,6 +356,8 @@ class InMemoryConnections:
             or (digest is not None and record.secrets.request_digest != digest)
             # The adapter deletes the lock on the condition that it is this connection's.
             or (release and self.live.get(lock) != connection.connectionId)
+            # Its hash chain's head as read: another write of the chain came first.
+            or record.connection.chain_head.seq != connection.chain_head.seq
             or not also_requires
         ):
             raise ConnectionAlreadyDecided(
@@ -365,10 +372,9 @@ class InMemoryConnections:
         record.connection = record.connection.model_copy(update=fields)
         if release:
             del self.live[lock]
-        self.events.extend(before)
-        self.events.append(status_event(connection, change, version, now))
+        self._append(record, [*before, status_event(connection, change, version, now)], connection)
         self.transitions.append(target)
-        return connection.model_copy(update=fields)
+        return connection.model_copy(update=fields).with_chain(record.connection.chain_head)
 
     def replace_links(self, connection: Connection, change: LinkChange, *, revision: int) -> None:
         """While the connection keeps its status and ``revision``: the tokens issued, retired and
@@ -424,7 +430,13 @@ class InMemoryConnections:
         if change.connection_token is not None:
             held_hash, copies = change.connection_token
             stored[held_hash] = stored[held_hash].model_copy(update=copies)
-        self.events.extend(event.model_copy() for event in change.events)
+        self._append(record, [event.model_copy() for event in change.events], connection)
+        head = record.connection.chain_head
+        copies = {"chainSeq": head.seq, "chainHead": head.hash, "chainAt": head.at}
+        for live in [*(token.tokenHash for token in change.issue), *change.refresh]:
+            stored[live] = stored[live].model_copy(update=copies)
+        if change.connection_token is not None:
+            stored[change.connection_token[0]] = stored[change.connection_token[0]].model_copy(update=copies)
 
     def rotate_connection_token(
         self, connection: Connection, token: LinkToken, *, secrets: ConnectionSecrets, actor: str
@@ -440,6 +452,7 @@ class InMemoryConnections:
             or record.connection.status != ConnectionStatus.PENDING_APPROVAL
             or record.secrets.connection_token_hash != replaces
             or record.secrets.revision != secrets.revision
+            or record.connection.chain_head.seq != connection.chain_head.seq
             or replaces is None
             or old is None
             or old.state != TokenState.ACTIVE
@@ -451,7 +464,7 @@ class InMemoryConnections:
             update={"state": TokenState.REPLACED, "taskToken": None, "csrfSecret": None}
         )
         record.secrets = replace(record.secrets, connection_token_hash=token.tokenHash)
-        self.events.append(token_replaced_event(connection, actor))
+        self._append(record, [token_replaced_event(connection, actor)], connection)
 
     def pending_for_account(self, account_id: str) -> list[Connection]:
         """As the GSI2 Query returns them: oldest first."""
@@ -470,7 +483,7 @@ class InMemoryConnections:
         if attachment.roleName not in record.roles and len(record.roles) >= MAX_ROLES:
             raise too_many_roles(attachment.roleName)
         record.roles[attachment.roleName] = attachment.model_copy()
-        self.events.append(role_event(connection, attachment, actor))
+        self._append(record, [role_event(connection, attachment, actor)], connection)
 
     def detach_role(self, connection: Connection, role: RoleAttachment, *, actor: str) -> None:
         """Only a recorded role, while the connection keeps its status."""
@@ -478,7 +491,9 @@ class InMemoryConnections:
         if role.roleName not in record.roles:
             raise self._lost(connection)
         del record.roles[role.roleName]
-        self.events.append(connection_event(connection, EventType.ROLE_DETACHED, actor, role.roleArn))
+        self._append(
+            record, [connection_event(connection, EventType.ROLE_DETACHED, actor, role.roleArn)], connection
+        )
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -489,11 +504,26 @@ class InMemoryConnections:
         return record
 
     def _keeping_status(self, connection: Connection) -> _Record:
-        """The stored record, if it still has ``connection``'s status (the adapter's guard)."""
+        """The stored record, if it still has ``connection``'s status and chain head (the adapter's
+        guard)."""
         record = self.records.get(connection.connectionId)
-        if record is None or record.connection.status != connection.status:
+        if (
+            record is None
+            or record.connection.status != connection.status
+            or record.connection.chain_head.seq != connection.chain_head.seq
+        ):
             raise self._lost(connection)
         return record
+
+    def _append(self, record: _Record, events: list[AuditEvent], caller: Connection | None = None) -> None:
+        """``events`` linked after the record's chain head, which moves to the last of them (on the
+        ``caller``'s connection too, as the adapter does: its next write chains from there)."""
+        chain = f"CONNECTION#{record.connection.connectionId}"
+        linked, head = link(events, record.connection.chain_head, chain)
+        self.events.extend(linked)
+        record.connection.with_chain(head)
+        if caller is not None:
+            caller.with_chain(head)
 
     @staticmethod
     def _lost(connection: Connection) -> ConnectionAlreadyDecided:
@@ -515,10 +545,15 @@ class InMemoryRegistry:
         # Each administrator's address: its subscription and accounts, at its version.
         self.addresses: dict[str, AddressSubscription] = {}
         self.events: list[AuditEvent] = []
+        # Each registry partition's hash chain head.
+        self.chains: dict[str, ChainHead] = {}
 
     def _write(self, event: AuditEvent | None) -> None:
+        """Append ``event`` linked after its registry partition's chain head, as the adapter does."""
         if event is not None:
-            self.events.append(event.model_copy())
+            chain = chain_of(event)
+            [linked], self.chains[chain] = link([event], self.chains.get(chain, ChainHead()), chain)
+            self.events.append(linked)
 
     def put_space(self, space: Space, event: AuditEvent | None = None) -> None:
         self.spaces[space.spaceId] = space.model_copy()

@@ -40,8 +40,7 @@ def store(repo: DynamoConnections, space: str, account: str, created: str, by: s
         tokenHash=token_hash, connectionId=connection.connectionId, kind=TokenKind.CONNECTION_TOKEN,
         createdAt=created, expiresAt=connection.expiresAt, ttl=0,
     )  # fmt: skip
-    repo.create(connection, token)
-    return connection
+    return repo.create(connection, token)
 
 
 def change(monkeypatch: pytest.MonkeyPatch, repo: DynamoConnections, connection: Connection,

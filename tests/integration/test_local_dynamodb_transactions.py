@@ -65,3 +65,37 @@ def test_a_cancelled_transaction_undoes_only_its_own_items(table: str) -> None:
     assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
     keys = {item["pk"]["S"] for item in ddb.scan(TableName=table)["Items"]}
     assert keys == {"kept", "taken"}
+
+
+def test_a_read_never_sees_a_transaction_half_written(table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a transaction that puts an item, then fails on its second (a condition), and pauses
+    # right after the put, as moto applies items one by one
+    from moto.dynamodb.models.table import Table
+
+    ddb = boto3.client("dynamodb")
+    applied, seen = threading.Event(), []
+    original_put = Table.put_item
+
+    def slow_put(self: Table, *args: Any, **kwargs: Any) -> Any:
+        result = original_put(self, *args, **kwargs)
+        if threading.current_thread().name == "transaction":
+            applied.set()
+            threading.Event().wait(0.3)
+        return result
+
+    monkeypatch.setattr(Table, "put_item", slow_put)
+
+    def transaction() -> None:
+        with pytest.raises(ClientError):
+            missing = {"TableName": table, "Key": {"pk": {"S": "NONE"}, "sk": {"S": "X"}},
+                       "ConditionExpression": "attribute_exists(pk)"}  # fmt: skip
+            ddb.transact_write_items(TransactItems=[_put("HALF", table=table), {"ConditionCheck": missing}])
+
+    writer = threading.Thread(target=transaction, name="transaction")
+    writer.start()
+    assert applied.wait(5)
+    # When another client reads the item meanwhile
+    seen.append(ddb.get_item(TableName=table, Key={"pk": {"S": "HALF"}, "sk": {"S": "X"}}).get("Item"))
+    writer.join(5)
+    # Then it waited for the transaction, which wrote nothing: DynamoDB never shows half of one
+    assert seen == [None]

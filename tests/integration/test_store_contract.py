@@ -18,6 +18,7 @@ from moto import mock_aws
 from account_connections.adapters.dynamodb.keys import live_key
 from account_connections.adapters.dynamodb.table import serialize
 from account_connections.domain.audit import AuditEvent, EventType, registry_event
+from account_connections.domain.chain import ChainHead, event_hash
 from account_connections.domain.clock import isoformat, utcnow
 from account_connections.domain.connection import (
     Approval,
@@ -124,8 +125,7 @@ def created(backend: Backend, **fields: Any) -> tuple[Connection, LinkToken]:
     """A new request stored with its connection token, as ``create_connection`` stores it."""
     connection = a_connection(**fields)
     _, connection_token = token_for(connection, TokenKind.CONNECTION_TOKEN)
-    backend.connections.create(connection, connection_token)
-    return connection, connection_token
+    return backend.connections.create(connection, connection_token), connection_token
 
 
 def link(
@@ -142,7 +142,8 @@ def link(
     """Issue ``address`` a link as ``logic.links`` does, from a fresh read (made ``at``, a resend's
     ``limit``; ``task_token`` None: the workflow waits with the one it had; ``policy``: a new
     round): its previous link dies, the others live on. Returns the new token's record."""
-    _, secrets = backend.connections.read(connection.connectionId)
+    fresh, secrets = backend.connections.read(connection.connectionId)
+    connection.with_chain(fresh.chain_head)  # the chain as it is now; the status as the caller saw it
     current = task_token or secrets.task_token or "task-1"
     _, token = token_for(connection, task_token=current, csrf_secret="ab" * 32, approver_email=address)
     made = isoformat(at or utcnow())
@@ -174,7 +175,13 @@ def approval(by: str = ADMIN_EMAIL) -> Approval:
 
 def approved(shown: Connection, by: str = ADMIN_EMAIL, **fields: Any) -> Verdict:
     """The verdict of the approval that reaches a quorum of one (the plain policy)."""
-    return Verdict(who=by, round=0, approval=approval(by), change=approve(shown, by), **fields)
+    return Verdict(who=by, round=0, approval=approval(by), change=approve(shown, by), chain=shown.chain_head,
+                   **fields)  # fmt: skip
+
+
+def head(backend: Backend, connection: Connection) -> ChainHead:
+    """The connection's chain head as stored now (what a decider reads)."""
+    return backend.connections.get(connection.connectionId).chain_head
 
 
 def rejected(by: str = ADMIN_EMAIL, **fields: Any) -> Verdict:
@@ -319,7 +326,7 @@ def test_a_rejection_frees_the_account(backend: Backend) -> None:
     pending, connection_token = created(backend)
     token = link(backend, pending, connection_token)
     decided = backend.connections.record_decision(
-        ShownRequest.of(pending), rejected(), token_hash=token.tokenHash
+        ShownRequest.of(pending), rejected(chain=head(backend, pending)), token_hash=token.tokenHash
     )
     assert (decided.status, decided.reason, decided.approvals) == (S.REJECTED, "not ours", [])
     assert backend.connections.live_holder(SPACE, ACCOUNT) is None
@@ -337,7 +344,9 @@ def test_a_quorum_is_reached_by_distinct_approvers_exactly_once(backend: Backend
     assert backend.connections.get(pending.connectionId).quorum == 2
     shown = ShownRequest.of(pending)
     # The first approval counts and moves no status
-    one = Verdict(who=ADMIN_EMAIL, round=1, approval=approval(), needed=2, quorum=2)
+    one = Verdict(
+        who=ADMIN_EMAIL, round=1, approval=approval(), needed=2, quorum=2, chain=head(backend, pending)
+    )
     after_one = backend.connections.record_decision(shown, one, token_hash=first.tokenHash)
     assert (after_one.status, [a.approver for a in after_one.approvals]) == (
         S.PENDING_APPROVAL,
@@ -350,14 +359,14 @@ def test_a_quorum_is_reached_by_distinct_approvers_exactly_once(backend: Backend
             shown, replace(one, consume=False), token_hash=connection_token.tokenHash
         )
     # A second approval from a stale read (still needing two) is told to read again, and changes nothing
-    ops = Verdict(who="ops@example.com", round=1, approval=approval("ops@example.com"), needed=2, quorum=2)
+    ops = Verdict(who="ops@example.com", round=1, approval=approval("ops@example.com"), needed=2, quorum=2,
+                  chain=head(backend, pending))  # fmt: skip
     with pytest.raises(ApprovalsMoved):
         backend.connections.record_decision(shown, ops, token_hash=second.tokenHash)
     assert token_state(backend, second)[0] == TokenState.ACTIVE
     # Read again, it is the last: the request is approved in the same write
-    last = replace(
-        ops, needed=1, change=approve(pending, "ops@example.com"), before=tuple(after_one.approvals)
-    )
+    last = replace(ops, needed=1, change=approve(pending, "ops@example.com"),
+                   before=tuple(after_one.approvals), chain=after_one.chain_head)  # fmt: skip
     decided = backend.connections.record_decision(shown, last, token_hash=second.tokenHash)
     assert decided.status == S.APPROVED
     assert [a.approver for a in decided.approvals] == [ADMIN_EMAIL, "ops@example.com"]
@@ -371,7 +380,8 @@ def test_an_approval_of_an_earlier_round_is_told_to_read_again(backend: Backend)
     link(backend, pending, connection_token, policy=QUORUM_2)
     link(backend, pending, connection_token, policy=QUORUM_2)  # a policy change: round 2
     token = link(backend, pending, connection_token, address="ops@example.com")
-    stale = Verdict(who="ops@example.com", round=1, approval=approval("ops@example.com"), needed=2)
+    stale = Verdict(who="ops@example.com", round=1, approval=approval("ops@example.com"), needed=2,
+                    chain=head(backend, pending))  # fmt: skip
     with pytest.raises(ApprovalsMoved):
         backend.connections.record_decision(ShownRequest.of(pending), stale, token_hash=token.tokenHash)
     current = replace(stale, round=2)
@@ -385,13 +395,12 @@ def test_a_connection_token_decides_without_being_spent_and_a_proof_once(backend
     link(backend, pending, connection_token, policy=QUORUM_2)
     shown = ShownRequest.of(pending)
     role = "arn:aws:iam::111122223333:role/Admin"
-    one = Verdict(
-        who=role, round=1, approval=approval(role), needed=2, consume=False, proof_signature="sig-1"
-    )
+    one = Verdict(who=role, round=1, approval=approval(role), needed=2, consume=False,
+                  proof_signature="sig-1", chain=head(backend, pending))  # fmt: skip
     backend.connections.record_decision(shown, one, token_hash=connection_token.tokenHash)
     assert token_state(backend, connection_token)[0] == TokenState.ACTIVE
     # The same proof again, even for another principal, is refused
-    other = replace(one, who="arn:aws:iam::111122223333:role/Other", needed=1)
+    other = replace(one, who="arn:aws:iam::111122223333:role/Other", needed=1, chain=head(backend, pending))
     with pytest.raises(AccountProofRefused):
         backend.connections.record_decision(shown, other, token_hash=connection_token.tokenHash)
     assert backend.connections.read(pending.connectionId)[1].approvals_needed == 1
@@ -738,7 +747,7 @@ def test_concurrent_attaches_cannot_pass_ten_roles_on_the_table(monkeypatch: pyt
         ddb.create_table(**table_definition(TABLE))
         connections = stores(TABLE, ddb).connections
         pending = a_connection()
-        connections.create(pending, token_for(pending, TokenKind.CONNECTION_TOKEN)[1])
+        pending = connections.create(pending, token_for(pending, TokenKind.CONNECTION_TOKEN)[1])
         approved = connections.transition(pending, approve(pending))
         for i in range(9):
             connections.attach_role(approved, recorded_role(f"Role{i}"), actor="system")
@@ -1005,3 +1014,86 @@ def test_a_new_link_gives_the_connection_token_the_principals_registered_now(bac
     # Then the connection token no longer carries it: the old list does not outlive the registration
     stored = backend.tokens.get(held.tokenHash)
     assert stored is not None and not stored.approverPrincipals
+
+
+# ---- hash chains -------------------------------------------------------------------------------
+
+
+def assert_chained(events: list[AuditEvent], chain: str) -> None:
+    """``events`` (in any order) are the whole chain ``chain``: places 1..n, each linked to the one
+    before, each hash the SHA-256 of its canonical form (docs/audit.md)."""
+    ordered = sorted(events, key=lambda event: event.seq or 0)
+    assert [event.seq for event in ordered] == list(range(1, len(ordered) + 1)), [e.type for e in ordered]
+    previous = None
+    for event in ordered:
+        assert (event.chain, event.prevHash) == (chain, previous)
+        assert event.hash == event_hash(event.model_dump(mode="json"))
+        previous = event.hash
+
+
+def test_every_kind_of_connection_event_is_chained_in_its_write(backend: Backend) -> None:
+    # A request, its links, an approval that reaches the quorum, a role attached and one detached
+    pending, connection_token = created(backend)
+    link(backend, pending, connection_token, policy=QUORUM_2)
+    second = link(backend, pending, connection_token, address="ops@example.com")
+    rotated(backend, pending, connection_token)
+    shown = ShownRequest.of(pending)
+    one = Verdict(
+        who=ADMIN_EMAIL, round=1, approval=approval(), needed=2, quorum=2, chain=head(backend, pending)
+    )
+    first_token = backend.connections.read(pending.connectionId)[1].links[ADMIN_EMAIL]
+    after = backend.connections.record_decision(shown, one, token_hash=first_token)
+    last = Verdict(who="ops@example.com", round=1, approval=approval("ops@example.com"), needed=1, quorum=2,
+                   change=approve(pending, "ops@example.com"), before=tuple(after.approvals),
+                   chain=head(backend, pending))  # fmt: skip
+    approved = backend.connections.record_decision(shown, last, token_hash=second.tokenHash)
+    backend.connections.attach_role(approved, recorded_role("BuildRole"), actor="system")
+    backend.connections.detach_role(approved, recorded_role("BuildRole"), actor="alice")
+    events = backend.connections.detail(pending.connectionId)[2]
+    kinds = {event.type for event in events}
+    assert {EventType.REQUESTED, EventType.LINK_SENT, EventType.CONNECTION_TOKEN_REPLACED,
+            EventType.APPROVAL_RECORDED, EventType.STATUS_CHANGED, EventType.ROLE_ATTACHED,
+            EventType.ROLE_DETACHED} <= kinds  # fmt: skip
+    assert_chained(events, f"CONNECTION#{pending.connectionId}")
+    # The connection's head is the chain's last event
+    last_event = max(events, key=lambda event: event.seq or 0)
+    assert backend.connections.get(pending.connectionId).chain_head == ChainHead(
+        last_event.seq or 0, last_event.hash, last_event.at
+    )
+
+
+def test_two_writers_from_one_read_cannot_fork_the_chain(backend: Backend) -> None:
+    pending, _ = created(backend)
+    approved = backend.connections.transition(pending, approve(pending))
+    one, other = (backend.connections.get(pending.connectionId) for _ in range(2))
+    backend.connections.attach_role(one, recorded_role("BuildRole"), actor="system")
+    # The other read the same head: its write is refused, and changes nothing
+    with pytest.raises(ConnectionAlreadyDecided):
+        backend.connections.attach_role(other, recorded_role("OtherRole"), actor="alice")
+    assert backend.connections.get_role(pending.connectionId, "OtherRole") is None
+    assert_chained(backend.connections.detail(approved.connectionId)[2], f"CONNECTION#{pending.connectionId}")
+
+
+def test_registry_changes_are_chained_per_partition(backend: Backend) -> None:
+    registry = backend.registry
+    registry.put_space(Space(spaceId="chained", name="Chained", **STAMP),
+                       registry_event(EventType.SPACE_CHANGED, "oscar", "2026-12-02T10:00:00.000Z",
+                                      "named Chained", space_id="chained"))  # fmt: skip
+    registry.put_member(Member(spaceId="chained", userId="alice", role=SpaceRole.POWER_USER, **STAMP),
+                        registry_event(EventType.MEMBER_CHANGED, "oscar", "2026-12-02T10:00:01.000Z",
+                                       "alice is POWER_USER", space_id="chained"))  # fmt: skip
+    registry.delete_member(
+        "chained",
+        "alice",
+        registry_event(
+            EventType.MEMBER_REMOVED, "oscar", "2026-12-02T10:00:02.000Z", "alice removed", space_id="chained"
+        ),
+    )
+    approver = Approver(accountId="999988887777", email="chain@example.com", **STAMP)
+    registry.register_approver(approver, registry_event(
+        EventType.APPROVER_CHANGED, "oscar", "2026-12-02T10:00:03.000Z", "policy", account_id="999988887777",
+    ), replacing=None, serving=[AddressSubscription(email="chain@example.com", accounts=["999988887777"])],
+        released=[])  # fmt: skip
+    events = backend.audit.query_events(EventQuery(actor="oscar"), 100, None).items
+    assert_chained([e for e in events if e.spaceId == "chained"], "REGISTRY#SPACE#chained")
+    assert_chained([e for e in events if e.accountId == "999988887777"], "REGISTRY#ACCOUNT#999988887777")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from account_connections.domain.audit import AuditEvent
+from account_connections.domain.chain import ChainHead
 from account_connections.domain.connection import (
     Approval,
     Connection,
@@ -103,19 +104,22 @@ class Verdict:
     proof_signature: str | None = None
     quorum: int = 1
     before: tuple[Approval, ...] = ()
+    # The head of the connection's hash chain as the decider knows it (read, or the token's copy).
+    chain: ChainHead = field(default_factory=ChainHead)
 
     def pending(self, shown: ShownRequest) -> Connection:
         """The pending connection this verdict is about, as the decider read it."""
-        return shown.pending().model_copy(update={"quorum": self.quorum, "approvals": list(self.before)})
+        pending = shown.pending().model_copy(update={"quorum": self.quorum, "approvals": list(self.before)})
+        return pending.with_chain(self.chain)
 
 
 class ConnectionStore(Protocol):
     """Connections with their roles, links and history. Every write is one transaction that also
     appends the change's audit event; a lost race raises ``ConnectionAlreadyDecided``."""
 
-    def create(self, connection: Connection, connection_token: LinkToken) -> None:
-        """Store a new request with its live-account lock, connection token and REQUESTED event.
-        Raises ``ConnectionAlreadyLive``."""
+    def create(self, connection: Connection, connection_token: LinkToken) -> Connection:
+        """Store a new request with its live-account lock, connection token and REQUESTED event (the
+        first of its chain); returns it as stored. Raises ``ConnectionAlreadyLive``."""
         ...
 
     def get(self, connection_id: str) -> Connection:

@@ -52,6 +52,19 @@ class AuditEvent(BaseModel):
     # A decision's (APPROVAL_RECORDED, and the status change of a rejection or the quorum): how the
     # decider showed their authority, EMAIL_LINK or ACCOUNT_PROOF.
     decisionMethod: str | None = None
+    # Its place in its hash chain (domain.chain): the chain, its position from 1, the hash of the
+    # event before it (null for the first) and its own, all set by the store that writes it.
+    chain: str | None = None
+    seq: int | None = None
+    prevHash: str | None = None
+    hash: str | None = None
+
+
+def chain_of(event: AuditEvent) -> str:
+    """The chain ``event`` belongs to: its connection's, or its registry partition's."""
+    if event.connectionId is not None:
+        return f"CONNECTION#{event.connectionId}"
+    return f"REGISTRY#SPACE#{event.spaceId}" if event.spaceId else f"REGISTRY#ACCOUNT#{event.accountId}"
 
 
 class AuditEventPage(BaseModel):

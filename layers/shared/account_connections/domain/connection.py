@@ -10,9 +10,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, StringConstraints
 
 from account_connections.domain.audit import AuditEvent, EventType
+from account_connections.domain.chain import ChainHead
 from account_connections.domain.clock import isoformat, utcnow
 from account_connections.domain.fields import AccountId, Description, DisplayName, StrictModel
 from account_connections.domain.limits import MAX_ROLES
@@ -150,6 +151,18 @@ class Connection(BaseModel):
     # (in this round: a policy change starts a new one).
     quorum: int = 1
     approvals: list[Approval] = Field(default_factory=list)
+    # The head of its audit events' hash chain as read (never shown: the store conditions the next
+    # write of the chain on it). model_copy keeps it.
+    _chain: ChainHead = PrivateAttr(default_factory=ChainHead)
+
+    @property
+    def chain_head(self) -> ChainHead:
+        return self._chain
+
+    def with_chain(self, head: ChainHead) -> Connection:
+        """This connection, its chain's head as ``head``."""
+        self._chain = head
+        return self
 
 
 @dataclass(frozen=True)

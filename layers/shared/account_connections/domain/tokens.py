@@ -58,6 +58,12 @@ class LinkToken(BaseModel):
     quorum: int | None = None
     # The connection token's: the addresses that hold live links, told of a decision by proof.
     approverEmails: list[str] | None = None
+    # The head of the connection's hash chain when the links were last written: a decision through
+    # a quorum-1 link chains its events from it without reading the connection (when the chain
+    # moved since, the decision's write fails and it reads the connection).
+    chainSeq: int | None = None
+    chainHead: str | None = None
+    chainAt: str | None = None
 
 
 def new_token() -> tuple[str, str]:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from account_connections.domain.chain import ChainHead
 from account_connections.domain.clock import isoformat, utcnow
 from account_connections.domain.connection import (
     Approval,
@@ -240,10 +241,7 @@ def decide(
         if approve:
             decided = _approve(connections, token, shown, who, decided_at, request.authorizePaidTiers)
         else:
-            decided = connections.record_decision(shown, Verdict(
-                who=who.key, round=token.round or 0, change=_rejection(who, decided_at, str(reason)),
-                consume=token.kind == TokenKind.LINK, proof_signature=who.signature, quorum=token.quorum or 1,
-            ), token_hash=token.tokenHash)  # fmt: skip
+            decided = _reject(connections, token, shown, who, decided_at, str(reason))
     except ApproverAlreadyDecided:
         raise
     except ConnectionAlreadyDecided as exc:
@@ -286,6 +284,31 @@ def _rejection(who: Decider, at: str, reason: str) -> StatusChange:
     )  # fmt: skip
 
 
+def _token_chain(token: LinkToken) -> ChainHead:
+    """The connection's chain head as the links' last write copied it onto ``token``."""
+    if not token.chainSeq:
+        return ChainHead()
+    return ChainHead(token.chainSeq, token.chainHead, token.chainAt)
+
+
+def _reject(
+    connections: ConnectionStore, token: LinkToken, shown: ShownRequest, who: Decider, at: str, reason: str
+) -> Connection:
+    """Record the rejection, chained from the token's copy of the chain head; read the connection
+    for the head when the chain moved since (``ApprovalsMoved``: still pending as shown)."""
+    chain = _token_chain(token)
+    for _ in range(APPROVAL_ATTEMPTS):
+        try:
+            return connections.record_decision(shown, Verdict(
+                who=who.key, round=token.round or 0, change=_rejection(who, at, reason),
+                consume=token.kind == TokenKind.LINK, proof_signature=who.signature, quorum=token.quorum or 1,
+                chain=chain,
+            ), token_hash=token.tokenHash)  # fmt: skip
+        except ApprovalsMoved:
+            chain = connections.get(shown.connectionId).chain_head
+    raise ConnectionAlreadyDecided("the request kept changing: open the link again")
+
+
 def _approve(
     connections: ConnectionStore, token: LinkToken, shown: ShownRequest, who: Decider, at: str, paid: bool
 ) -> Connection:
@@ -299,12 +322,14 @@ def _approve(
     for _ in range(APPROVAL_ATTEMPTS):
         before: list[Approval] = []
         needed = 1
+        chain = _token_chain(token)
         if quorum > 1:
             connection, secrets = connections.read(shown.connectionId)
             if connection.status != ConnectionStatus.PENDING_APPROVAL:
                 raise ConnectionAlreadyDecided(f"the request is {connection.status}")
             before = connection.approvals
             needed = secrets.approvals_needed if secrets.approvals_needed is not None else quorum
+            chain = connection.chain_head
         change = None
         if needed <= 1:
             # Paid tiers only when every approval that counted authorized them.
@@ -319,10 +344,10 @@ def _approve(
             return connections.record_decision(shown, Verdict(
                 who=who.key, round=token.round or 0, approval=approval, change=change, needed=max(needed, 1),
                 consume=token.kind == TokenKind.LINK, proof_signature=who.signature, quorum=token.quorum or 1,
-                before=tuple(before),
+                before=tuple(before), chain=chain,
             ), token_hash=token.tokenHash)  # fmt: skip
         except ApprovalsMoved:
-            quorum = max(quorum, 2)  # read how many are still needed
+            quorum = max(quorum, 2)  # read how many are still needed, and the chain's head
             continue
     raise ConnectionAlreadyDecided("other approvals kept coming first: open the link again")
 

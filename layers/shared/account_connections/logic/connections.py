@@ -97,7 +97,7 @@ def create_connection(
         quorum=approver.quorum,
     )
     token, token_hash = new_token()
-    connections.create(connection, LinkToken(
+    connection = connections.create(connection, LinkToken(
         tokenHash=token_hash, connectionId=connection.connectionId, kind=TokenKind.CONNECTION_TOKEN,
         createdAt=connection.createdAt, expiresAt=connection.expiresAt,
         ttl=int((expires + TOKEN_RETENTION).timestamp()),

@@ -36,6 +36,7 @@ from account_connections.adapters.dynamodb.table import (
 )
 from account_connections.adapters.dynamodb.tokens import put_token, refresh_token, retire_token
 from account_connections.domain.audit import AuditEvent, EventType
+from account_connections.domain.chain import ChainHead, link
 from account_connections.domain.clock import isoformat, utcnow
 from account_connections.domain.connection import (
     Connection,
@@ -133,6 +134,34 @@ def _at_revision(revision: int) -> tuple[str, dict[str, str], dict[str, Any]]:
     return "#revision = :revision", {"#revision": "revision"}, {":revision": revision}
 
 
+def _head(item: Item) -> ChainHead:
+    """The head of the connection's hash chain as the item keeps it (none: an empty chain)."""
+    seq = item.get("chainSeq")
+    if seq is None:
+        return ChainHead()
+    return ChainHead(int(seq), str(item["chainHead"]), str(item.get("chainAt") or "") or None)
+
+
+def _connection(item: Item) -> Connection:
+    return Connection.model_validate(public(item)).with_chain(_head(item))
+
+
+def _chained(
+    connection: Connection, events: list[AuditEvent]
+) -> tuple[list[AuditEvent], ChainHead, str, dict[str, str], dict[str, Any]]:
+    """``events`` linked after the connection's chain head as read, the new head, and the condition
+    that the head is still the one read (expression, names, values)."""
+    head = connection.chain_head
+    linked, after = link(events, head, f"CONNECTION#{connection.connectionId}")
+    if head.seq == 0:
+        return linked, after, "attribute_not_exists(#chainSeq)", {"#chainSeq": "chainSeq"}, {}
+    return linked, after, "#chainSeq = :chainSeq", {"#chainSeq": "chainSeq"}, {":chainSeq": head.seq}
+
+
+def _head_fields(head: ChainHead) -> dict[str, Any]:
+    return {"chainSeq": head.seq, "chainHead": head.hash, "chainAt": head.at}
+
+
 def _not_found(connection_id: str) -> ConnectionNotFound:
     return ConnectionNotFound(f"connection {connection_id} does not exist")
 
@@ -152,7 +181,7 @@ class DynamoConnections:
         item = self.table.get(connection_key(connection_id))
         if item is None:
             raise _not_found(connection_id)
-        return Connection.model_validate(public(item)), _secrets(item)
+        return _connection(item), _secrets(item)
 
     def detail(self, connection_id: str) -> tuple[Connection, list[RoleAttachment], list[AuditEvent]]:
         """Read from the connection's own partition in one Query."""
@@ -167,7 +196,7 @@ class DynamoConnections:
         for item in items:
             sk = item["sk"]
             if sk == CONNECTION_SK:
-                connection = Connection.model_validate(public(item))
+                connection = _connection(item)
             elif sk.startswith(ROLE_PREFIX):
                 roles.append(RoleAttachment.model_validate(public(item)))
             elif sk.startswith(EVENT_PREFIX):
@@ -212,7 +241,7 @@ class DynamoConnections:
         if events and (cut or len(items) > history_limit):
             token = encode_next_token({"pk": {"S": pk}, "sk": {"S": events[-1]["sk"]}})
         history = Page([AuditEvent.model_validate(public(event)) for event in events], token)
-        return Connection.model_validate(public(item)), self._roles(connection_id), history
+        return _connection(item), self._roles(connection_id), history
 
     def _roles(self, connection_id: str) -> list[RoleAttachment]:
         """The connection's recorded roles, by name (one Query of its ROLE# items)."""
@@ -250,20 +279,24 @@ class DynamoConnections:
 
     # ---- writes ----------------------------------------------------------------------------
 
-    def create(self, connection: Connection, connection_token: LinkToken) -> None:
+    def create(self, connection: Connection, connection_token: LinkToken) -> Connection:
         live = {**live_key(connection.spaceId, connection.accountId), "connectionId": connection.connectionId}
+        [requested], head = link(
+            [requested_event(connection)], ChainHead(), f"CONNECTION#{connection.connectionId}"
+        )
         stored = connection_item(
             connection,
             connectionTokenHash=connection_token.tokenHash,
             requestDigest=request_digest(connection),
             requesterEmail=connection_token.requesterEmail,
             approvalsNeeded=connection.quorum,
+            **_head_fields(head),
         )
         items = [
             self.table.put(live, new=True),
             self.table.put(stored, new=True),
             put_token(self.table, connection_token),
-            put_event(self.table, requested_event(connection)),
+            put_event(self.table, requested),
         ]
 
         def refused(codes: list[str]) -> DomainError | None:
@@ -275,6 +308,7 @@ class DynamoConnections:
             )
 
         self.table.transact(items, refused)
+        return connection.model_copy(deep=True).with_chain(head)
 
     def transition(
         self, connection: Connection, change: StatusChange, *, release_live: bool = True
@@ -399,12 +433,18 @@ class DynamoConnections:
             condition += f" AND {guard[0]}"
             names.update(guard[1])
             values.update(guard[2])
+        linked, head, chained, chain_names, chain_values = _chained(
+            connection, [*before, status_event(connection, change, version, now)]
+        )
+        condition += f" AND {chained}"
+        names.update(chain_names)
+        values.update(chain_values)
+        updates.update(_head_fields(head))
         update = self.table.update(
             connection_key(connection.connectionId), set_fields=updates, condition=condition, names=names,
             values=values, counters=counters, append=append,
         )  # fmt: skip
-        items = [update, *(extra or []), *(put_event(self.table, event) for event in before),
-                 put_event(self.table, status_event(connection, change, version, now))]  # fmt: skip
+        items = [update, *(extra or []), *(put_event(self.table, event) for event in linked)]
         if release_live and source in LIVE_STATUSES and target not in LIVE_STATUSES:
             items.append(self.table.delete(
                 live_key(connection.spaceId, connection.accountId),
@@ -413,11 +453,12 @@ class DynamoConnections:
         self.table.transact(items, refused or (lambda _: ConnectionAlreadyDecided(
             f"connection {connection.connectionId} changed before it could become {target}"
         )))  # fmt: skip
+        connection.with_chain(head)
         updated = connection.model_dump()
         updated.update({k: v for k, v in updates.items() if k in Connection.model_fields}, status=target)
         if append is not None:
             updated[append[0]] = [*updated.get(append[0], []), *append[1]]
-        return Connection.model_validate(updated)
+        return Connection.model_validate(updated).with_chain(head)
 
     def replace_links(self, connection: Connection, change: LinkChange, *, revision: int) -> None:
         """The connection (its status and ``revision`` as read, past the limit if any) with the live
@@ -439,15 +480,18 @@ class DynamoConnections:
             )  # fmt: skip
         if change.escalated is not None:
             fields["escalated"] = change.escalated
-        extra: list[Op] = [put_token(self.table, token) for token in change.issue]
+        # The chain's head after this write, copied onto every live token: a quorum-1 decision
+        # chains its events from it.
+        _, after, *_ = _chained(connection, change.events)
+        copies = {"chainSeq": after.seq, "chainHead": after.hash, "chainAt": after.at}
+        extra: list[Op] = [put_token(self.table, token.model_copy(update=copies)) for token in change.issue]
         extra += [retire_token(self.table, old, change.retire_as, require_active=True)
                   for old in change.retire]  # fmt: skip
-        if change.task_token is not None:
-            extra += [refresh_token(self.table, kept, {"taskToken": change.task_token}, active=True)
-                      for kept in change.refresh]  # fmt: skip
+        task = {"taskToken": change.task_token} if change.task_token is not None else {}
+        extra += [refresh_token(self.table, kept, {**task, **copies}, active=True) for kept in change.refresh]
         if change.connection_token:
-            hash_, copies = change.connection_token
-            extra.append(refresh_token(self.table, hash_, copies))
+            hash_, held = change.connection_token
+            extra.append(refresh_token(self.table, hash_, {**held, **copies}))
         condition, names, values = _at_revision(revision)
         counters: dict[str, tuple[int, int]] = {}
         if change.issue:
@@ -491,21 +535,27 @@ class DynamoConnections:
         # The revision as read too: a link issued since refreshed the old token's copies, which the
         # new token must carry (the caller reads again and retries).
         at_revision, names, values = _at_revision(secrets.revision)
+        [replaced], head, chained, chain_names, chain_values = _chained(
+            connection, [token_replaced_event(connection, actor)]
+        )
         guard = self.table.update(
-            connection_key(connection.connectionId), set_fields={"connectionTokenHash": token.tokenHash},
-            condition=f"#status = :pending AND #held = :held AND {at_revision}",
-            names={**names, "#status": "status", "#held": "connectionTokenHash"},
-            values={**values, ":pending": str(ConnectionStatus.PENDING_APPROVAL), ":held": replaces},
+            connection_key(connection.connectionId),
+            set_fields={"connectionTokenHash": token.tokenHash, **_head_fields(head)},
+            condition=f"#status = :pending AND #held = :held AND {at_revision} AND {chained}",
+            names={**names, **chain_names, "#status": "status", "#held": "connectionTokenHash"},
+            values={**values, **chain_values, ":pending": str(ConnectionStatus.PENDING_APPROVAL),
+                    ":held": replaces},
         )  # fmt: skip
         items = [
             guard,
-            put_event(self.table, token_replaced_event(connection, actor)),
+            put_event(self.table, replaced),
             put_token(self.table, token),
             retire_token(self.table, replaces, TokenState.REPLACED, require_active=True),
         ]
         self.table.transact(items, lambda _: ConnectionAlreadyDecided(
             f"connection {connection.connectionId} changed before its connection token could be replaced"
         ))  # fmt: skip
+        connection.with_chain(head)
 
     def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:
         """A role recorded already is replaced; a new one counts (``roleCount`` on the connection,
@@ -593,12 +643,14 @@ class DynamoConnections:
         if guard is not None:
             condition = f"{condition} AND {guard[0]}"
             names, values = {**names, **guard[1]}, {**values, **guard[2]}
+        linked, head, chained, chain_names, chain_values = _chained(connection, [event, *(more_events or [])])
+        condition = f"{condition} AND {chained}"
+        names, values = {**names, **chain_names}, {**values, **chain_values}
         update = self.table.update(
-            connection_key(connection.connectionId), set_fields=fields, condition=condition, names=names,
-            values=values, counters=counters, append=append,
+            connection_key(connection.connectionId), set_fields={**(fields or {}), **_head_fields(head)},
+            condition=condition, names=names, values=values, counters=counters, append=append,
         )  # fmt: skip
-        items = [update, *extra, put_event(self.table, event),
-                 *(put_event(self.table, more) for more in more_events or [])]  # fmt: skip
+        items = [update, *extra, *(put_event(self.table, linked_event) for linked_event in linked)]
 
         def mapped(codes: list[str]) -> DomainError:
             if refused is not None:
@@ -610,3 +662,5 @@ class DynamoConnections:
             )
 
         self.table.transact(items, mapped)
+        # The caller's connection is now the one written: its next write chains from here.
+        connection.with_chain(head)

@@ -16,7 +16,8 @@ Items by partition: ``CONNECTION#<id>`` holds the connection (``CONNECTION``), i
 account's live connection; ``TOKEN#<sha256>`` a link or connection token; ``SPACE#<id>`` the space
 (``SPACE``) and its members (``MEMBER#<user>``); ``APPROVER#<account>`` the administrator;
 ``SUBSCRIPTION#<email>`` an administrator's address: its SNS subscription and the accounts it
-serves; ``REGISTRY#SPACE#<id>`` / ``REGISTRY#ACCOUNT#<id>`` the registry's events; ``PROOF#<signature>``
+serves; ``REGISTRY#SPACE#<id>`` / ``REGISTRY#ACCOUNT#<id>`` the registry's events and their chain's head
+(``CHAIN``); ``PROOF#<signature>``
 an account proof spent on a decision;
 ``IDEMPOTENCY#create_connection`` powertools' idempotency records.
 """

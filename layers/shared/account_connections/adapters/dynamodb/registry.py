@@ -16,7 +16,8 @@ from account_connections.adapters.dynamodb.keys import (
     subscription_key,
 )
 from account_connections.adapters.dynamodb.table import Item, Op, Table, public, serialize
-from account_connections.domain.audit import AuditEvent
+from account_connections.domain.audit import AuditEvent, chain_of
+from account_connections.domain.chain import ChainHead, link
 from account_connections.domain.errors import DomainError, RegistryConflict, SpaceNotFound
 from account_connections.domain.registry import AddressSubscription, Approver, Member, Space, SpaceRole
 from account_connections.ports import Page
@@ -24,6 +25,12 @@ from account_connections.ports import Page
 
 class _FirstConditionFailed(DomainError):
     """The first item's condition failed: the change names something that does not exist."""
+
+
+# The head of a registry partition's hash chain (domain.chain), and how many times a change reads
+# it again when another change of the partition moved it meanwhile.
+CHAIN_SK = "CHAIN"
+CHAIN_ATTEMPTS = 5
 
 
 def _first_condition(codes: list[str]) -> DomainError | None:
@@ -87,16 +94,51 @@ class DynamoRegistry:
     def __init__(self, table: Table) -> None:
         self.table = table
 
+    def _chained(self, event: AuditEvent) -> list[Op]:
+        """The put of ``event``, linked after its registry partition's chain head (read now from the
+        partition's ``CHAIN`` item), and the update of that head on condition that it is still the
+        one read: the last items of the change's transaction."""
+        chain = chain_of(event)
+        key = {"pk": chain, "sk": CHAIN_SK}
+        item = self.table.get(key)
+        head = (
+            ChainHead(int(item["chainSeq"]), str(item["chainHead"]), str(item["chainAt"]))
+            if item
+            else ChainHead()
+        )
+        [linked], after = link([event], head, chain)
+        fields = {"chainSeq": after.seq, "chainHead": after.hash, "chainAt": after.at}
+        if head.seq == 0:
+            update = self.table.update(key, set_fields=fields, condition="attribute_not_exists(pk)")
+        else:
+            update = self.table.update(
+                key, set_fields=fields, condition="#chainSeq = :chainSeq", names={"#chainSeq": "chainSeq"},
+                values={":chainSeq": head.seq},
+            )  # fmt: skip
+        return [put_event(self.table, linked), update]
+
     def _write(self, items: list[Op], event: AuditEvent | None) -> bool:
         """Write ``items`` with the change's event in one transaction. Returns False when the
-        first item's condition failed (nothing is written then)."""
-        if event is not None:
-            items = [*items, put_event(self.table, event)]
-        try:
-            self.table.transact(items, _first_condition)
-        except _FirstConditionFailed:
-            return False
-        return True
+        first item's condition failed (nothing is written then). Another change of the same
+        registry partition written meanwhile moved its chain: read its head again and retry."""
+        for attempt in range(1, CHAIN_ATTEMPTS + 1):
+            chained = self._chained(event) if event is not None else []
+
+            def refused(codes: list[str], chained: list[Op] = chained) -> DomainError | None:
+                if (chained and codes[-1:] == ["ConditionalCheckFailed"]) or "TransactionConflict" in codes:
+                    return RegistryConflict("the registry changed while this change was being written")
+                return _first_condition(codes)
+
+            try:
+                self.table.transact([*items, *chained], refused)
+            except _FirstConditionFailed:
+                return False
+            except RegistryConflict:
+                if attempt == CHAIN_ATTEMPTS:
+                    raise
+                continue
+            return True
+        raise AssertionError("unreachable")
 
     # ---- spaces and members ----------------------------------------------------------------
 
@@ -178,7 +220,7 @@ class DynamoRegistry:
             *(_at_version(self.table.put(_subscription_item(record)), record) for record in serving),
             *(_at_version(self.table.put(_subscription_item(record)), record) for record in released),
         ]
-        self.table.transact([*items, put_event(self.table, event)], _lost_race)
+        self.table.transact([*items, *self._chained(event)], _lost_race)
 
     def unregister_approver(
         self, approver: Approver, event: AuditEvent, *, released: list[AddressSubscription]
@@ -186,7 +228,7 @@ class DynamoRegistry:
         items = [
             _while_registered(self.table.delete(approver_key(approver.accountId)), approver),
             *(_at_version(self.table.put(_subscription_item(record)), record) for record in released),
-            put_event(self.table, event),
+            *self._chained(event),
         ]
         self.table.transact(items, _lost_race)
 

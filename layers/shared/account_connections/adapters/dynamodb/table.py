@@ -28,6 +28,8 @@ INTERNAL = frozenset({
     "csrfSecret", "verifyBaseUrl", "requestDigest", "requesterEmail",
     # The approval policy at work (domain.connection.ConnectionSecrets).
     "links", "notified", "policy", "escalated", "approvalRound", "approvalsNeeded", "revision",
+    # The head of the connection's hash chain (domain.chain).
+    "chainSeq", "chainHead", "chainAt",
     # The connection's counts that its conditional writes limit (SPEC.md: links, roles).
     "linkCount", "lastLinkAt", "roleCount",
 })  # fmt: skip
