@@ -704,6 +704,19 @@ class InMemoryAuditLog:
         chosen.sort(key=lambda event: f"{event.at}#{event.eventId}", reverse=True)
         return _page(chosen, limit, next_token, f"events:{query}")
 
+    def export_events(
+        self, at_from: str | None, at_to: str | None, limit: int, next_token: str | None
+    ) -> Page[AuditEvent]:
+        """As GSI4 orders them: by time, then subject, then event id; oldest first."""
+        events = [*self.connections.events, *(self.registry.events if self.registry else [])]
+        chosen = [event.model_copy() for event in events if _between(event.at, at_from, at_to)]
+        chosen.sort(
+            key=lambda event: (
+                f"{event.at}#{event.connectionId or event.spaceId or event.accountId}#{event.eventId}"
+            )
+        )
+        return _page(chosen, limit, next_token, f"export:{at_from}:{at_to}")
+
 
 # ---- the workflow, the mail, the subscriptions --------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ import pytest
 from account_connections.adapters.dynamodb import connections as connections_module
 from account_connections.adapters.dynamodb.connections import DynamoConnections
 from account_connections.domain.audit import AuditEvent
+from account_connections.domain.chain import event_hash
 from account_connections.domain.connection import Connection, StatusChange
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import LinkToken, TokenKind, new_token
@@ -326,3 +328,54 @@ def test_csv_only_when_the_caller_prefers_it(
     reply = connections({}, {"accept": accept})
     assert reply.status == 200
     assert reply.headers["Content-Type"].startswith("text/csv" if is_csv else "application/json")
+
+
+# ---- the export ----------------------------------------------------------------------------------
+
+
+def export(query: dict[str, str], headers: dict[str, str | None] | None = None) -> Reply:
+    return invoke(FUNCTION, http_event("http_audit_export", query=query, headers=headers))
+
+
+def test_the_export_is_every_event_as_json_lines_oldest_first_each_chain_in_order(
+    history: dict[str, str], ddb_operations: list[str]
+) -> None:
+    ddb_operations.clear()
+    reply = export({})
+    assert reply.status == 200 and ddb_operations == ["Query"]
+    assert reply.headers["Content-Type"].startswith("application/x-ndjson")
+    assert reply.text.endswith("\n")
+    events = [json.loads(line) for line in reply.text.splitlines()]
+    assert [e["at"] for e in events] == sorted(e["at"] for e in events)
+    by_chain: dict[str, list[int]] = {}
+    for event in events:
+        by_chain.setdefault(event["chain"], []).append(event["seq"])
+        assert event["hash"] == event_hash(event)
+        assert "fromStatus" not in event or event["fromStatus"] is not None  # no nulls written
+    assert set(by_chain) == {f"CONNECTION#{cid}" for cid in history.values()}
+    assert all(seqs == list(range(1, len(seqs) + 1)) for seqs in by_chain.values())
+    # c1 and c3 each have their request and their decision
+    assert len(by_chain[f"CONNECTION#{history['c1']}"]) == 2
+
+
+def test_the_export_pages_through_the_next_token_header_and_takes_a_range(history: dict[str, str]) -> None:
+    everything = [json.loads(line) for line in export({}).text.splitlines()]
+    lines: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        reply = export({"limit": "2", **({"nextToken": token} if token else {})})
+        assert reply.status == 200, reply.text
+        lines += [json.loads(line) for line in reply.text.splitlines()]
+        token = reply.headers.get("X-Next-Token")
+        if not token:
+            break
+    assert lines == everything
+    november = [
+        json.loads(line) for line in export({"from": "2026-11-01", "to": "2026-11-30"}).text.splitlines()
+    ]
+    assert november and all("2026-11-01" <= e["at"] < "2026-12-01" for e in november)
+
+
+def test_only_auditors_export(history: dict[str, str]) -> None:
+    reply = invoke(FUNCTION, http_event("http_audit_export", query={}, sub="alice", groups=[]))
+    assert reply.status == 403 and reply.headers["Content-Type"].startswith("application/problem+json")

@@ -70,6 +70,7 @@ ROUTES = {
     "detach_role": Route("manage_connections", "http_detach_role", PENDING, (ALICE, BOB)),
     "audit_connections": Route("query_audit", "http_audit_connections", {}, (AUDREY,)),
     "audit_events": Route("query_audit", "http_audit_events", {}, (AUDREY,)),
+    "audit_export": Route("query_audit", "http_audit_export", {}, (AUDREY,)),
 }
 WORKFLOW_ROUTES = {"resend", "attach_role", "detach_role"}
 IDENTITIES = {

@@ -66,3 +66,15 @@ def test_a_changed_field_changes_the_hash() -> None:
     assert event_hash(exported) == event.hash
     exported["detail"] = "link 9"
     assert event_hash(exported) != event.hash
+
+
+def test_time_only_grows_along_a_chain() -> None:
+    # Given a head at 10:00:05 and events stamped at the same moment and a moment before
+    head = ChainHead(4, "h", "2026-12-02T10:00:05.000Z")
+    same, earlier = _event(5), _event(1)
+    linked, after = link([same, earlier], head, "CONNECTION#c")
+    # Then each is recorded a millisecond after the one before it: time order is chain order
+    assert [e.at for e in linked] == ["2026-12-02T10:00:05.001Z", "2026-12-02T10:00:05.002Z"]
+    assert after.at == "2026-12-02T10:00:05.002Z"
+    later, _ = link([_event(9)], after, "CONNECTION#c")
+    assert later[0].at == "2026-12-02T10:00:09.000Z"

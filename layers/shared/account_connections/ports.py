@@ -294,6 +294,13 @@ class AuditLog(Protocol):
         """Raises ``InvalidRequest`` (a foreign next token)."""
         ...
 
+    def export_events(
+        self, at_from: str | None, at_to: str | None, limit: int, next_token: str | None
+    ) -> Page[AuditEvent]:
+        """Every event of every chain in the range, oldest first (so each chain in ``seq`` order:
+        its times only grow), one Query a page. Raises ``InvalidRequest`` (a foreign next token)."""
+        ...
+
 
 class Workflow(Protocol):
     """The approval workflow: start an execution, answer or cancel its waiting task."""

@@ -44,6 +44,7 @@ To = Annotated[
     audit.Instant | None, Query(description="ISO 8601 date (the whole day) or date-time, inclusive.")
 ]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items read per page, 1-1000.")]
+ExportLimit = Annotated[int, Query(ge=1, le=1000, description="Events a page, 1-1000.")]
 NextToken = Annotated[str | None, Query(max_length=2048, description="From the previous page.")]
 
 
@@ -145,3 +146,35 @@ def audit_events(
         limit=limit, next_token=nextToken,
     )  # fmt: skip
     return _respond(page, AuditEvent)
+
+
+JSON_LINES = "application/x-ndjson"
+
+
+@router.get(
+    "/audit/export",
+    summary="Every audit event in the range as JSON Lines, oldest first: each hash chain in order",
+    description="One event a line, with its place in its hash chain (`chain`, `seq`, `prevHash`, `hash`; "
+    "docs/audit.md defines the canonical form the hashes are over). Oldest first, so each chain's "
+    "events come in `seq` order. The next page's token is in the `X-Next-Token` header, absent on "
+    "the last page. `acctconn audit export` follows it to the end.",
+    tags=TAGS,
+    responses={
+        200: {
+            "description": "A page of events, one JSON object a line.",
+            "content": {JSON_LINES: {"schema": {"type": "string"}}},
+            "headers": {
+                NEXT_TOKEN_HEADER: {"description": "The next page's token.", "schema": {"type": "string"}}
+            },
+        },
+        **COMMON,
+    },
+)
+def audit_export(
+    from_: From = None, to: To = None, limit: ExportLimit = 1000, nextToken: NextToken = None
+) -> Response[str]:
+    _require_auditor()
+    page = audit.export_events(wiring.audit_log(), at_from=from_, at_to=to, limit=limit, next_token=nextToken)
+    headers = {NEXT_TOKEN_HEADER: page.next_token} if page.next_token else None
+    return Response(status_code=200, content_type=f"{JSON_LINES}; charset=utf-8",
+                    body=audit.as_json_lines(page.items), headers=headers)  # fmt: skip

@@ -26,9 +26,11 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from account_connections.domain.audit import AuditEvent
+from account_connections.domain.clock import isoformat
 
 
 @dataclass(frozen=True)
@@ -52,12 +54,20 @@ def event_hash(event: Mapping[str, Any]) -> str:
 
 def link(events: list[AuditEvent], head: ChainHead, chain: str) -> tuple[list[AuditEvent], ChainHead]:
     """``events``, in their order, placed in ``chain`` after ``head``: each with its ``chain``,
-    ``seq``, ``prevHash`` and ``hash``; and the chain's new head."""
+    ``seq``, ``prevHash`` and ``hash``; and the chain's new head. Along a chain ``at`` only grows:
+    an event that would not be later than the one before it (the events of one write, or a writer
+    whose clock is behind) is recorded a millisecond after it, so that time order is chain order."""
     linked: list[AuditEvent] = []
-    previous, seq = head.hash, head.seq
+    previous, seq, last_at = head.hash, head.seq, head.at
     for event in events:
         seq += 1
-        placed = event.model_copy(update={"chain": chain, "seq": seq, "prevHash": previous, "hash": None})
+        at = event.at
+        if last_at is not None and at <= last_at:
+            at = isoformat(datetime.fromisoformat(last_at) + timedelta(milliseconds=1))
+        last_at = at
+        placed = event.model_copy(
+            update={"chain": chain, "seq": seq, "prevHash": previous, "hash": None, "at": at}
+        )
         digest = event_hash(placed.model_dump(mode="json"))
         placed = placed.model_copy(update={"hash": digest})
         linked.append(placed)

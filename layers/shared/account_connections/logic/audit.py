@@ -15,11 +15,11 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, StringConstraints
 
-from account_connections.domain.audit import AuditEventPage
+from account_connections.domain.audit import AuditEvent, AuditEventPage
 from account_connections.domain.connection import ConnectionPage
 from account_connections.domain.errors import InvalidRequest
 from account_connections.domain.statuses import ConnectionStatus
-from account_connections.ports import AuditLog, ConnectionQuery, EventQuery
+from account_connections.ports import AuditLog, ConnectionQuery, EventQuery, Page
 
 # A cell that starts with one of these is a formula to a spreadsheet: it is prefixed with "'".
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -114,6 +114,21 @@ def query_events(
     query = EventQuery(connection_id=connection_id, actor=actor, at_from=low, at_to=high)
     page = log.query_events(query, limit, next_token)
     return AuditEventPage(items=page.items, nextToken=page.next_token)
+
+
+def export_events(
+    log: AuditLog, *, at_from: str | None, at_to: str | None, limit: int, next_token: str | None
+) -> Page[AuditEvent]:
+    """Every event in the range, oldest first, each chain in ``seq`` order. Raises
+    ``InvalidRequest`` (dates, token)."""
+    low, high = time_range(at_from, at_to)
+    return log.export_events(low, high, limit, next_token)
+
+
+def as_json_lines(events: list[AuditEvent]) -> str:
+    """One event a line, as stored (fields without a value left out: the canonical form ignores
+    them), each line ended by a newline."""
+    return "".join(event.model_dump_json(exclude_none=True) + "\n" for event in events)
 
 
 def _cell(value: object) -> str:

@@ -92,3 +92,12 @@ class DynamoAuditLog:
             kwargs = range_query(index, pk_name, sk_name, pk, query.at_from, query.at_to, {})
             items, token = self.table.page(kwargs, pk_name, pk, limit, next_token)
         return Page([AuditEvent.model_validate(item) for item in items], token)
+
+    def export_events(
+        self, at_from: str | None, at_to: str | None, limit: int, next_token: str | None
+    ) -> Page[AuditEvent]:
+        """One Query of GSI4's ``ALL#EVENT`` partition, oldest first."""
+        kwargs = range_query("GSI4", "gsi4pk", "gsi4sk", ALL_EVENTS, at_from, at_to, {})
+        kwargs["ScanIndexForward"] = True
+        items, token = self.table.page(kwargs, "gsi4pk", ALL_EVENTS, limit, next_token)
+        return Page([AuditEvent.model_validate(item) for item in items], token)
