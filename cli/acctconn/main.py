@@ -10,7 +10,9 @@ from acctconn.app import App
 from acctconn.commands.approvers import approvers
 from acctconn.commands.audit import audit
 from acctconn.commands.connections import connections
+from acctconn.commands.export import export
 from acctconn.commands.prove import prove
+from acctconn.commands.verify import verify
 from acctconn.errors import EXIT_CODES_HELP
 from acctconn.params import HTTP_URL
 
@@ -54,6 +56,8 @@ def cli(ctx: click.Context, api_url: str, token: str | None, json_output: bool) 
 
 cli.add_command(connections)
 cli.add_command(approvers)
+audit.add_command(export)
+audit.add_command(verify)
 cli.add_command(audit)
 cli.add_command(prove)
 

@@ -27,3 +27,19 @@ def test_no_service_code_imports_acctconn() -> None:
         if any(name == "acctconn" or name.startswith("acctconn.") for name in imported_modules(path))
     ]
     assert offenders == []
+
+
+def test_the_cli_does_not_import_the_service() -> None:
+    # acctconn audit verify reimplements docs/audit.md: importing the service's chain code would
+    # make the check agree with the service by construction.
+    sources = sorted((ROOT / "cli" / "acctconn").rglob("*.py"))
+    assert sources, "no CLI sources found"
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in sources
+        if any(
+            name.split(".")[0] in ("account_connections", "functions", "local")
+            for name in imported_modules(path)
+        )
+    ]
+    assert offenders == []
