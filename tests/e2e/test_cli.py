@@ -233,3 +233,28 @@ def test_an_auditor_queries_connections_and_events_as_tables_json_and_csv(
     bad = as_user(AUDITOR, "audit", "events", "--from", "yesterday")
     assert_refused(bad, REFUSED, "(400)")
     assert "from: " in bad.stderr
+
+
+def test_an_auditor_exports_the_trail_and_verifies_it_offline(
+    as_user: Any, space: str, tmp_path: Any
+) -> None:
+    # Given a request made and cancelled now (its chain: REQUESTED, then the status change)
+    created = as_user(REQUESTER, "--json", "connections", "request", space, "--account", ADMIN_ACCOUNT,
+                      "--name", f"Export {uuid.uuid4().hex[:6]}").json()  # fmt: skip
+    assert as_user(REQUESTER, "connections", "cancel", space, created["connectionId"]).code == 0
+    # When an auditor exports everything and verifies the file
+    exported = tmp_path / "events.jsonl"
+    run = as_user(AUDITOR, "audit", "export", "-o", str(exported))
+    assert run.code == 0, run.stderr
+    lines = exported.read_text().splitlines()
+    mine = [json.loads(line) for line in lines if created["connectionId"] in line]
+    assert [e["seq"] for e in mine][:2] == [1, 2] and mine[0]["type"] == "REQUESTED"
+    intact = as_user(AUDITOR, "audit", "verify", str(exported))
+    assert intact.code == 0 and "intact" in intact.stdout, (intact.stdout, intact.stderr)
+    # Then a changed event is named
+    tampered = tmp_path / "tampered.jsonl"
+    changed = [line.replace('"actor":"alice"', '"actor":"mallory"', 1) if created["connectionId"] in line
+               and '"REQUESTED"' in line else line for line in lines]  # fmt: skip
+    tampered.write_text("\n".join(changed) + "\n")
+    caught = as_user(AUDITOR, "audit", "verify", str(tampered))
+    assert caught.code == 1 and "modified" in caught.stdout and created["connectionId"] in caught.stdout
