@@ -5,6 +5,7 @@ a new round, and everyone told how it ended."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal, TypeAlias
 
 import pytest
@@ -288,3 +289,20 @@ def test_a_cancel_is_told_to_the_approvers_too(quorum: World) -> None:
     )
     [told] = [e for e in quorum.mailer.emails if "cancelled" in e.subject]
     assert set(told.recipients) == {OPS1, OPS2} and "cancelled by the requester" in told.body
+
+
+def test_a_quorum_1_approval_that_must_read_again_is_still_the_last(world: World) -> None:
+    # Given a plain request stored before the approvals-needed count existed, whose chain moved
+    # after its link was written (a replayed create replaced the connection token)
+    created, email = world.waiting()
+    record = world.connections.records[created.connectionId]
+    record.secrets = replace(record.secrets, approvals_needed=None)
+    connection, secrets = world.connections.read(created.connectionId)
+    held = world.tokens.get(secrets.connection_token_hash or "")
+    assert held is not None
+    fresh = held.model_copy(update={"tokenHash": "f" * 64})
+    world.connections.rotate_connection_token(connection, fresh, secrets=secrets, actor="alice")
+    # When the administrator approves (the link's chain copy is stale: the decision reads again)
+    decided = _decide(world, email.token)
+    # Then the one approval of a quorum of one approves the request
+    assert decided.status == S.APPROVED

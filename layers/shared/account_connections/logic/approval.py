@@ -317,13 +317,15 @@ def _approve(
     is read for how many approvals it still needs, and the write requires that count unchanged,
     so that of two racing approvals exactly one is the last: the other reads again."""
     quorum = token.quorum or 1
+    # A quorum-1 link's approval is the last: no read, unless another write came first.
+    read = quorum > 1
     approval = Approval(approver=who.decided_by, decisionMethod=who.method, at=at, paidTiersAuthorized=paid)
     proven = who.proven.arn if who.proven else None
     for _ in range(APPROVAL_ATTEMPTS):
         before: list[Approval] = []
         needed = 1
         chain = _token_chain(token)
-        if quorum > 1:
+        if read:
             connection, secrets = connections.read(shown.connectionId)
             if connection.status != ConnectionStatus.PENDING_APPROVAL:
                 raise ConnectionAlreadyDecided(f"the request is {connection.status}")
@@ -343,11 +345,11 @@ def _approve(
         try:
             return connections.record_decision(shown, Verdict(
                 who=who.key, round=token.round or 0, approval=approval, change=change, needed=max(needed, 1),
-                consume=token.kind == TokenKind.LINK, proof_signature=who.signature, quorum=token.quorum or 1,
+                consume=token.kind == TokenKind.LINK, proof_signature=who.signature, quorum=quorum,
                 before=tuple(before), chain=chain,
             ), token_hash=token.tokenHash)  # fmt: skip
         except ApprovalsMoved:
-            quorum = max(quorum, 2)  # read how many are still needed, and the chain's head
+            read = True  # how many are still needed, and the chain's head
             continue
     raise ConnectionAlreadyDecided("other approvals kept coming first: open the link again")
 
