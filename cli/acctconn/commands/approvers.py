@@ -33,16 +33,7 @@ COLUMNS = [
     Column("Updated", "updatedAt"),
 ]
 
-FIELDS = [
-    Column("Account", "accountId"),
-    Column("Approvers", "approvers"),
-    Column("Quorum", "quorum"),
-    Column("Reminders", "remindAfterSeconds", _seconds),
-    Column("Escalation", "escalateTo", _escalation),
-    Column("Principals", "approverPrincipals"),
-    Column("Updated", "updatedAt"),
-    Column("Updated by", "updatedBy"),
-]
+FIELDS = [*COLUMNS, Column("Updated by", "updatedBy")]
 
 
 @click.group(epilog=EXIT_CODES_HELP, short_help="Who approves each account's requests (operators).")

@@ -295,7 +295,7 @@ def send_round(
     if escalating:
         extra.append(connection_event(
             connection, EventType.ESCALATED, "system",
-            f"no quorum {timer_offset(policy, 'escalate')} s after the request: escalated to "
+            f"no quorum {policy.escalateAfterSeconds} s after the request: escalated to "
             + ", ".join(policy.escalateTo),
         ))  # fmt: skip
     if timer.remind:
@@ -321,10 +321,6 @@ def send_round(
         verify_base_url=secrets.verify_base_url or "", policy=policy, task_token=task_token,
         escalated=True if escalating else None, extra_events=extra,
     )  # fmt: skip
-
-
-def timer_offset(policy: ApprovalPolicy, kind: str) -> int:
-    return int(policy.escalateAfterSeconds or 0) if kind == "escalate" else 0
 
 
 def resend_link(
