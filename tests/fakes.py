@@ -37,6 +37,7 @@ from account_connections.domain.connection import (
     status_event,
     token_replaced_event,
 )
+from account_connections.domain.digest import Digest
 from account_connections.domain.errors import (
     AccountProofRefused,
     ApprovalsMoved,
@@ -45,6 +46,7 @@ from account_connections.domain.errors import (
     ConnectionAlreadyLive,
     ConnectionNotFound,
     DependencyUnavailable,
+    DigestRaced,
     InvalidRequest,
     RegistryConflict,
     RoleCheckFailed,
@@ -716,6 +718,74 @@ class InMemoryAuditLog:
             )
         )
         return _page(chosen, limit, next_token, f"export:{at_from}:{at_to}")
+
+
+# ---- the digests ---------------------------------------------------------------------------------
+
+
+class InMemoryDigests:
+    """The ``DigestStore``: digests by ``to``, refusing (``DigestRaced``) one that does not follow
+    the newest, as the adapter's head condition does. ``stored`` in order."""
+
+    def __init__(self) -> None:
+        self.stored: list[Digest] = []
+
+    def latest(self) -> Digest | None:
+        return self.stored[-1].model_copy(deep=True) if self.stored else None
+
+    def append(self, digest: Digest) -> None:
+        newest = self.stored[-1].hash if self.stored else None
+        if digest.previousHash != newest:
+            raise DigestRaced("another digest was stored since the newest this run read")
+        self.stored.append(digest.model_copy(deep=True))
+
+    def digests(
+        self, at_from: str | None, at_to: str | None, limit: int, next_token: str | None
+    ) -> Page[Digest]:
+        chosen = [
+            digest.model_copy(deep=True)
+            for digest in self.stored
+            if (at_from is None or (digest.from_ is not None and digest.from_ >= at_from))
+            and (at_to is None or digest.to <= at_to + "\uffff")
+        ]
+        return _page(chosen, limit, next_token, f"digests:{at_from}:{at_to}")
+
+
+class FakeSigner:
+    """The ``Signer``, with a real RSA key made once per test run (``cryptography``), signing as
+    KMS does (RSASSA-PSS, SHA-256, a 32-byte salt); ``unavailable`` makes it raise
+    ``DependencyUnavailable`` (KMS throttled). ``signed`` records each message."""
+
+    key_id = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+    _private: Any = None
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        if FakeSigner._private is None:
+            FakeSigner._private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.private_key = FakeSigner._private
+        self.unavailable = False
+        self.signed: list[bytes] = []
+
+    def sign(self, message: bytes) -> bytes:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        if self.unavailable:
+            raise DependencyUnavailable("the digest could not be signed")
+        self.signed.append(message)
+        pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+        return bytes(self.private_key.sign(message, pss, hashes.SHA256()))
+
+    def public_key_pem(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
+        return str(
+            self.private_key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode("ascii")
+        )
 
 
 # ---- the workflow, the mail, the subscriptions --------------------------------------------------

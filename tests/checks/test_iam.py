@@ -75,6 +75,7 @@ PUT, UPDATE, DELETE, CHECK = (
 # The service's key, usable by a role only through the service that encrypts with it: DynamoDB
 # decrypts the table key as the caller; SNS makes and reads the data key of an encrypted topic's
 # messages as the publisher.
+SIGNING_KEY = "key DigestSigningKey"
 TABLE_KEY = {"key EncryptionKey via dynamodb": {"kms:decrypt", "kms:describekey"}}
 TOPIC_KEY = {"key EncryptionKey via sns": {"kms:generatedatakey", "kms:decrypt"}}
 # Never for any function: the spec serves every list by Query, and nothing writes in batches.
@@ -125,8 +126,9 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
             "sns:getsubscriptionattributes",
         },
     },
-    # Auditors: one Query per page, on a connection's partition or an index (GSI1 to GSI4).
-    "AuditApiFunction": {TABLE: {QUERY}, INDEXES: {QUERY}, **TABLE_KEY},
+    # Auditors: one Query per page, on a connection's partition or an index (GSI1 to GSI4); the
+    # digests' public key (never a signature).
+    "AuditApiFunction": {TABLE: {QUERY}, INDEXES: {QUERY}, **TABLE_KEY, SIGNING_KEY: {"kms:getpublickey"}},
     # Public and unauthenticated. The page: the token and the connection by key. The decision: the
     # token by key, one transaction (consume the token, spend the account proof, update the
     # connection, put the event, delete the live lock on a rejection or a late approval), then the
@@ -162,6 +164,16 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         APPROVALS: {"sns:publish"},
         **TABLE_KEY,
         **TOPIC_KEY,
+    },
+    # The digest job: the period's events (GSI4) and the last digest (the DIGEST partition: the
+    # head by key, the digest by key); the new digest and the head in one transaction, only in the
+    # DIGEST partition; the only signer.
+    "DigestFunction": {
+        TABLE: {QUERY},
+        index("GSI4"): {QUERY},
+        f"{TABLE} for DIGEST": {GET, PUT, UPDATE},
+        SIGNING_KEY: {"kms:sign"},
+        **TABLE_KEY,
     },  # fmt: skip
 }
 # The functions behind routes without a JWT (Authorizer: NONE).
@@ -227,9 +239,15 @@ def _target(resource: str) -> str:
 
 
 def _via(statement: dict[str, Any]) -> str:
-    """The suffix " via <service>" when the statement holds only for requests made through it."""
-    via = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
-    return f" via {via.split('.')[0]}" if isinstance(via, str) else ""
+    """The suffix " via <service>" when the statement holds only for requests made through it, and
+    " for <partitions>" when only for items of those partitions (``dynamodb:LeadingKeys``)."""
+    condition = statement.get("Condition", {})
+    via = condition.get("StringEquals", {}).get("kms:ViaService")
+    suffix = f" via {via.split('.')[0]}" if isinstance(via, str) else ""
+    leading = condition.get("ForAllValues:StringEquals", {}).get("dynamodb:LeadingKeys")
+    if leading:
+        suffix += " for " + ",".join(_listed(leading))
+    return suffix
 
 
 def _grants(role_id: str) -> dict[str, set[str]]:
@@ -388,10 +406,35 @@ def test_state_machine_invokes_exactly_the_functions_and_topics_of_its_definitio
 
 @pytest.mark.parametrize("role_id", sorted(OWNERS))
 def test_the_key_is_used_only_through_the_services_it_encrypts_for(role_id: str) -> None:
-    direct = {t: a for t, a in _grants(role_id).items() if t.startswith("key ") and " via " not in t}
+    key = "key EncryptionKey"
+    direct = {t: a for t, a in _grants(role_id).items() if t.startswith(key) and " via " not in t}
     assert not direct, f"{role_id} may use the key directly, not only through DynamoDB or SNS: {direct}"
-    services = {t.rsplit(" ", 1)[1] for t in _grants(role_id) if t.startswith("key ")}
+    services = {t.rsplit(" ", 1)[1] for t in _grants(role_id) if t.startswith(key)}
     assert services <= {"dynamodb", "sns"}, services
+
+
+def test_only_the_digest_job_signs_and_only_the_auditors_read_the_public_key() -> None:
+    """A digest is evidence because nothing but the digest job can make one (docs/audit.md)."""
+    uses = {
+        OWNERS[role_id][0]: actions
+        for role_id in OWNERS
+        for target, actions in _grants(role_id).items()
+        if target.startswith(SIGNING_KEY) or target == "*"
+        if any(action.startswith("kms:") for action in actions)
+    }
+    assert uses == {"DigestFunction": {"kms:sign"}, "AuditApiFunction": {"kms:getpublickey"}}
+    key = RESOURCES["DigestSigningKey"]["Properties"]
+    assert (key["KeySpec"], key["KeyUsage"]) == ("RSA_3072", "SIGN_VERIFY")
+    principals = [RESOLVER.resolve(s["Principal"]) for s in key["KeyPolicy"]["Statement"]]
+    assert principals == [{"AWS": f"arn:{PARTITION}:iam::{ACCOUNT}:root"}], (
+        "the key policy grants no one directly"
+    )
+
+
+def test_the_digest_job_writes_only_the_digests_partition() -> None:
+    role_id = next(role for role, (owner, _) in OWNERS.items() if owner == "DigestFunction")
+    writes = {t for t, a in _grants(role_id).items() if "StateTable" in t and a & {PUT, UPDATE, DELETE}}
+    assert writes == {f"{TABLE} for DIGEST"}
 
 
 def test_the_checks_see_a_broad_grant() -> None:

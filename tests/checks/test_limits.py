@@ -40,10 +40,17 @@ def _reserved(function: str, **parameters: str) -> Any:
     return resolver.resolve(RESOURCES[function]["Properties"].get("ReservedConcurrentExecutions"))
 
 
+# Jobs that must run one at a time (the digests are one chain): a reservation of 1.
+SINGLETONS = {"DigestFunction"}
+
+
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_each_function_has_its_reserved_concurrency(function: str) -> None:
-    share = "PublicFunctionConcurrency" if function in PUBLIC else "FunctionConcurrency"
-    assert _reserved(function) == PARAMETERS[share]["Default"], f"{function} should reserve {share}"
+    if function in SINGLETONS:
+        assert _reserved(function) == 1, f"{function} runs one at a time"
+    else:
+        share = "PublicFunctionConcurrency" if function in PUBLIC else "FunctionConcurrency"
+        assert _reserved(function) == PARAMETERS[share]["Default"], f"{function} should reserve {share}"
     assert _reserved(function, ReserveConcurrency="false") is None  # AWS::NoValue: an account too small
 
 

@@ -45,6 +45,9 @@ def moto_account() -> Iterator[dict[str, Any]]:
         definition = (ROOT / "statemachine" / "connection_approval.asl.json").read_text()
         sfn = boto3.client("stepfunctions")
         created = sfn.create_state_machine(name="approval", definition=definition, roleArn=role)
+        # The digests' signing key, as the template declares it (RSA, sign and verify).
+        kms = boto3.client("kms")
+        digest_key = kms.create_key(KeySpec="RSA_3072", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
         yield {
             "table": TABLE,
             "topic": topic,
@@ -53,6 +56,8 @@ def moto_account() -> Iterator[dict[str, Any]]:
             "ddb": ddb,
             "sns": sns,
             "sfn": sfn,
+            "kms": kms,
+            "digest_key": digest_key,
             "json": json,
         }
 
@@ -66,8 +71,9 @@ def aws(moto_account: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[s
     # Executions here never run (moto only records them): a new machine forgets them.
     fresh_state_machine(account["sfn"], account["state_machine"])
     drop_subscriptions(account["sns"], (account["topic"], account["events_topic"]), keep=set())
-    for key, value in {**ENV, "STATE_MACHINE_ARN": account["state_machine"],
-                       "APPROVAL_TOPIC_ARN": account["topic"]}.items():  # fmt: skip
+    resources = {"STATE_MACHINE_ARN": account["state_machine"], "APPROVAL_TOPIC_ARN": account["topic"],
+                 "DIGEST_KEY_ID": account["digest_key"]}  # fmt: skip
+    for key, value in {**ENV, **resources}.items():
         monkeypatch.setenv(key, value)
     return dict(account)
 

@@ -71,6 +71,8 @@ ROUTES = {
     "audit_connections": Route("query_audit", "http_audit_connections", {}, (AUDREY,)),
     "audit_events": Route("query_audit", "http_audit_events", {}, (AUDREY,)),
     "audit_export": Route("query_audit", "http_audit_export", {}, (AUDREY,)),
+    "audit_digests": Route("query_audit", "http_audit_digests", {}, (AUDREY,)),
+    "audit_public_key": Route("query_audit", "http_audit_public_key", {}, (AUDREY,)),
 }
 WORKFLOW_ROUTES = {"resend", "attach_role", "detach_role"}
 IDENTITIES = {

@@ -17,6 +17,7 @@ from account_connections.domain.connection import (
     ShownRequest,
     StatusChange,
 )
+from account_connections.domain.digest import Digest
 from account_connections.domain.limits import LinkLimit
 from account_connections.domain.policy import ApprovalPolicy
 from account_connections.domain.proof import AccountProof, CallerIdentity
@@ -360,4 +361,39 @@ class AccountRoles(Protocol):
 class RoleVerifier(Protocol):
     def open(self, partition: str, account_id: str) -> AccountRoles:
         """Raises ``RoleCheckFailed`` (the verifier role cannot be assumed) and ``DependencyUnavailable``."""
+        ...
+
+
+class DigestStore(Protocol):
+    """The signed digests of the audit trail, a chain of their own (docs/audit.md, "Digests")."""
+
+    def latest(self) -> Digest | None:
+        """The newest digest, read consistently; None before the first."""
+        ...
+
+    def append(self, digest: Digest) -> None:
+        """Store ``digest`` after the newest one (the one its ``previousHash`` names, or none).
+        Raises ``DigestRaced`` when another digest was stored since."""
+        ...
+
+    def digests(
+        self, at_from: str | None, at_to: str | None, limit: int, next_token: str | None
+    ) -> Page[Digest]:
+        """The digests whose whole period is in the range (the first digest, which has no
+        ``from``, only without ``at_from``), oldest first, one Query a page. Raises
+        ``InvalidRequest`` (a foreign next token)."""
+        ...
+
+
+class Signer(Protocol):
+    """The digests' signing key (KMS, asymmetric)."""
+
+    key_id: str
+
+    def sign(self, message: bytes) -> bytes:
+        """RSASSA-PSS SHA-256 signature of ``message``. Raises ``DependencyUnavailable``."""
+        ...
+
+    def public_key_pem(self) -> str:
+        """The public half, PEM (SubjectPublicKeyInfo). Raises ``DependencyUnavailable``."""
         ...

@@ -50,8 +50,18 @@ class OperatorApiSettings(ApprovalTopicSettings):
     approval_timeout_seconds: int = Field(default=604800, ge=1, alias="APPROVAL_TIMEOUT_SECONDS")
 
 
-class AuditApiSettings(BaseSettings):
+class DigestKeySettings(BaseSettings):
+    # The KMS key that signs the audit digests (template: DigestSigningKey).
+    digest_key_id: str = Field(alias="DIGEST_KEY_ID")
+
+
+class AuditApiSettings(DigestKeySettings):
     pass
+
+
+class DigestSettings(DigestKeySettings):
+    # How long before a run its period ends (template: DigestSettleSeconds).
+    digest_settle_seconds: int = Field(default=60, ge=0, alias="DIGEST_SETTLE_SECONDS")
 
 
 class ProofSettings(BaseSettings):

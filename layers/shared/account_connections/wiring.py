@@ -10,16 +10,19 @@ from typing import Any
 from account_connections.adapters.clients import client
 from account_connections.adapters.dynamodb.audit import DynamoAuditLog
 from account_connections.adapters.dynamodb.connections import DynamoConnections
+from account_connections.adapters.dynamodb.digests import DynamoDigests
 from account_connections.adapters.dynamodb.registry import DynamoRegistry
 from account_connections.adapters.dynamodb.table import Table
 from account_connections.adapters.dynamodb.tokens import DynamoTokens
 from account_connections.adapters.iam import IamVerifier
+from account_connections.adapters.kms import KmsSigner
 from account_connections.adapters.sns import SnsMailer, SnsSubscriptions
 from account_connections.adapters.stepfunctions import StepFunctionsWorkflow
 from account_connections.adapters.sts import StsProofVerifier
 from account_connections.settings import (
     ApprovalTopicSettings,
     BaseSettings,
+    DigestKeySettings,
     ProofSettings,
     VerifierSettings,
     WorkflowSettings,
@@ -50,6 +53,16 @@ def registry() -> DynamoRegistry:
 @cache
 def audit_log() -> DynamoAuditLog:
     return DynamoAuditLog(table())
+
+
+@cache
+def digests() -> DynamoDigests:
+    return DynamoDigests(table())
+
+
+@cache
+def signer() -> KmsSigner:
+    return KmsSigner(client("kms"), load_settings(DigestKeySettings).digest_key_id)
 
 
 @cache
@@ -95,8 +108,8 @@ def idempotency_persistence() -> Any:
     )
 
 
-_BUILT = (table, connections, tokens, registry, audit_log, workflow, mailer, subscriptions, verifier,
-          proof_verifier, idempotency_persistence)  # fmt: skip
+_BUILT = (table, connections, tokens, registry, audit_log, digests, signer, workflow, mailer, subscriptions,
+          verifier, proof_verifier, idempotency_persistence)  # fmt: skip
 
 
 def reset() -> None:

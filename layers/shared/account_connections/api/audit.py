@@ -17,6 +17,7 @@ from account_connections.api.problems import jwt_route_responses
 from account_connections.domain.access import AUDITORS, require_group
 from account_connections.domain.audit import AuditEvent, AuditEventPage
 from account_connections.domain.connection import Connection, ConnectionPage
+from account_connections.domain.digest import Digest
 from account_connections.domain.fields import (
     ACCOUNT_ID_PATTERN,
     CONNECTION_ID_PATTERN,
@@ -24,7 +25,7 @@ from account_connections.domain.fields import (
     USER_ID_PATTERN,
 )
 from account_connections.domain.statuses import ConnectionStatus
-from account_connections.logic import audit
+from account_connections.logic import audit, digests
 from account_connections.settings import AuditApiSettings, load_settings
 
 router = APIGatewayHttpRouter()
@@ -178,3 +179,54 @@ def audit_export(
     headers = {NEXT_TOKEN_HEADER: page.next_token} if page.next_token else None
     return Response(status_code=200, content_type=f"{JSON_LINES}; charset=utf-8",
                     body=audit.as_json_lines(page.items), headers=headers)  # fmt: skip
+
+
+class DigestPage(BaseModel):
+    items: list[Digest]
+    nextToken: str | None = None
+
+
+@router.get(
+    "/audit/digests",
+    summary="The signed digests of the audit trail whose whole period is in the range, oldest first",
+    description="Each digest names, for its period (`from` < `at` <= `to`), every hash chain that moved "
+    "with its event count and last `seq` and `hash`, the previous digest's `hash`, and an RSASSA-PSS "
+    'SHA-256 signature by the KMS key of `GET /audit/public-key` (docs/audit.md, "The digest format"). '
+    "A digest is in the range when `from` <= its `from` and its `to` <= `to`; the first digest (no "
+    "`from`) only when `from` is not given. Follow `nextToken` until it is absent.",
+    tags=TAGS,
+    responses={200: {"description": "A page of digests, oldest first."}, **COMMON},
+)
+def audit_digests(
+    from_: From = None, to: To = None, limit: Limit = 100, nextToken: NextToken = None
+) -> DigestPage:
+    _require_auditor()
+    page = digests.list_digests(wiring.digests(), at_from=from_, at_to=to, limit=limit, next_token=nextToken)
+    return DigestPage(items=page.items, nextToken=page.next_token)
+
+
+PEM = "application/x-pem-file"
+KEY_ID_HEADER = "X-Key-Id"
+
+
+@router.get(
+    "/audit/public-key",
+    summary="The public half of the key that signs the digests, as PEM",
+    description="SubjectPublicKeyInfo in PEM; the key's ARN in the `X-Key-Id` header. The same as "
+    "`aws kms get-public-key` of the stack output `DigestSigningKeyArn`: keep a copy, and check "
+    "digests against it.",
+    tags=TAGS,
+    responses={
+        200: {
+            "description": "The public key.",
+            "content": {PEM: {"schema": {"type": "string"}}},
+            "headers": {KEY_ID_HEADER: {"description": "The key's ARN.", "schema": {"type": "string"}}},
+        },
+        **jwt_route_responses({403: "Not in the auditors group."}),
+    },
+)
+def audit_public_key() -> Response[str]:
+    _require_auditor()
+    signer = wiring.signer()
+    return Response(status_code=200, content_type=PEM, body=signer.public_key_pem(),
+                    headers={KEY_ID_HEADER: signer.key_id})  # fmt: skip

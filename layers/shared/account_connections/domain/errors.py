@@ -89,6 +89,13 @@ class RegistryConflict(DomainError):
     title = "Registry changed concurrently"
 
 
+class DigestRaced(DomainError):
+    """Another run of the digest job stored a digest after the one this run read: this run's is
+    not stored (the digests' chain stays one line). Never reaches a caller."""
+
+    title = "Digest made by another run"
+
+
 class IdempotencyKeyReused(DomainError):
     title = "Idempotency key reused"
 

@@ -1,0 +1,1 @@
+"""Scheduled jobs: each a ``handle(event)`` that a function's handler calls."""
