@@ -19,7 +19,8 @@ account's live connection; ``TOKEN#<sha256>`` a link or connection token; ``SPAC
 serves; ``REGISTRY#SPACE#<id>`` / ``REGISTRY#ACCOUNT#<id>`` the registry's events and their chain's head
 (``CHAIN``); ``PROOF#<signature>``
 an account proof spent on a decision;
-``IDEMPOTENCY#create_connection`` powertools' idempotency records.
+``IDEMPOTENCY#create_connection`` powertools' idempotency records; ``DIGEST`` the signed audit
+digests (``DIGEST#<to>``) and their head (``HEAD``).
 """
 
 from __future__ import annotations
