@@ -28,10 +28,12 @@ _UNHASHED = ("hash", "signature")
 class ChainDigest(BaseModel):
     """One chain's events in a period: how many, and the last one's place and hash."""
 
-    chain: str
-    count: int
-    seq: int
-    hash: str
+    chain: str = Field(
+        description="The chain's name: CONNECTION#<id>, REGISTRY#SPACE#<id> or REGISTRY#ACCOUNT#<id>."
+    )
+    count: int = Field(description="How many of its events are in the period.")
+    seq: int = Field(description="The seq of the last of them.")
+    hash: str = Field(description="The hash of the last of them.")
 
 
 class Digest(BaseModel):
@@ -40,17 +42,26 @@ class Digest(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     version: int = VERSION
-    # The end of the previous digest's period; None for the first digest, which starts at the beginning.
-    from_: str | None = Field(default=None, alias="from")
-    to: str
-    chains: list[ChainDigest]
-    eventCount: int
-    previousHash: str | None = None
-    madeAt: str
-    keyId: str
+    from_: str | None = Field(
+        default=None, alias="from",
+        description="The end of the previous digest's period (exclusive); null for the first digest.",
+    )  # fmt: skip
+    to: str = Field(description="The end of this period (inclusive): the period is from < at <= to.")
+    chains: list[ChainDigest] = Field(description="Every chain with an event in the period, sorted by chain.")
+    eventCount: int = Field(description="The sum of the chains' counts.")
+    previousHash: str | None = Field(
+        default=None, description="The previous digest's hash; null for the first."
+    )
+    madeAt: str = Field(description="When the job made it.")
+    keyId: str = Field(description="The ARN of the KMS key that signed it.")
     signingAlgorithm: str = SIGNING_ALGORITHM
-    hash: str | None = None
-    signature: str | None = None
+    hash: str | None = Field(
+        default=None,
+        description="SHA-256 (hex) of the canonical form: without hash and signature (docs/audit.md).",
+    )
+    signature: str | None = Field(
+        default=None, description="Base64 RSASSA-PSS SHA-256 signature of the 32 bytes hash spells."
+    )
 
     def as_json(self) -> dict[str, Any]:
         """The digest as auditors get it (``from``, not ``from_``)."""
