@@ -46,6 +46,7 @@ FIRST_EVENT = {
     "VerifyConnectionFunction": "sfn_verify_connection",
     "AttachRolesFunction": "sfn_attach_roles",
     "RecordOutcomeFunction": "sfn_record_outcome_verified",
+    "DigestFunction": "schedule_make_digest",
 }
 
 # Run in the measured process. argv: mode ("handler" or "baseline"), event file, result file, and

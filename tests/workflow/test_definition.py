@@ -86,6 +86,8 @@ def test_substitutions_match_the_template() -> None:
         ("RecordOutcomeFunction", settings_module.RecordOutcomeSettings),
         ("DecideConnectionFunction", settings_module.DecisionSettings),
         ("RequesterApiFunction", settings_module.RequesterApiSettings),
+        ("AuditApiFunction", settings_module.AuditApiSettings),
+        ("DigestFunction", settings_module.DigestSettings),
     ],
 )
 def test_each_function_gets_the_environment_its_settings_need(logical_id: str, model: type[Any]) -> None:
