@@ -1,7 +1,7 @@
 """What the local stack itself promises: one clear line when it cannot start, the template's
 parameter rules, HEAD, 404 for a method no route can have, an outbox page that shows emails as
-text, links from the stack's own address, no link token in its logs, and the emulated AWS
-endpoint in its banner."""
+text, links from the stack's own address, no link token in its logs, the emulated AWS
+endpoint in its banner, and KMS keys as declared."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from typing import Any
 
 import boto3
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from local.process import ROOT, StackProcess
 from tests.e2e.client import StackClient
@@ -138,3 +140,57 @@ def test_no_link_token_reaches_the_stacks_logs(stack: StackProcess, client: Stac
         assert "token=" not in path.read_text(errors="replace"), path
     # and the front logged the page views by their path
     assert "GET /verify 200 in" in output.read_text(errors="replace")
+
+
+_DUMMY: dict[str, Any] = {
+    "aws_access_key_id": "local-stack",
+    "aws_secret_access_key": "local-stack",
+    "region_name": "us-east-1",
+}
+
+
+def _deployed(endpoint: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """The deployed stack's parameters, outputs and physical ids (of what moto's CloudFormation made)."""
+    cloudformation = boto3.client("cloudformation", endpoint_url=endpoint, **_DUMMY)
+    (deployed,) = cloudformation.describe_stacks(StackName="account-connections")["Stacks"]
+    parameters = {item["ParameterKey"]: item["ParameterValue"] for item in deployed["Parameters"]}
+    outputs = {item["OutputKey"]: item["OutputValue"] for item in deployed.get("Outputs", [])}
+    resources = cloudformation.describe_stack_resources(StackName="account-connections")["StackResources"]
+    physical = {
+        item["LogicalResourceId"]: item["PhysicalResourceId"]
+        for item in resources
+        if item.get("LogicalResourceId") and item.get("PhysicalResourceId")
+    }
+    return parameters, outputs, physical
+
+
+def test_kms_keys_are_created_as_declared_and_the_digest_key_signs(stack: StackProcess) -> None:
+    endpoint = _emulated_aws(stack)
+    _, outputs, _ = _deployed(endpoint)
+    kms = boto3.client("kms", endpoint_url=endpoint, **_DUMMY)
+
+    # The digest key as the template declares it (moto's CloudFormation makes every key symmetric)
+    signing = kms.describe_key(KeyId=outputs["DigestSigningKeyArn"])["KeyMetadata"]
+    assert (signing["KeySpec"], signing["KeyUsage"]) == ("RSA_3072", "SIGN_VERIFY")
+    assert signing["Description"] == "Account connections (account-connections): signs the audit digests"
+    assert "RSASSA_PSS_SHA_256" in signing["SigningAlgorithms"]
+    # signs, and the signature verifies against its public key, as docs/audit.md checks a digest
+    message = bytes(range(32))
+    signature = kms.sign(
+        KeyId=outputs["DigestSigningKeyArn"], Message=message, MessageType="RAW",
+        SigningAlgorithm="RSASSA_PSS_SHA_256",
+    )["Signature"]  # fmt: skip
+    public_key = serialization.load_der_public_key(kms.get_public_key(KeyId=signing["KeyId"])["PublicKey"])
+    assert isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size == 3072
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
+    public_key.verify(signature, message, pss, hashes.SHA256())  # raises InvalidSignature otherwise
+    policy = kms.get_key_policy(KeyId=signing["KeyId"], PolicyName="default")["Policy"]
+    assert "arn:aws:iam::123456789012:root" in policy
+
+    # The service's own key stays a symmetric encryption key, rotated, behind its alias
+    encryption = kms.describe_key(KeyId="alias/account-connections")["KeyMetadata"]
+    assert encryption["Arn"] == outputs["EncryptionKeyArn"]
+    assert (encryption["KeySpec"], encryption["KeyUsage"]) == ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+    assert kms.get_key_rotation_status(KeyId=encryption["KeyId"])["KeyRotationEnabled"] is True
+    sealed = kms.encrypt(KeyId=encryption["KeyId"], Plaintext=b"secret")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=sealed)["Plaintext"] == b"secret"
