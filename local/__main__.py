@@ -1,7 +1,8 @@
 """``python -m local`` (``make run``): the whole service at http://127.0.0.1:3000.
 
 Environment: ``PORT`` (default 3000), ``APPROVAL_TIMEOUT_SECONDS`` (the template's
-``ApprovalTimeoutSeconds``), ``LOCAL_LAMBDA_CONCURRENCY`` (execution environments per function,
+``ApprovalTimeoutSeconds``), ``DIGEST_SETTLE_SECONDS`` (the template's ``DigestSettleSeconds``,
+locally 5 by default), ``LOCAL_LAMBDA_CONCURRENCY`` (execution environments per function,
 default 4), ``LOCAL_STATE_DIR`` (where function logs go, default .local-stack), ``LOCAL_LOG_LEVEL``
 (INFO; DEBUG shows more).
 """
@@ -106,6 +107,7 @@ def main() -> int:
     stack = LocalStack(
         port,
         approval_timeout_seconds=_int_env("APPROVAL_TIMEOUT_SECONDS", None),
+        digest_settle_seconds=_int_env("DIGEST_SETTLE_SECONDS", None),
         max_workers_per_function=concurrency,
         state_dir=Path(os.environ.get("LOCAL_STATE_DIR") or STATE_DIR),
         progress=progress,

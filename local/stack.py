@@ -36,6 +36,11 @@ LOCAL_AUDIENCE = "account-connections-local"
 STATE_DIR = ROOT / ".local-stack"
 ADMIN_SESSION_NAME = "local-stack-admin"
 ACCOUNT_ID_PATTERN = re.compile(r"[0-9]{12}")
+# The digest job's settle time (the template's DigestSettleSeconds, 60 s by default): how long
+# before a run its period ends, longer than any write takes to commit and reach the events'
+# index. Locally, writes commit in milliseconds and moto's indexes are updated with the item, so
+# 5 s is ample, and a digest covers events a few seconds old.
+LOCAL_DIGEST_SETTLE_SECONDS = 5
 
 Progress = Callable[[str], None]
 
@@ -48,12 +53,15 @@ class LocalStack:
         port: int = 3000,
         *,
         approval_timeout_seconds: int | None = None,
+        digest_settle_seconds: int | None = None,
         max_workers_per_function: int = 4,
         state_dir: Path = STATE_DIR,
         progress: Progress | None = None,
     ) -> None:
+        """``digest_settle_seconds`` replaces the local ``DigestSettleSeconds``."""
         self.requested_port = port
         self.approval_timeout_seconds = approval_timeout_seconds
+        self.digest_settle_seconds = digest_settle_seconds
         self.max_workers_per_function = max_workers_per_function
         self.state_dir = state_dir
         self.progress: Progress = progress or (lambda message: log.info("%s", message))
@@ -123,14 +131,21 @@ class LocalStack:
     def _parameters(self, declared: dict[str, object], issuer_url: str) -> dict[str, str]:
         """The parameter overrides of the local deploy: the JWT issuer and audience of
         ``/_local``; the stack's own address as the public base URL of the links in emails, and
-        the emulated STS as the endpoint account proofs are sent to (each only if the template
-        declares it); the approval window if one was given."""
+        the emulated STS as the endpoint account proofs are sent to, the local digest settle time
+        (each only if the template declares it); the approval window and the settle time if one
+        was given."""
         assert self.moto is not None
         parameters = {"JwtIssuer": issuer_url, "JwtAudience": LOCAL_AUDIENCE}
-        optional = {"PublicBaseUrl": self.url, "StsEndpointUrl": f"{self.moto.endpoint}/"}
+        optional = {
+            "PublicBaseUrl": self.url,
+            "StsEndpointUrl": f"{self.moto.endpoint}/",
+            "DigestSettleSeconds": str(LOCAL_DIGEST_SETTLE_SECONDS),
+        }
         parameters.update((name, value) for name, value in optional.items() if name in declared)
         if self.approval_timeout_seconds is not None:
             parameters["ApprovalTimeoutSeconds"] = str(self.approval_timeout_seconds)
+        if self.digest_settle_seconds is not None:
+            parameters["DigestSettleSeconds"] = str(self.digest_settle_seconds)
         return parameters
 
     def _start(self) -> None:

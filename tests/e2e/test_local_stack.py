@@ -1,7 +1,7 @@
 """What the local stack itself promises: one clear line when it cannot start, the template's
 parameter rules, HEAD, 404 for a method no route can have, an outbox page that shows emails as
 text, links from the stack's own address, no link token in its logs, the emulated AWS
-endpoint in its banner, and KMS keys as declared."""
+endpoint in its banner, KMS keys as declared, and the digest job's local settle time."""
 
 from __future__ import annotations
 
@@ -194,3 +194,13 @@ def test_kms_keys_are_created_as_declared_and_the_digest_key_signs(stack: StackP
     assert kms.get_key_rotation_status(KeyId=encryption["KeyId"])["KeyRotationEnabled"] is True
     sealed = kms.encrypt(KeyId=encryption["KeyId"], Plaintext=b"secret")["CiphertextBlob"]
     assert kms.decrypt(CiphertextBlob=sealed)["Plaintext"] == b"secret"
+
+
+def test_the_digest_job_is_deployed_with_the_local_settle_time(stack: StackProcess) -> None:
+    endpoint = _emulated_aws(stack)
+    parameters, _, physical = _deployed(endpoint)
+    assert parameters["DigestSettleSeconds"] == "5"
+    lambda_ = boto3.client("lambda", endpoint_url=endpoint, **_DUMMY)
+    function = lambda_.get_function_configuration(FunctionName=physical["DigestFunction"])
+    # (moto keeps a Number parameter a number; the local runtime passes it as Lambda does, a string)
+    assert str(function["Environment"]["Variables"]["DIGEST_SETTLE_SECONDS"]) == "5"
