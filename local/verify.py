@@ -218,6 +218,24 @@ def _key(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> list[s
     return problems
 
 
+def _rule(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> list[str]:
+    """The rule with its schedule (or pattern) and its targets (``local.scheduler`` fires the
+    scheduled ones)."""
+    events = stack.client("events")
+    name = stack.physical_ids[logical_id]
+    bus = props.get("EventBusName")
+    on_bus = {"EventBusName": bus} if isinstance(bus, str) else {}
+    rule = events.describe_rule(Name=name, **on_bus)
+    problems = []
+    if ("ScheduleExpression" in props) != bool(rule.get("ScheduleExpression")):
+        problems.append(f"schedule {rule.get('ScheduleExpression')!r}")
+    expected = sorted(target["Id"] for target in props.get("Targets", []))
+    actual = sorted(target["Id"] for target in events.list_targets_by_rule(Rule=name, **on_bus)["Targets"])
+    if actual != expected:
+        problems.append(f"targets {actual}, template {expected}")
+    return problems
+
+
 Check = Callable[[DeployedStack, str, dict[str, Any]], list[str]]
 
 CHECKS: dict[str, Check] = {
@@ -234,6 +252,7 @@ CHECKS: dict[str, Check] = {
     "AWS::Logs::LogGroup": _log_group,
     "AWS::CloudWatch::Dashboard": _dashboard,
     "AWS::KMS::Key": _key,
+    "AWS::Events::Rule": _rule,
 }
 # Checked as a whole by _permissions (moto gives permissions no physical id).
 _CHECKED_TOGETHER = {"AWS::Lambda::Permission"}

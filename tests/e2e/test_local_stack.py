@@ -1,7 +1,7 @@
 """What the local stack itself promises: one clear line when it cannot start, the template's
 parameter rules, HEAD, 404 for a method no route can have, an outbox page that shows emails as
 text, links from the stack's own address, no link token in its logs, the emulated AWS
-endpoint in its banner, KMS keys as declared, and the digest job's local settle time."""
+endpoint in its banner, KMS keys as declared, and scheduled rules that fire."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from local.process import ROOT, StackProcess
 from tests.e2e.client import StackClient
+from tests.e2e.conftest import DIGEST_INTERVAL_SECONDS
 
 pytestmark = pytest.mark.e2e
 
@@ -42,6 +43,17 @@ def test_an_approval_window_below_the_template_minimum_is_refused() -> None:
     done = _run_local(PORT="0", APPROVAL_TIMEOUT_SECONDS="5")
     assert done.returncode == 1
     assert "ApprovalTimeoutSeconds must be between 60" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_a_schedule_interval_that_is_not_a_positive_number_is_one_clear_line() -> None:
+    # (The other refused values: tests/integration/test_local_scheduler.py.)
+    done = _run_local(PORT="0", LOCAL_DIGEST_INTERVAL_SECONDS="0")
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip()
+        == "error: LOCAL_DIGEST_INTERVAL_SECONDS must be a positive number of seconds, not '0'"
+    )
     assert "Traceback" not in done.stdout + done.stderr
 
 
@@ -204,3 +216,35 @@ def test_the_digest_job_is_deployed_with_the_local_settle_time(stack: StackProce
     function = lambda_.get_function_configuration(FunctionName=physical["DigestFunction"])
     # (moto keeps a Number parameter a number; the local runtime passes it as Lambda does, a string)
     assert str(function["Environment"]["Variables"]["DIGEST_SETTLE_SECONDS"]) == "5"
+
+
+def test_the_digest_schedule_fires_at_the_local_interval(stack: StackProcess) -> None:
+    endpoint = _emulated_aws(stack)
+    parameters, _, physical = _deployed(endpoint)
+    events = boto3.client("events", endpoint_url=endpoint, **_DUMMY)
+    lambda_ = boto3.client("lambda", endpoint_url=endpoint, **_DUMMY)
+    # The rule as deployed, with the template's rate and the digest job as its target
+    rule = events.describe_rule(Name=physical["DigestFunctionSchedule"])
+    assert rule["ScheduleExpression"] == f"rate({parameters.get('DigestIntervalMinutes', '60')} minutes)"
+    assert rule["State"] == "ENABLED"
+    (target,) = events.list_targets_by_rule(Rule=physical["DigestFunctionSchedule"])["Targets"]
+    function = lambda_.get_function_configuration(FunctionName=physical["DigestFunction"])
+    assert target["Arn"] == function["FunctionArn"]
+
+    # The stack said at start-up that it fires it every LOCAL_DIGEST_INTERVAL_SECONDS
+    expression = rule["ScheduleExpression"]
+    line = (
+        f"DigestFunctionSchedule: DigestFunction every {DIGEST_INTERVAL_SECONDS} s "
+        f"(the template's {expression}, overridden)"
+    )
+    assert f"  Schedule {line}\n" in stack.output()
+    assert f"  Schedule       {line}\n" in stack.output()  # and in its banner
+
+    # and does: the digest job is invoked with scheduled events (whatever the job then does)
+    def invoked() -> int:
+        return stack.output().count("rule DigestFunctionSchedule: invoking DigestFunction (event ")
+
+    deadline = time.monotonic() + 3 * DIGEST_INTERVAL_SECONDS
+    while invoked() < 1:
+        assert time.monotonic() < deadline, stack.output()[-3000:]
+        time.sleep(0.2)
