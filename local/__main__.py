@@ -1,14 +1,17 @@
 """``python -m local`` (``make run``): the whole service at http://127.0.0.1:3000.
 
 Environment: ``PORT`` (default 3000), ``APPROVAL_TIMEOUT_SECONDS`` (the template's
-``ApprovalTimeoutSeconds``), ``LOCAL_LAMBDA_CONCURRENCY`` (execution environments per function,
-default 4), ``LOCAL_STATE_DIR`` (where function logs go, default .local-stack), ``LOCAL_LOG_LEVEL``
-(INFO; DEBUG shows more).
+``ApprovalTimeoutSeconds``), ``DIGEST_SETTLE_SECONDS`` (the template's ``DigestSettleSeconds``,
+locally 5 by default), ``LOCAL_DIGEST_INTERVAL_SECONDS`` (how often every scheduled rule fires,
+in seconds; default: the template's schedule), ``LOCAL_LAMBDA_CONCURRENCY`` (execution
+environments per function, default 4), ``LOCAL_STATE_DIR`` (where function logs go, default
+.local-stack), ``LOCAL_LOG_LEVEL`` (INFO; DEBUG shows more).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import sys
@@ -20,6 +23,7 @@ from types import FrameType
 from local.deploy import DeployError
 from local.front import PortInUse
 from local.moto_server import DUMMY_CREDENTIALS
+from local.scheduler import ScheduleError
 from local.seed import SeedError
 from local.seed_data import (
     ADMIN_ACCOUNT,
@@ -47,11 +51,25 @@ def _int_env(name: str, default: int | None) -> int | None:
         raise SystemExit(f"error: {name} must be a whole number, not {raw!r}") from None
 
 
+def _seconds_env(name: str) -> float | None:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise SystemExit(f"error: {name} must be a positive number of seconds, not {raw!r}")
+    return seconds
+
+
 def banner(stack: LocalStack) -> str:
     url = stack.url
     aws = stack.aws_endpoint
     dummy = " ".join(f"{name}={value}" for name, value in DUMMY_CREDENTIALS.items())
     users = "\n".join(f"    {user.user_id:<7} {user.description}" for user in USERS.values())
+    schedules = "".join(f"  Schedule       {schedule.describe()}\n" for schedule in stack.schedules)
     return f"""
 Account connections is running (local stack, built from template.yaml).
 
@@ -60,7 +78,7 @@ Account connections is running (local stack, built from template.yaml).
   Outbox         {url}/_local/outbox.html   (JSON: {url}/_local/outbox)
   Emulated AWS   {aws}   (moto: the table, executions, topics; region {REGION})
   Function logs  {stack.log_dir}
-
+{schedules}
   Seeded users (space {SPACE_ID!r}):
 {users}
   Account {ADMIN_ACCOUNT}: administrator {ADMIN_EMAIL}, roles BuildRole (trusted) and UntrustedRole.
@@ -91,6 +109,7 @@ def main() -> int:
     port = _int_env("PORT", 3000)
     concurrency = _int_env("LOCAL_LAMBDA_CONCURRENCY", 4)
     assert port is not None and concurrency is not None
+    schedule_interval = _seconds_env("LOCAL_DIGEST_INTERVAL_SECONDS")
 
     def _interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -106,6 +125,8 @@ def main() -> int:
     stack = LocalStack(
         port,
         approval_timeout_seconds=_int_env("APPROVAL_TIMEOUT_SECONDS", None),
+        digest_settle_seconds=_int_env("DIGEST_SETTLE_SECONDS", None),
+        schedule_interval_seconds=schedule_interval,
         max_workers_per_function=concurrency,
         state_dir=Path(os.environ.get("LOCAL_STATE_DIR") or STATE_DIR),
         progress=progress,
@@ -115,7 +136,7 @@ def main() -> int:
     except PortInUse:
         print(f"error: port {port} is already in use; stop what uses it or set PORT", file=sys.stderr)
         return 1
-    except (ParameterError, DeployError, StackMismatch, SeedError) as exc:
+    except (ParameterError, DeployError, StackMismatch, ScheduleError, SeedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -5,8 +5,9 @@ resolved) and permissions, and reports ``CREATE_COMPLETE`` for the rest. What it
 wrong (see ../shared/LOCAL_STACK_NOTES.md) is created here through moto's own APIs, still read
 from the translated template:
 
-- Types it has no model for (the HTTP API and its stage, alarms, subscriptions): placed before
-  the deploy and created after it by ``local.emulated``.
+- Types it has no model for (the HTTP API and its stage, alarms, subscriptions), and KMS keys
+  (which it creates symmetric whatever their ``KeySpec`` and ``KeyUsage``): placed before the
+  deploy and created after it by ``local.emulated``.
 - State machines: created again in the backend that executes, with ``DefinitionSubstitutions``
   applied (moto ignores them), under the name and ARN CloudFormation gave them, so the
   functions' ``STATE_MACHINE_ARN`` points at the one that runs.
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from local.deployed import STACK_NAME, DeployedStack, FunctionSpec, JwtAuthorizerConfig, Route
-from local.emulated import EMULATIONS, EmulationError, evaluate_conditions, moto_creates, replace_references
+from local.emulated import EMULATIONS, EmulationError, emulated_here, evaluate_conditions, replace_references
 from local.template import ARTIFACT_BUCKET, TranslatedTemplate
 
 _PLACEHOLDER = "__local_stack_value_{}__"
@@ -169,13 +170,13 @@ def deploy(template: TranslatedTemplate, parameters: dict[str, str], endpoint: s
 
 
 def _place_emulated(stack: DeployedStack, cfn: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Take out of ``cfn`` the declared resources moto's CloudFormation cannot create, place
-    them (physical ids, attributes), and put their values where the template refers to them.
-    Returns their properties, references replaced, to create after the deploy."""
+    """Take out of ``cfn`` the declared resources moto's CloudFormation cannot create (or gets
+    wrong), place them (physical ids, attributes), and put their values where the template
+    refers to them. Returns their properties, references replaced, to create after the deploy."""
     emulated = {
         logical_id: resource
         for logical_id, resource in cfn["Resources"].items()
-        if stack.declared(logical_id) and not moto_creates(resource["Type"])
+        if stack.declared(logical_id) and emulated_here(resource["Type"])
     }
     unknown = sorted({resource["Type"] for resource in emulated.values()} - set(EMULATIONS))
     if unknown:

@@ -97,6 +97,17 @@ class DeployedStack:
             return self.parameters[name]
         return str(self.template.sam["Parameters"][name].get("Default", ""))
 
+    def literal(self, value: Any) -> Any:
+        """``value`` itself, or the value the parameter it refers to (``Ref``) was deployed with;
+        raises ``ValueError`` for any other intrinsic function (only the deploy resolves those)."""
+        if isinstance(value, dict) and len(value) == 1:
+            ((function, argument),) = value.items()
+            if function == "Ref" and argument in self.template.sam.get("Parameters", {}):
+                return self.parameter(argument)
+            if function == "Ref" or function.startswith("Fn::"):
+                raise ValueError(f"{function} {argument!r} is not resolved before the deploy")
+        return value
+
     def declared(self, logical_id: str) -> bool:
         """Whether the resource is created with these parameters (its Condition holds)."""
         condition = self.template.cfn["Resources"][logical_id].get("Condition")

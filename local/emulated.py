@@ -1,13 +1,18 @@
-"""Resource types that moto's CloudFormation cannot create, created here through moto's APIs.
+"""Resource types that moto's CloudFormation cannot create, or creates wrongly, created here
+through moto's APIs.
 
 moto's CloudFormation skips types it has no model for, and a reference to a skipped resource
 (``Ref``, ``Fn::GetAtt``, ``${Name}`` in ``Fn::Sub``) then fails the whole stack or resolves to
 nonsense. So before the deploy each such resource gets its physical id and attributes here, the
 references to it are replaced by those values, and the resource is left out of what moto's
-CloudFormation sees; after the deploy it is created with its properties resolved by moto.
+CloudFormation sees; after the deploy it is created (or completed) with its properties resolved
+by moto.
 
 Which types need this is asked of moto itself (its model registry), so a type that a template
-change introduces and that nobody emulates stops the local stack with a clear message.
+change introduces and that nobody emulates stops the local stack with a clear message. Types
+moto has a model for but gets wrong are marked ``replaces_moto``: KMS keys, which moto's
+CloudFormation always creates symmetric (it ignores ``KeySpec`` and ``KeyUsage``) and with a
+policy its own KMS API then fails to read.
 """
 
 from __future__ import annotations
@@ -31,6 +36,13 @@ class EmulationError(RuntimeError):
 
 def moto_creates(resource_type: str) -> bool:
     return resource_type in get_model_map()
+
+
+def emulated_here(resource_type: str) -> bool:
+    """Whether the local stack creates this type itself: moto's CloudFormation cannot, or gets it
+    wrong (``Emulation.replaces_moto``)."""
+    emulation = EMULATIONS.get(resource_type)
+    return (emulation is not None and emulation.replaces_moto) or not moto_creates(resource_type)
 
 
 # ---- conditions -----------------------------------------------------------------------------
@@ -136,6 +148,7 @@ class Emulation:
     place: Callable[[DeployedStack, str, dict[str, Any]], Placed]
     create: Callable[[DeployedStack, str, dict[str, Any]], None]
     order: int
+    replaces_moto: bool = False  # moto's CloudFormation has a model for the type, a wrong one
 
 
 def _place_api(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> Placed:
@@ -243,7 +256,68 @@ def _create_subscription(stack: DeployedStack, logical_id: str, props: dict[str,
     stack.physical_ids[logical_id] = arn
 
 
+def _is_true(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def _place_key(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> Placed:
+    """The key itself, with what cannot change once it exists (its spec, usage, origin, region
+    scope); its policy, description, rotation, state and tags are set after the deploy."""
+    # KMS's defaults, given explicitly: moto's CreateKey leaves out what it is not given.
+    kwargs: dict[str, Any] = {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"}
+    for name in ("KeySpec", "KeyUsage", "Origin", "MultiRegion"):
+        if name in props:
+            try:
+                kwargs[name] = stack.literal(props[name])
+            except ValueError as exc:
+                raise EmulationError(
+                    f"{logical_id}: the local stack creates KMS keys before the deploy, so {name} must be "
+                    f"a value or a parameter's Ref: {exc}"
+                ) from None
+    if "MultiRegion" in kwargs:
+        kwargs["MultiRegion"] = _is_true(kwargs["MultiRegion"])
+    try:
+        created = stack.client("kms").create_key(**kwargs)["KeyMetadata"]
+    except Exception as exc:
+        raise EmulationError(f"{logical_id}: KMS refused the key: {exc}") from exc
+    return Placed(created["KeyId"], {"Arn": created["Arn"], "KeyId": created["KeyId"]})
+
+
+def _create_key(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> None:
+    kms = stack.client("kms")
+    key_id = stack.physical_ids[logical_id]
+    if "KeyPolicy" in props:
+        policy = props["KeyPolicy"]
+        kms.put_key_policy(
+            KeyId=key_id,
+            PolicyName="default",
+            Policy=policy if isinstance(policy, str) else json.dumps(policy),
+            BypassPolicyLockoutSafetyCheck=_is_true(props.get("BypassPolicyLockoutSafetyCheck", False)),
+        )
+    if "Description" in props:
+        kms.update_key_description(KeyId=key_id, Description=str(props["Description"]))
+    if props.get("Tags"):
+        kms.tag_resource(
+            KeyId=key_id, Tags=[{"TagKey": tag["Key"], "TagValue": tag["Value"]} for tag in props["Tags"]]
+        )
+    if _is_true(props.get("EnableKeyRotation", False)):
+        # KMS refuses it (UnsupportedOperationException), so CloudFormation fails; moto accepts it.
+        spec = props.get("KeySpec", "SYMMETRIC_DEFAULT")
+        if spec != "SYMMETRIC_DEFAULT" or props.get("Origin", "AWS_KMS") != "AWS_KMS":
+            raise EmulationError(
+                f"{logical_id}: EnableKeyRotation on a {spec} key: KMS rotates only symmetric "
+                "encryption keys with key material it made"
+            )
+        rotation: dict[str, Any] = {}
+        if "RotationPeriodInDays" in props:
+            rotation["RotationPeriodInDays"] = int(props["RotationPeriodInDays"])
+        kms.enable_key_rotation(KeyId=key_id, **rotation)
+    if not _is_true(props.get("Enabled", True)):
+        kms.disable_key(KeyId=key_id)
+
+
 EMULATIONS: dict[str, Emulation] = {
+    "AWS::KMS::Key": Emulation(_place_key, _create_key, order=0, replaces_moto=True),
     "AWS::ApiGatewayV2::Api": Emulation(_place_api, _create_api, order=0),
     "AWS::ApiGatewayV2::Stage": Emulation(_place_stage, _create_stage, order=1),
     "AWS::CloudWatch::Alarm": Emulation(_place_alarm, _create_alarm, order=1),

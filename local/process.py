@@ -4,6 +4,10 @@ apart from their own process, or several at once.
     with StackProcess(env={"APPROVAL_TIMEOUT_SECONDS": "60"}) as stack:
         requests.get(f"{stack.url}/health")
 
+``env`` holds the settings of ``python -m local`` (``local/__main__.py``), e.g.
+``LOCAL_DIGEST_INTERVAL_SECONDS`` (how often the scheduled rules fire) and
+``DIGEST_SETTLE_SECONDS`` (the template's ``DigestSettleSeconds``).
+
 The stack answers ``/health`` only once it is deployed and seeded, so ``start`` returns when it
 is ready.
 """

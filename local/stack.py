@@ -25,6 +25,7 @@ from local.identity import TokenIssuer
 from local.lambda_runtime import LambdaRuntime, install_moto_hook
 from local.moto_server import MotoServer
 from local.outbox import Outbox
+from local.scheduler import Schedule, Scheduler, read_schedules
 from local.seed import seed_api, seed_iam
 from local.seed_data import ADMIN_ROLE, SEED, USERS
 from local.template import REGION, ROOT, load_sam, translate
@@ -36,6 +37,11 @@ LOCAL_AUDIENCE = "account-connections-local"
 STATE_DIR = ROOT / ".local-stack"
 ADMIN_SESSION_NAME = "local-stack-admin"
 ACCOUNT_ID_PATTERN = re.compile(r"[0-9]{12}")
+# The digest job's settle time (the template's DigestSettleSeconds, 60 s by default): how long
+# before a run its period ends, longer than any write takes to commit and reach the events'
+# index. Locally, writes commit in milliseconds and moto's indexes are updated with the item, so
+# 5 s is ample, and a digest covers events a few seconds old.
+LOCAL_DIGEST_SETTLE_SECONDS = 5
 
 Progress = Callable[[str], None]
 
@@ -48,12 +54,20 @@ class LocalStack:
         port: int = 3000,
         *,
         approval_timeout_seconds: int | None = None,
+        digest_settle_seconds: int | None = None,
+        schedule_interval_seconds: float | None = None,
         max_workers_per_function: int = 4,
         state_dir: Path = STATE_DIR,
         progress: Progress | None = None,
     ) -> None:
+        """``schedule_interval_seconds`` replaces the interval of every scheduled rule (``None``:
+        the template's); ``digest_settle_seconds`` the local ``DigestSettleSeconds``."""
+        if schedule_interval_seconds is not None and not schedule_interval_seconds > 0:
+            raise ValueError(f"schedule_interval_seconds must be positive, not {schedule_interval_seconds}")
         self.requested_port = port
         self.approval_timeout_seconds = approval_timeout_seconds
+        self.digest_settle_seconds = digest_settle_seconds
+        self.schedule_interval_seconds = schedule_interval_seconds
         self.max_workers_per_function = max_workers_per_function
         self.state_dir = state_dir
         self.progress: Progress = progress or (lambda message: log.info("%s", message))
@@ -63,6 +77,8 @@ class LocalStack:
         self.runtime: LambdaRuntime | None = None
         self.deployed: DeployedStack | None = None
         self.issuer: TokenIssuer | None = None
+        self.schedules: list[Schedule] = []
+        self.scheduler: Scheduler | None = None
         self._undo: list[Callable[[], None]] = []
 
     # ---- what callers use ----------------------------------------------------------------
@@ -112,7 +128,7 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         """Start everything; raises ``PortInUse``, ``ParameterError``, ``DeployError``,
-        ``StackMismatch`` or ``SeedError`` (after stopping what had started)."""
+        ``StackMismatch``, ``ScheduleError`` or ``SeedError`` (after stopping what had started)."""
         try:
             self._start()
         except BaseException:
@@ -123,14 +139,21 @@ class LocalStack:
     def _parameters(self, declared: dict[str, object], issuer_url: str) -> dict[str, str]:
         """The parameter overrides of the local deploy: the JWT issuer and audience of
         ``/_local``; the stack's own address as the public base URL of the links in emails, and
-        the emulated STS as the endpoint account proofs are sent to (each only if the template
-        declares it); the approval window if one was given."""
+        the emulated STS as the endpoint account proofs are sent to, the local digest settle time
+        (each only if the template declares it); the approval window and the settle time if one
+        was given."""
         assert self.moto is not None
         parameters = {"JwtIssuer": issuer_url, "JwtAudience": LOCAL_AUDIENCE}
-        optional = {"PublicBaseUrl": self.url, "StsEndpointUrl": f"{self.moto.endpoint}/"}
+        optional = {
+            "PublicBaseUrl": self.url,
+            "StsEndpointUrl": f"{self.moto.endpoint}/",
+            "DigestSettleSeconds": str(LOCAL_DIGEST_SETTLE_SECONDS),
+        }
         parameters.update((name, value) for name, value in optional.items() if name in declared)
         if self.approval_timeout_seconds is not None:
             parameters["ApprovalTimeoutSeconds"] = str(self.approval_timeout_seconds)
+        if self.digest_settle_seconds is not None:
+            parameters["DigestSettleSeconds"] = str(self.digest_settle_seconds)
         return parameters
 
     def _start(self) -> None:
@@ -158,6 +181,10 @@ class LocalStack:
         )
         self._undo.append(install_moto_hook(self.runtime))
         check_stack(self.deployed)
+        # Read before the front answers: a schedule the local stack cannot fire stops the start.
+        self.schedules = read_schedules(self.deployed, self.schedule_interval_seconds)
+        for schedule in self.schedules:
+            self.progress(f"Schedule {schedule.describe()}")
 
         self.issuer = TokenIssuer(issuer_url, LOCAL_AUDIENCE, self.deployed.parameter("GroupsClaim"))
         self.front.configure(self.deployed.routes, self.runtime, self.issuer, self._local_routes())
@@ -167,10 +194,15 @@ class LocalStack:
         seed_api(self.front, self.issuer)
         # Only now does the port answer: once /health does, the stack is seeded and ready.
         self.front.start()
+        self.scheduler = Scheduler(self.schedules, self.runtime)
+        self.scheduler.start()
         self.progress(f"Up in {time.monotonic() - started:.1f} s")
 
     def stop(self) -> None:
-        """Stop the front, the workers and moto; safe to call more than once."""
+        """Stop the schedules, the front, the workers and moto; safe to call more than once."""
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
         if self.front is not None:
             self.front.stop()
             self.front = None

@@ -188,6 +188,54 @@ def _dashboard(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> 
     return []
 
 
+def _key(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> list[str]:
+    """The key as declared: its spec and usage (moto's CloudFormation would make any key
+    symmetric), state, rotation, description and the statements of its policy."""
+    kms = stack.client("kms")
+    key_id = stack.physical_ids[logical_id]
+    metadata = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    problems = []
+    declared = {
+        "KeySpec": props.get("KeySpec", "SYMMETRIC_DEFAULT"),
+        "KeyUsage": props.get("KeyUsage", "ENCRYPT_DECRYPT"),
+        "Enabled": str(stack.literal(props.get("Enabled", True))).lower() == "true",
+    }
+    for name, expected in declared.items():
+        expected = stack.literal(expected)
+        if metadata.get(name) != expected:
+            problems.append(f"{name} {metadata.get(name)!r}, template {expected!r}")
+    rotation = str(stack.literal(props.get("EnableKeyRotation", False))).lower() == "true"
+    if kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] != rotation:
+        problems.append(f"key rotation not {'on' if rotation else 'off'}")
+    if "Description" in props and (not metadata.get("Description") or "${" in metadata["Description"]):
+        problems.append(f"description {metadata.get('Description')!r}")
+    if isinstance(props.get("KeyPolicy"), dict):
+        expected_sids = [statement.get("Sid") for statement in props["KeyPolicy"].get("Statement", [])]
+        policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+        actual_sids = [statement.get("Sid") for statement in policy.get("Statement", [])]
+        if actual_sids != expected_sids:
+            problems.append(f"key policy statements {actual_sids}, template {expected_sids}")
+    return problems
+
+
+def _rule(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> list[str]:
+    """The rule with its schedule (or pattern) and its targets (``local.scheduler`` fires the
+    scheduled ones)."""
+    events = stack.client("events")
+    name = stack.physical_ids[logical_id]
+    bus = props.get("EventBusName")
+    on_bus = {"EventBusName": bus} if isinstance(bus, str) else {}
+    rule = events.describe_rule(Name=name, **on_bus)
+    problems = []
+    if ("ScheduleExpression" in props) != bool(rule.get("ScheduleExpression")):
+        problems.append(f"schedule {rule.get('ScheduleExpression')!r}")
+    expected = sorted(target["Id"] for target in props.get("Targets", []))
+    actual = sorted(target["Id"] for target in events.list_targets_by_rule(Rule=name, **on_bus)["Targets"])
+    if actual != expected:
+        problems.append(f"targets {actual}, template {expected}")
+    return problems
+
+
 Check = Callable[[DeployedStack, str, dict[str, Any]], list[str]]
 
 CHECKS: dict[str, Check] = {
@@ -203,6 +251,8 @@ CHECKS: dict[str, Check] = {
     "AWS::SNS::Subscription": _subscription,
     "AWS::Logs::LogGroup": _log_group,
     "AWS::CloudWatch::Dashboard": _dashboard,
+    "AWS::KMS::Key": _key,
+    "AWS::Events::Rule": _rule,
 }
 # Checked as a whole by _permissions (moto gives permissions no physical id).
 _CHECKED_TOGETHER = {"AWS::Lambda::Permission"}

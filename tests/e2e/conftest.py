@@ -39,12 +39,15 @@ CHROMIUM_ARGS = [
 ]
 SHORT_WINDOW_SECONDS = 60  # the template's MinValue for ApprovalTimeoutSeconds
 EXPIRING_FIXTURE = "expiring_connection"
+DIGEST_INTERVAL_SECONDS = 5  # how often the session stack's scheduled rules fire
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackProcess]:
     # At DEBUG, so that what the tests check of its logs (no link token in them) holds at every level.
-    with StackProcess(env={"LOCAL_LOG_LEVEL": "DEBUG"}) as running:
+    # Its scheduled rules (the digest job) fire every few seconds, not every hour.
+    env = {"LOCAL_LOG_LEVEL": "DEBUG", "LOCAL_DIGEST_INTERVAL_SECONDS": str(DIGEST_INTERVAL_SECONDS)}
+    with StackProcess(env=env) as running:
         yield running
     assert running.process is not None and running.process.returncode == 0, running.output()[-3000:]
 

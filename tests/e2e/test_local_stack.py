@@ -1,7 +1,7 @@
 """What the local stack itself promises: one clear line when it cannot start, the template's
 parameter rules, HEAD, 404 for a method no route can have, an outbox page that shows emails as
-text, links from the stack's own address, no link token in its logs, and the emulated AWS
-endpoint in its banner."""
+text, links from the stack's own address, no link token in its logs, the emulated AWS
+endpoint in its banner, KMS keys as declared, and scheduled rules that fire."""
 
 from __future__ import annotations
 
@@ -15,9 +15,12 @@ from typing import Any
 
 import boto3
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from local.process import ROOT, StackProcess
 from tests.e2e.client import StackClient
+from tests.e2e.conftest import DIGEST_INTERVAL_SECONDS
 
 pytestmark = pytest.mark.e2e
 
@@ -40,6 +43,17 @@ def test_an_approval_window_below_the_template_minimum_is_refused() -> None:
     done = _run_local(PORT="0", APPROVAL_TIMEOUT_SECONDS="5")
     assert done.returncode == 1
     assert "ApprovalTimeoutSeconds must be between 60" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_a_schedule_interval_that_is_not_a_positive_number_is_one_clear_line() -> None:
+    # (The other refused values: tests/integration/test_local_scheduler.py.)
+    done = _run_local(PORT="0", LOCAL_DIGEST_INTERVAL_SECONDS="0")
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip()
+        == "error: LOCAL_DIGEST_INTERVAL_SECONDS must be a positive number of seconds, not '0'"
+    )
     assert "Traceback" not in done.stdout + done.stderr
 
 
@@ -138,3 +152,99 @@ def test_no_link_token_reaches_the_stacks_logs(stack: StackProcess, client: Stac
         assert "token=" not in path.read_text(errors="replace"), path
     # and the front logged the page views by their path
     assert "GET /verify 200 in" in output.read_text(errors="replace")
+
+
+_DUMMY: dict[str, Any] = {
+    "aws_access_key_id": "local-stack",
+    "aws_secret_access_key": "local-stack",
+    "region_name": "us-east-1",
+}
+
+
+def _deployed(endpoint: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """The deployed stack's parameters, outputs and physical ids (of what moto's CloudFormation made)."""
+    cloudformation = boto3.client("cloudformation", endpoint_url=endpoint, **_DUMMY)
+    (deployed,) = cloudformation.describe_stacks(StackName="account-connections")["Stacks"]
+    parameters = {item["ParameterKey"]: item["ParameterValue"] for item in deployed["Parameters"]}
+    outputs = {item["OutputKey"]: item["OutputValue"] for item in deployed.get("Outputs", [])}
+    resources = cloudformation.describe_stack_resources(StackName="account-connections")["StackResources"]
+    physical = {
+        item["LogicalResourceId"]: item["PhysicalResourceId"]
+        for item in resources
+        if item.get("LogicalResourceId") and item.get("PhysicalResourceId")
+    }
+    return parameters, outputs, physical
+
+
+def test_kms_keys_are_created_as_declared_and_the_digest_key_signs(stack: StackProcess) -> None:
+    endpoint = _emulated_aws(stack)
+    _, outputs, _ = _deployed(endpoint)
+    kms = boto3.client("kms", endpoint_url=endpoint, **_DUMMY)
+
+    # The digest key as the template declares it (moto's CloudFormation makes every key symmetric)
+    signing = kms.describe_key(KeyId=outputs["DigestSigningKeyArn"])["KeyMetadata"]
+    assert (signing["KeySpec"], signing["KeyUsage"]) == ("RSA_3072", "SIGN_VERIFY")
+    assert signing["Description"] == "Account connections (account-connections): signs the audit digests"
+    assert "RSASSA_PSS_SHA_256" in signing["SigningAlgorithms"]
+    # signs, and the signature verifies against its public key, as docs/audit.md checks a digest
+    message = bytes(range(32))
+    signature = kms.sign(
+        KeyId=outputs["DigestSigningKeyArn"], Message=message, MessageType="RAW",
+        SigningAlgorithm="RSASSA_PSS_SHA_256",
+    )["Signature"]  # fmt: skip
+    public_key = serialization.load_der_public_key(kms.get_public_key(KeyId=signing["KeyId"])["PublicKey"])
+    assert isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size == 3072
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
+    public_key.verify(signature, message, pss, hashes.SHA256())  # raises InvalidSignature otherwise
+    policy = kms.get_key_policy(KeyId=signing["KeyId"], PolicyName="default")["Policy"]
+    assert "arn:aws:iam::123456789012:root" in policy
+
+    # The service's own key stays a symmetric encryption key, rotated, behind its alias
+    encryption = kms.describe_key(KeyId="alias/account-connections")["KeyMetadata"]
+    assert encryption["Arn"] == outputs["EncryptionKeyArn"]
+    assert (encryption["KeySpec"], encryption["KeyUsage"]) == ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+    assert kms.get_key_rotation_status(KeyId=encryption["KeyId"])["KeyRotationEnabled"] is True
+    sealed = kms.encrypt(KeyId=encryption["KeyId"], Plaintext=b"secret")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=sealed)["Plaintext"] == b"secret"
+
+
+def test_the_digest_job_is_deployed_with_the_local_settle_time(stack: StackProcess) -> None:
+    endpoint = _emulated_aws(stack)
+    parameters, _, physical = _deployed(endpoint)
+    assert parameters["DigestSettleSeconds"] == "5"
+    lambda_ = boto3.client("lambda", endpoint_url=endpoint, **_DUMMY)
+    function = lambda_.get_function_configuration(FunctionName=physical["DigestFunction"])
+    # (moto keeps a Number parameter a number; the local runtime passes it as Lambda does, a string)
+    assert str(function["Environment"]["Variables"]["DIGEST_SETTLE_SECONDS"]) == "5"
+
+
+def test_the_digest_schedule_fires_at_the_local_interval(stack: StackProcess) -> None:
+    endpoint = _emulated_aws(stack)
+    parameters, _, physical = _deployed(endpoint)
+    events = boto3.client("events", endpoint_url=endpoint, **_DUMMY)
+    lambda_ = boto3.client("lambda", endpoint_url=endpoint, **_DUMMY)
+    # The rule as deployed, with the template's rate and the digest job as its target
+    rule = events.describe_rule(Name=physical["DigestFunctionSchedule"])
+    assert rule["ScheduleExpression"] == f"rate({parameters.get('DigestIntervalMinutes', '60')} minutes)"
+    assert rule["State"] == "ENABLED"
+    (target,) = events.list_targets_by_rule(Rule=physical["DigestFunctionSchedule"])["Targets"]
+    function = lambda_.get_function_configuration(FunctionName=physical["DigestFunction"])
+    assert target["Arn"] == function["FunctionArn"]
+
+    # The stack said at start-up that it fires it every LOCAL_DIGEST_INTERVAL_SECONDS
+    expression = rule["ScheduleExpression"]
+    line = (
+        f"DigestFunctionSchedule: DigestFunction every {DIGEST_INTERVAL_SECONDS} s "
+        f"(the template's {expression}, overridden)"
+    )
+    assert f"  Schedule {line}\n" in stack.output()
+    assert f"  Schedule       {line}\n" in stack.output()  # and in its banner
+
+    # and does: the digest job is invoked with scheduled events (whatever the job then does)
+    def invoked() -> int:
+        return stack.output().count("rule DigestFunctionSchedule: invoking DigestFunction (event ")
+
+    deadline = time.monotonic() + 3 * DIGEST_INTERVAL_SECONDS
+    while invoked() < 1:
+        assert time.monotonic() < deadline, stack.output()[-3000:]
+        time.sleep(0.2)
