@@ -27,8 +27,9 @@ $(STAMP): requirements-dev.txt constraints.txt requirements-checkov.txt layers/s
 
 venv: $(STAMP)
 
+# The audit digest job every minute locally (hourly in AWS): LOCAL_DIGEST_INTERVAL_SECONDS overrides.
 run: $(STAMP)
-	$(BIN)/python -m local
+	LOCAL_DIGEST_INTERVAL_SECONDS=$${LOCAL_DIGEST_INTERVAL_SECONDS:-60} $(BIN)/python -m local
 
 # ruff, mypy, then every test: unit, integration, e2e, and tests/checks (sam validate --lint, cfn-lint,
 # checkov, sam build with Python 3.12, the state machine's graph, least-privilege IAM, samconfig.toml).
