@@ -10,6 +10,7 @@ from acctconn.app import App
 from acctconn.commands.approvers import approvers
 from acctconn.commands.audit import audit
 from acctconn.commands.connections import connections
+from acctconn.commands.digests import digests, public_key
 from acctconn.commands.export import export
 from acctconn.commands.prove import prove
 from acctconn.commands.verify import verify
@@ -58,6 +59,8 @@ cli.add_command(connections)
 cli.add_command(approvers)
 audit.add_command(export)
 audit.add_command(verify)
+audit.add_command(digests)
+audit.add_command(public_key)
 cli.add_command(audit)
 cli.add_command(prove)
 

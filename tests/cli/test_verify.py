@@ -308,8 +308,7 @@ def test_a_chain_starting_mid_way_is_fine_and_counted(tmp_path: Path) -> None:
     result = run("audit", "verify", str(write(tmp_path / "e.jsonl", events)))
     assert result.exit_code == 0, result.stdout
     assert result.stdout == (
-        "3 events in 1 chains: intact (1 chains start mid-way (their start is anchored by the "
-        "digests, not checked yet))\n"
+        "3 events in 1 chains: intact (1 chains start mid-way (check them with --digests))\n"
     )
     assert verify_json(tmp_path / "e.jsonl")[1]["chainsStartingMidWay"] == 1
 
