@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -14,6 +15,7 @@ from email.message import Message
 from typing import Any, TypeVar
 
 from local.seed_data import OPERATOR, REQUESTER
+from tests.support import ROOT
 
 T = TypeVar("T")
 
@@ -122,3 +124,13 @@ def wait_for(probe: Callable[[], T | None], timeout: float, message: str, interv
         if time.monotonic() > deadline:
             raise AssertionError(message)
         time.sleep(interval)
+
+
+def readme_block(heading: str, index: int = 0) -> str:
+    """The ``index``-th ``sh`` block of the README's walkthrough step that starts with ``heading``."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index(heading)
+    following = text[start:]
+    end = re.search(r"\n\*\*\d+b?\. ", following[len(heading) :])
+    section = following[: len(heading) + end.start()] if end else following
+    return re.findall(r"```sh\n(.*?)```", section, re.DOTALL)[index]

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -258,3 +259,42 @@ def test_an_auditor_exports_the_trail_and_verifies_it_offline(
     tampered.write_text("\n".join(changed) + "\n")
     caught = as_user(AUDITOR, "audit", "verify", str(tampered))
     assert caught.code == 1 and "modified" in caught.stdout and created["connectionId"] in caught.stdout
+
+
+def test_an_auditor_verifies_the_export_against_the_signed_digests(
+    as_user: Any, space: str, tmp_path: Any
+) -> None:
+    # Given a request, and the digest job (every few seconds here) having covered it
+    created = as_user(REQUESTER, "--json", "connections", "request", space, "--account", ADMIN_ACCOUNT,
+                      "--name", f"Digest {uuid.uuid4().hex[:6]}").json()  # fmt: skip
+    chain = f"CONNECTION#{created['connectionId']}"
+
+    def digested() -> bool:
+        fetched = as_user(AUDITOR, "audit", "digests", "-o", str(tmp_path / "digests.json"))
+        assert fetched.code == 0, fetched.stderr
+        return any(
+            c["chain"] == chain
+            for d in json.loads((tmp_path / "digests.json").read_text())
+            for c in d["chains"]
+        )
+
+    deadline = time.monotonic() + 60
+    while not digested():
+        assert time.monotonic() < deadline, f"no digest names {chain}"
+        time.sleep(1)
+    # When the auditor exports everything, and takes the key
+    assert as_user(AUDITOR, "audit", "export", "-o", str(tmp_path / "events.jsonl")).code == 0
+    key = as_user(AUDITOR, "audit", "public-key", "-o", str(tmp_path / "key.pem"))
+    assert key.code == 0 and "arn:aws:kms:" in key.stderr, key.stderr
+    files = ["--digests", str(tmp_path / "digests.json"), "--public-key", str(tmp_path / "key.pem")]
+    # Then it all verifies
+    intact = as_user(AUDITOR, "audit", "verify", str(tmp_path / "events.jsonl"), *files)
+    assert intact.code == 0, (intact.stdout, intact.stderr)
+    assert "signed and chained" in intact.stdout
+    # And the request's last events cut from the export are caught by the digest that covers them
+    lines = (tmp_path / "events.jsonl").read_text().splitlines()
+    mine = [json.loads(line) for line in lines if json.loads(line).get("chain") == chain]
+    last = mine[-1]["eventId"]
+    (tmp_path / "cut.jsonl").write_text("\n".join(line for line in lines if last not in line) + "\n")
+    cut = as_user(AUDITOR, "audit", "verify", str(tmp_path / "cut.jsonl"), *files)
+    assert cut.code == 1 and "digest-mismatch" in cut.stdout and chain in cut.stdout, cut.stdout

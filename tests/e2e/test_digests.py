@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import subprocess
 import urllib.parse
 import uuid
 from typing import Any
@@ -18,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from local.process import StackProcess
 from local.seed_data import ADMIN_ACCOUNT, AUDITOR, REQUESTER
-from tests.e2e.client import StackClient, wait_for
+from tests.e2e.client import StackClient, readme_block, wait_for
+from tests.support import ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -104,3 +107,20 @@ def test_a_new_request_is_in_the_digest_of_its_period(stack: StackProcess, clien
     ]
     assert entry == {"chain": chain, "count": len(mine), "seq": mine[-1]["seq"], "hash": mine[-1]["hash"]}
     check_signed(digest, public_key(client)[0])
+
+
+def test_the_readme_auditor_walkthrough_runs_as_written(stack: StackProcess, client: StackClient) -> None:
+    wait_for(lambda: digests(client) or None, DIGEST_WAIT, "a first digest")
+    script = (
+        "set -eu\n"
+        + readme_block("**1. Get a token.**")
+        + "".join(readme_block("**8. An auditor exports", index) for index in (0, 1))
+    )
+    done = subprocess.run(["bash", "-c", script], env={**os.environ, "API": stack.url}, capture_output=True,
+                          text=True, timeout=180, check=False, cwd=ROOT)  # fmt: skip
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    lines = done.stdout.strip().splitlines()
+    intact = next(line for line in lines if " chains: " in line)
+    assert "intact" in intact and "signed and chained" in intact, done.stdout
+    assert any(line.startswith("modified: ") for line in lines), done.stdout
+    assert lines[-1].startswith("exit 1") or "exit 1" in lines, done.stdout

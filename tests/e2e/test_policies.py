@@ -5,7 +5,6 @@ escalation arriving on the real clock, each approver's email reaching that appro
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import threading
 import time
@@ -14,21 +13,10 @@ from typing import Any
 
 from local.process import StackProcess
 from local.seed_data import POLICY_ACCOUNT, POLICY_APPROVERS, REQUESTER
-from tests.e2e.client import StackClient, wait_for
-from tests.support import ROOT
+from tests.e2e.client import StackClient, readme_block, wait_for
 
 OPERATOR = "oscar"
 BACKUP = "backup@example.com"
-
-
-def _readme_block(heading: str, index: int = 0) -> str:
-    """The ``index``-th ``sh`` block of the README's walkthrough step that starts with ``heading``."""
-    text = (ROOT / "README.md").read_text()
-    start = text.index(heading)
-    following = text[start:]
-    end = re.search(r"\n\*\*\d+b?\. ", following[len(heading) :])
-    section = following[: len(heading) + end.start()] if end else following
-    return re.findall(r"```sh\n(.*?)```", section, re.DOTALL)[index]
 
 
 def _links_to(client: StackClient, address: str, connection_id: str) -> list[str]:
@@ -57,7 +45,7 @@ def _approve(client: StackClient, link: str) -> Any:
 
 
 def test_the_readme_quorum_walkthrough_runs_as_written(stack: StackProcess, client: StackClient) -> None:
-    script = "set -eu\n" + _readme_block("**1. Get a token.**") + _readme_block("**7. A request that needs")
+    script = "set -eu\n" + readme_block("**1. Get a token.**") + readme_block("**7. A request that needs")
     done = subprocess.run(["bash", "-c", script], env={**os.environ, "API": stack.url}, capture_output=True,
                           text=True, timeout=120, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -72,9 +60,7 @@ def test_the_readme_quorum_walkthrough_runs_as_written(stack: StackProcess, clie
     told = [e for e in client.outbox() if "verified" in e["subject"] and e["to"] in POLICY_APPROVERS]
     assert sorted(e["to"] for e in told)[-2:] == sorted(POLICY_APPROVERS)
     # The README's policy PUT, run as written, answers the policy; the seeded one is then put back
-    policy = (
-        "set -eu\n" + _readme_block("**1. Get a token.**") + _readme_block("**7. A request that needs", 1)
-    )
+    policy = "set -eu\n" + readme_block("**1. Get a token.**") + readme_block("**7. A request that needs", 1)
     put = subprocess.run(["bash", "-c", policy], env={**os.environ, "API": stack.url}, capture_output=True,
                          text=True, timeout=60, check=False)  # fmt: skip
     assert put.returncode == 0 and '"escalateTo":["security@example.com"]' in put.stdout.replace(" ", ""), put
