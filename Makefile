@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # checkov (tests/checks/test_checkov.py) pins boto3, botocore and pydantic of its own: its own venv.
 CHECKOV_VENV := $(VENV)/checkov
 
-.PHONY: venv run test test-fast lint typecheck validate build deploy bench clean
+.PHONY: venv run test test-fast lint typecheck validate build deploy smoke bench clean
 
 $(STAMP): requirements-dev.txt constraints.txt requirements-checkov.txt layers/shared/requirements.txt \
 		functions/serve_docs/requirements.txt \
@@ -67,6 +67,16 @@ build: $(STAMP)
 
 deploy: build
 	$(BIN)/sam deploy --config-env $(or $(ENV),default)
+
+# After `sam deploy`: everything that needs no mailbox, against the stack at URL (acctconn smoke; it makes
+# one request in SPACE for ACCOUNT and cancels it). The tokens reach acctconn in its environment, not its
+# command line (which any process list shows).
+smoke: export ACCTCONN_TOKEN = $(TOKEN)
+smoke: export ACCTCONN_AUDITOR_TOKEN = $(or $(AUDITOR_TOKEN),$(TOKEN))
+smoke: $(STAMP)
+	@test -n "$$ACCTCONN_TOKEN" -a -n "$(URL)" -a -n "$(SPACE)" -a -n "$(ACCOUNT)" || { \
+		echo "usage: make smoke URL=https://... TOKEN=jwt [AUDITOR_TOKEN=jwt] SPACE=space ACCOUNT=account" >&2; exit 2; }
+	$(BIN)/acctconn --api "$(URL)" smoke --space "$(SPACE)" --account "$(ACCOUNT)"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -98,6 +98,25 @@ class ApiClient:
             return response
         raise error_from_response(response)
 
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Params | None = None,
+        json: Any = None,
+    ) -> httpx.Response:
+        """One request exactly as given (no token unless ``headers`` carry one), whatever its
+        answer: for checks of the refusals themselves. Only a network failure raises (ApiError)."""
+        query = {name: value for name, value in (params or {}).items() if value is not None}
+        try:
+            return self._http.request(method, path, params=query, json=json, headers=dict(headers or {}))
+        except httpx.TimeoutException:
+            raise ApiError(f"{method} {self.base_url}{path}: no answer in time") from None
+        except httpx.TransportError as exc:
+            raise ApiError(f"cannot reach the API at {self.base_url}: {exc or type(exc).__name__}") from None
+
     def get_json(self, path: str, params: Params | None = None) -> Any:
         return _json_body(self.request("GET", path, params=params))
 

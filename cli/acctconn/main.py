@@ -13,6 +13,7 @@ from acctconn.commands.connections import connections
 from acctconn.commands.digests import digests, public_key
 from acctconn.commands.export import export
 from acctconn.commands.prove import prove
+from acctconn.commands.smoke import smoke
 from acctconn.commands.verify import verify
 from acctconn.errors import EXIT_CODES_HELP
 from acctconn.params import HTTP_URL
@@ -63,6 +64,7 @@ audit.add_command(digests)
 audit.add_command(public_key)
 cli.add_command(audit)
 cli.add_command(prove)
+cli.add_command(smoke)
 
 
 def main() -> None:
