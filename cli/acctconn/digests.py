@@ -142,6 +142,8 @@ def _shape(digest: Mapping[str, Any]) -> str | None:
         return "'hash' is not 64 lowercase hex digits"
     if not isinstance(digest.get("signature"), str):
         return "no 'signature'"
+    if digest.get("eventCount") != sum(entry["count"] for entry in chains):
+        return "its eventCount is not the sum of its chains' counts"
     return None
 
 

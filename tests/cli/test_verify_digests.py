@@ -272,3 +272,15 @@ def test_the_digest_rule_matches_the_service(files: dict[str, Path]) -> None:
 
     for digest in json.loads(files["digests"].read_text()):
         assert digest_hash(copy.deepcopy(digest)) == digest["hash"] == doc_digest_hash(digest)
+
+
+def test_a_digest_whose_count_does_not_add_up_is_not_a_digest(files: dict[str, Path]) -> None:
+    def change(digests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        digests[1]["eventCount"] += 1
+        digests[1]["hash"] = doc_digest_hash(digests[1])
+        return digests
+
+    rewrite(files["digests"], change)
+    found = problems(files)
+    assert ("bad-signature", f"{ENDS[0]}..{ENDS[1]}") in {(p["kind"], p["period"]) for p in found}
+    assert any("eventCount" in p["detail"] for p in found)
