@@ -203,6 +203,7 @@ def test_a_digest_removed_from_the_middle_is_a_missing_digest(files: dict[str, P
 def test_a_changed_digest_is_a_bad_signature(files: dict[str, Path]) -> None:
     def change(digests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         digests[0]["chains"][0]["count"] += 1
+        digests[0]["eventCount"] += 1
         return digests
 
     rewrite(files["digests"], change)
