@@ -12,21 +12,11 @@ import click
 from acctconn import output
 from acctconn.app import App, pass_app
 from acctconn.commands.audit import date_options
-from acctconn.commands.export import replacing, to_stdout
+from acctconn.commands.export import output_option, replacing, to_stdout
 from acctconn.errors import EXIT_CODES_HELP, ApiError, CliError
 
 PEM = "application/x-pem-file"
 KEY_ID_HEADER = "X-Key-Id"
-
-OUTPUT = click.option(
-    "-o",
-    "--output",
-    "target",
-    required=True,
-    metavar="FILE",
-    type=click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=Path),
-    help="Write to FILE ('-': stdout).",
-)
 
 
 def _write(target: Path, data: bytes) -> str:
@@ -58,7 +48,7 @@ Examples:
     + EXIT_CODES_HELP,
 )
 @date_options("Digests whose whole period is")
-@OUTPUT
+@output_option("the digests (a JSON array)")
 @pass_app
 def digests(app: App, from_: str | None, to: str | None, target: Path) -> None:
     """Every signed digest whose whole period lies in the range (GET /audit/digests, every
@@ -86,7 +76,7 @@ Examples:
 """
     + EXIT_CODES_HELP,
 )
-@OUTPUT
+@output_option("the PEM")
 @pass_app
 def public_key(app: App, target: Path) -> None:
     """The public half of the KMS key that signs the digests (GET /audit/public-key), as PEM;

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import click
 from rich.console import Console
@@ -63,6 +63,19 @@ def chain_of(line: bytes) -> str | None:
     return chain if isinstance(chain, str) else None
 
 
+def output_option(what: str) -> Any:
+    """``-o FILE`` of the commands that write a file whole or not at all ('-': stdout)."""
+    return click.option(
+        "-o",
+        "--output",
+        "target",
+        required=True,
+        metavar="FILE",
+        type=click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=Path),
+        help=f"Write {what} to FILE ('-': stdout).",
+    )
+
+
 @contextlib.contextmanager
 def replacing(target: Path) -> Iterator[IO[bytes]]:
     """A temporary file in ``target``'s folder, renamed to ``target`` when the block ends
@@ -110,15 +123,7 @@ Examples:
     + EXIT_CODES_HELP,
 )
 @date_options("Events")
-@click.option(
-    "-o",
-    "--output",
-    "target",
-    required=True,
-    metavar="FILE",
-    type=click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=Path),
-    help="Write the JSON Lines to FILE ('-': stdout).",
-)
+@output_option("the JSON Lines")
 @pass_app
 def export(app: App, from_: str | None, to: str | None, target: Path) -> None:
     """Every audit event of a period (GET /audit/export), oldest first and each chain in seq
