@@ -71,8 +71,8 @@ deploy: build
 # After `sam deploy`: everything that needs no mailbox, against the stack at URL (acctconn smoke; it makes
 # one request in SPACE for ACCOUNT and cancels it). The tokens reach acctconn in its environment, not its
 # command line (which any process list shows).
-smoke: export ACCTCONN_TOKEN = $(TOKEN)
-smoke: export ACCTCONN_AUDITOR_TOKEN = $(or $(AUDITOR_TOKEN),$(TOKEN))
+smoke: private export ACCTCONN_TOKEN = $(TOKEN)
+smoke: private export ACCTCONN_AUDITOR_TOKEN = $(or $(AUDITOR_TOKEN),$(TOKEN))
 smoke: $(STAMP)
 	@test -n "$$ACCTCONN_TOKEN" -a -n "$(URL)" -a -n "$(SPACE)" -a -n "$(ACCOUNT)" || { \
 		echo "usage: make smoke URL=https://... TOKEN=jwt [AUDITOR_TOKEN=jwt] SPACE=space ACCOUNT=account" >&2; exit 2; }
