@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # checkov (tests/checks/test_checkov.py) pins boto3, botocore and pydantic of its own: its own venv.
 CHECKOV_VENV := $(VENV)/checkov
 
-.PHONY: venv run test test-fast lint typecheck validate build deploy smoke bench clean
+.PHONY: venv run test test-fast lint typecheck validate openapi build deploy smoke bench clean
 
 $(STAMP): requirements-dev.txt constraints.txt requirements-checkov.txt layers/shared/requirements.txt \
 		functions/serve_docs/requirements.txt \
@@ -28,7 +28,7 @@ $(STAMP): requirements-dev.txt constraints.txt requirements-checkov.txt layers/s
 venv: $(STAMP)
 
 # The audit digest job every minute locally (hourly in AWS): LOCAL_DIGEST_INTERVAL_SECONDS overrides.
-run: $(STAMP)
+run: $(STAMP) openapi
 	LOCAL_DIGEST_INTERVAL_SECONDS=$${LOCAL_DIGEST_INTERVAL_SECONDS:-60} $(BIN)/python -m local
 
 # ruff, mypy, then every test: unit, integration, e2e, and tests/checks (sam validate --lint, cfn-lint,
@@ -61,7 +61,12 @@ validate: $(STAMP)
 PYTHON312 ?= $(shell for p in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12; do \
 	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12); print(sys.executable)' 2>/dev/null && break; done)
 
-build: $(STAMP)
+# The OpenAPI document, built from the routers into the docs function's folder (served as a file: no
+# router is imported on a request). tests/integration/test_docs_api.py fails when the committed one is stale.
+openapi: $(STAMP)
+	$(BIN)/python -c 'from account_connections.api.docs import write_document; write_document("functions/serve_docs/openapi.json")'
+
+build: $(STAMP) openapi
 	@test -n "$(PYTHON312)" || { echo "sam build needs Python 3.12 (the Lambda runtime): install it, e.g. pyenv install 3.12" >&2; exit 1; }
 	PATH="$(dir $(PYTHON312)):$$PATH" SAM_CLI_TELEMETRY=0 $(BIN)/sam build
 

@@ -1,16 +1,19 @@
 """The OpenAPI document, Swagger UI on it (the page and its files) and the health check
 (account_connections.api.docs)."""
 
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from account_connections.api.app import create_app, handle
-from account_connections.api.docs import router
+from account_connections.api.docs import router, serve_document_from
 from account_connections.observability import logger, metrics, tracer
 
 app = create_app(router)
+# The OpenAPI document built beside this file before deployment (make openapi).
+serve_document_from(Path(__file__).resolve().parent)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

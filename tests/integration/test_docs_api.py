@@ -11,11 +11,14 @@ from typing import Any
 
 import pytest
 
+from account_connections.api import docs
 from account_connections.api.docs import (
     ASSET_CACHE_CONTROL,
     ASSET_TYPES,
     DOCS_CSP,
     PUBLIC_PATHS,
+    document_text,
+    generate_document,
     load_asset,
     swagger_ui_version,
 )
@@ -249,6 +252,7 @@ def test_docs_need_no_identity_and_ignore_one(seeded: dict[str, Any]) -> None:
 
 def test_building_the_document_leaves_the_other_functions_working(seeded: dict[str, Any]) -> None:
     # The document's resolver includes the very routers the API functions use.
+    assert generate_document()["paths"]
     assert invoke(FUNCTION, http_event("http_openapi")).status == 200
     assert invoke("manage_connections", http_event("http_list_connections", query={})).status == 200
     assert invoke("administer_spaces", http_event("http_list_approvers")).status == 200
@@ -276,3 +280,36 @@ def test_every_jwt_route_documents_the_authorizers_401_as_plain_json() -> None:
     public = [operation for item in document["paths"].values() for operation in item.values()
               if operation.get("security") == []]  # fmt: skip
     assert public and all("401" not in operation["responses"] for operation in public)
+
+
+BUILT = Path(__file__).resolve().parents[2] / "functions" / "serve_docs" / "openapi.json"
+
+
+def test_the_built_document_is_what_the_routers_make() -> None:
+    assert BUILT.is_file(), "functions/serve_docs/openapi.json is missing: run make openapi"
+    assert BUILT.read_text(encoding="utf-8") == document_text(generate_document()), (
+        "functions/serve_docs/openapi.json is stale: run make openapi and commit it"
+    )
+
+
+def test_the_function_serves_the_built_file_without_building_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    def never() -> dict[str, Any]:
+        raise AssertionError("the document was generated on a request")
+
+    load_handler(FUNCTION)  # its app.py points the router at the built file
+    docs.openapi_text.cache_clear()
+    monkeypatch.setattr(docs, "generate_document", never)
+    reply = invoke(FUNCTION, http_event("http_openapi"))
+    assert reply.status == 200 and reply.text == BUILT.read_text(encoding="utf-8")
+
+
+def test_without_a_built_file_the_document_is_generated(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    load_handler(FUNCTION)
+    monkeypatch.setattr(docs, "_document_dir", [tmp_path])
+    docs.openapi_text.cache_clear()
+    try:
+        assert invoke(FUNCTION, http_event("http_openapi")).text == BUILT.read_text(encoding="utf-8")
+    finally:
+        docs.openapi_text.cache_clear()

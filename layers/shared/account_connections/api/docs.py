@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel
 
 from account_connections.api.problems import problem, problem_responses
+from account_connections.observability import logger
 
 router = APIGatewayHttpRouter()
 
@@ -54,9 +55,51 @@ def routers() -> list[APIGatewayHttpRouter]:
     return [requester, connection_roles, verify, operator, audit, router]
 
 
+# The document as built before deployment (``make openapi``, which ``make build`` and ``make run``
+# run first): functions/serve_docs/openapi.json, beside the handler, so that the first request
+# reads a file instead of importing every router and building every schema (~300 ms of a cold
+# start). ``tests/checks`` holds it equal to what ``generate_document()`` makes of the code.
+DOCUMENT_FILE = "openapi.json"
+_document_dir: list[Path] = []
+
+
+def serve_document_from(folder: Path) -> None:
+    """Serve the document built into ``folder`` (the docs function's own: its app.py says so)."""
+    _document_dir[:] = [folder]
+
+
 @cache
+def openapi_text() -> str:
+    """The document as served: the built file when there is one, else generated now (a
+    deployment built without ``make build``: slower on the first request, the same answer)."""
+    for folder in _document_dir:
+        built = folder / DOCUMENT_FILE
+        if built.is_file():
+            return built.read_text(encoding="utf-8")
+    logger.warning(
+        "no built OpenAPI document beside the handler: generating it", extra={"file": DOCUMENT_FILE}
+    )
+    return document_text(generate_document())
+
+
+def document_text(document: dict[str, Any]) -> str:
+    """The file's form: indented, keys in the routers' order, ending with a newline."""
+    return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+
+
+def write_document(path: str | Path) -> None:
+    """Build the document from the routers into ``path`` (``make openapi``)."""
+    Path(path).write_text(document_text(generate_document()), encoding="utf-8")
+
+
 def openapi_document() -> dict[str, Any]:
-    """The OpenAPI document of every route, generated from the routers (built once per process)."""
+    """The OpenAPI document as served."""
+    document: dict[str, Any] = json.loads(openapi_text())
+    return document
+
+
+def generate_document() -> dict[str, Any]:
+    """The OpenAPI document of every route, generated from the routers."""
     from account_connections.api.app import create_app
 
     app = create_app(*routers())
@@ -208,7 +251,7 @@ def get_openapi() -> Response[Any]:
     return Response(
         status_code=200,
         content_type="application/json",
-        body=json.dumps(openapi_document()),
+        body=openapi_text(),
         headers=_document_headers(),
     )
 
