@@ -119,6 +119,7 @@ def deploy(template: TranslatedTemplate, parameters: dict[str, str], endpoint: s
     _quiet_moto()
     stack = DeployedStack(template=template, endpoint=endpoint, parameters=dict(parameters))
     cfn = json.loads(json.dumps(template.cfn))  # a copy to adapt for moto
+    aliases = _aliases_as_functions(cfn)
     try:
         stack.conditions = evaluate_conditions(cfn, parameters)
         emulated = _place_emulated(stack, cfn)
@@ -153,6 +154,9 @@ def deploy(template: TranslatedTemplate, parameters: dict[str, str], endpoint: s
     for resource in cloudformation.describe_stack_resources(StackName=STACK_NAME)["StackResources"]:
         if resource.get("LogicalResourceId") and resource.get("PhysicalResourceId"):
             stack.physical_ids[resource["LogicalResourceId"]] = resource["PhysicalResourceId"]
+    for alias, (function, name) in aliases.items():
+        arn = stack.client("lambda").get_function_configuration(FunctionName=stack.physical_ids[function])
+        stack.physical_ids[alias] = f"{arn['FunctionArn']}:{name}"
 
     resolved = {logical_id: resolver.fill(props) for logical_id, props in deferred.items()}
     _complete_tables(stack, resolved)
@@ -167,6 +171,49 @@ def deploy(template: TranslatedTemplate, parameters: dict[str, str], endpoint: s
     stack.functions = _function_specs(stack)
     stack.routes = _read_routes(stack)
     return stack
+
+
+def _aliases_as_functions(cfn: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Take the functions' aliases (SAM's ``AutoPublishAlias``: ``AWS::Lambda::Alias``, which
+    moto's CloudFormation has no model for) out of ``cfn``, every reference to one made a
+    reference to its function: locally every invocation runs the function's code as deployed,
+    which is what the alias names in AWS. Returns alias -> (function, alias name)."""
+    aliases = {
+        logical_id: (resource["Properties"]["FunctionName"]["Ref"], str(resource["Properties"]["Name"]))
+        for logical_id, resource in cfn["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Alias"
+    }
+    # The versions they name go too: locally there is one version of each function, its code.
+    versions = {
+        logical_id: (resource["Properties"]["FunctionName"]["Ref"], "$LATEST")
+        for logical_id, resource in cfn["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Version"
+    }
+    aliases.update(versions)
+    if not aliases:
+        return aliases
+    for logical_id in aliases:
+        del cfn["Resources"][logical_id]
+
+    def rewrite(tree: Any) -> Any:
+        if isinstance(tree, list):
+            return [rewrite(item) for item in tree]
+        if not isinstance(tree, dict):
+            return tree
+        if len(tree) == 1 and tree.get("Ref") in aliases:
+            return {"Fn::GetAtt": [aliases[tree["Ref"]][0], "Arn"]}
+        if len(tree) == 1 and "Fn::Sub" in tree:
+            args = tree["Fn::Sub"]
+            text, variables = (args, None) if isinstance(args, str) else (args[0], args[1])
+            for alias, (function, _) in aliases.items():
+                text = text.replace("${" + alias + "}", "${" + function + ".Arn}")
+            return {"Fn::Sub": text if variables is None else [text, rewrite(variables)]}
+        return {key: rewrite(value) for key, value in tree.items()}
+
+    for section in ("Resources", "Outputs"):
+        if section in cfn:
+            cfn[section] = rewrite(cfn[section])
+    return aliases
 
 
 def _place_emulated(stack: DeployedStack, cfn: dict[str, Any]) -> dict[str, dict[str, Any]]:

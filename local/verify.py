@@ -89,7 +89,11 @@ def _permissions(stack: DeployedStack) -> list[str]:
     for logical_id, resource in stack.template.resources("AWS::Lambda::Permission").items():
         if stack.declared(logical_id):
             target = resource["Properties"]["FunctionName"]
-            declared[target["Ref"] if isinstance(target, dict) else target] += 1
+            name = target["Ref"] if isinstance(target, dict) else target
+            named = stack.template.cfn["Resources"].get(name, {})
+            if named.get("Type") == "AWS::Lambda::Alias":  # locally the alias is its function
+                name = named["Properties"]["FunctionName"]["Ref"]
+            declared[name] += 1
     problems = []
     lambda_ = stack.client("lambda")
     for function, count in declared.items():
@@ -238,6 +242,16 @@ def _rule(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> list[
 
 Check = Callable[[DeployedStack, str, dict[str, Any]], list[str]]
 
+
+def _alias(stack: DeployedStack, logical_id: str, props: dict[str, Any]) -> list[str]:
+    """Locally an alias or a version is its function (local.deploy._aliases_as_functions): it
+    must exist."""
+    stack.client("lambda").get_function_configuration(
+        FunctionName=stack.physical_ids[logical_id].rsplit(":", 1)[0]
+    )
+    return []
+
+
 CHECKS: dict[str, Check] = {
     "AWS::DynamoDB::Table": _table,
     "AWS::SNS::Topic": _topic,
@@ -253,6 +267,8 @@ CHECKS: dict[str, Check] = {
     "AWS::CloudWatch::Dashboard": _dashboard,
     "AWS::KMS::Key": _key,
     "AWS::Events::Rule": _rule,
+    "AWS::Lambda::Alias": _alias,
+    "AWS::Lambda::Version": _alias,
 }
 # Checked as a whole by _permissions (moto gives permissions no physical id).
 _CHECKED_TOGETHER = {"AWS::Lambda::Permission"}

@@ -11,8 +11,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from account_connections.api import connection_roles, requester
 from account_connections.api.app import create_app, handle
 from account_connections.observability import logger, metrics, tracer
+from account_connections.snapstart import prepare
 
 app = create_app(requester.router, connection_roles.router)
+# SnapStart: these services' SDK models loaded before the snapshot; no client kept.
+prepare(["dynamodb", "stepfunctions", "sns", "sts"])
 
 
 # No traced response: a create's holds the connection token, which must not land in a trace.

@@ -8,7 +8,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from account_connections.observability import logger, metrics, tracer
+from account_connections.snapstart import prepare
 from account_connections.steps import notify_approver
+
+# SnapStart: these services' SDK models loaded before the snapshot; no client kept.
+prepare(["dynamodb", "sns", "stepfunctions"])
 
 
 # The execution input's correlation id (the creating request's id) tags every log line.

@@ -379,6 +379,8 @@ def _definition_targets() -> tuple[set[str], set[str]]:
         if name not in used or not isinstance(value, dict):
             continue
         referenced = value.get("Ref") or value.get("Fn::GetAtt", [None])[0]
+        # `!Ref Function.Alias`: SnapStart's steps are invoked through their alias.
+        referenced = referenced.removesuffix(".Alias") if isinstance(referenced, str) else referenced
         kind = RESOURCES.get(referenced, {}).get("Type")
         if kind == "AWS::Lambda::Function":
             functions.add(referenced)

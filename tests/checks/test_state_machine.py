@@ -26,6 +26,8 @@ def _referenced_types() -> dict[str, str]:
     for name, value in SUBSTITUTIONS.items():
         if isinstance(value, dict):
             referenced = value.get("Ref") or value.get("Fn::GetAtt", [""])[0]
+            # `!Ref Function.Alias`: the function's alias (SnapStart), invoked as the function.
+            referenced = referenced.removesuffix(".Alias")
             if referenced in resources:
                 types[name] = resources[referenced]["Type"]
     return types

@@ -321,6 +321,9 @@ def _substitutions(function_arns: dict[str, str], topics: dict[str, str]) -> dic
                 value["Fn::GetAtt"].split(".", 1))  # fmt: skip
             assert attribute == "Arn", value
             resolved[name] = function_arns[logical_id]
+        elif str(value["Ref"]).endswith(".Alias"):
+            # A step's alias (SnapStart): here, as in the local stack, the function itself.
+            resolved[name] = function_arns[value["Ref"].removesuffix(".Alias")]
         else:
             resolved[name] = topics[value["Ref"]]
     return resolved

@@ -1,0 +1,45 @@
+"""Lambda SnapStart (template.yaml: ``SnapStart: ApplyOn: PublishedVersions``): what a function
+does before its snapshot, and what it refreshes after a restore.
+
+Before the snapshot every module the first event needs is imported (the handler's own imports)
+and the AWS SDK has loaded the service models its clients need (``clients``: a client is made,
+which reads and caches the models, then dropped). After a restore the composition root forgets
+every adapter and client: nothing built before the snapshot (a connection pool, credentials,
+anything unique) is used by a restored environment; each is made again on first use, from the
+restored environment, with the models already in memory.
+
+Outside SnapStart (the local stack, tests) the runtime module ``snapshot_restore_py`` is absent
+and ``prepare`` does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from account_connections import wiring
+from account_connections.adapters.clients import client
+
+
+def warm(clients: Iterable[str]) -> None:
+    """Load each service's models into the SDK's caches, keeping no client."""
+    for service in clients:
+        client(service)
+    forget()
+
+
+def forget() -> None:
+    """Drop every client and adapter: the next use makes them anew."""
+    client.cache_clear()
+    wiring.reset()
+
+
+def prepare(clients: Iterable[str]) -> bool:
+    """Register the hooks (True), or do nothing outside SnapStart (False)."""
+    try:
+        from snapshot_restore_py import register_after_restore, register_before_snapshot
+    except ImportError:
+        return False
+    services = tuple(clients)
+    register_before_snapshot(lambda: warm(services))
+    register_after_restore(forget)
+    return True
