@@ -4,8 +4,10 @@ Environment: ``PORT`` (default 3000), ``APPROVAL_TIMEOUT_SECONDS`` (the template
 ``ApprovalTimeoutSeconds``), ``DIGEST_SETTLE_SECONDS`` (the template's ``DigestSettleSeconds``,
 locally 5 by default), ``LOCAL_DIGEST_INTERVAL_SECONDS`` (how often every scheduled rule fires,
 in seconds; default: the template's schedule), ``LOCAL_LAMBDA_CONCURRENCY`` (execution
-environments per function, default 4), ``LOCAL_STATE_DIR`` (where function logs go, default
-.local-stack), ``LOCAL_LOG_LEVEL`` (INFO; DEBUG shows more).
+environments per function, default 4), ``LOCAL_WORKER_IDLE_SECONDS`` (how long a worker may
+stay idle before it is stopped, each function keeping its last one; default 30),
+``LOCAL_STATE_DIR`` (where function logs go, default .local-stack), ``LOCAL_LOG_LEVEL`` (INFO;
+DEBUG shows more).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from types import FrameType
 
 from local.deploy import DeployError
 from local.front import PortInUse
+from local.lambda_runtime import WORKER_IDLE_SECONDS
 from local.moto_server import DUMMY_CREDENTIALS
 from local.scheduler import ScheduleError
 from local.seed import SeedError
@@ -128,6 +131,7 @@ def main() -> int:
         digest_settle_seconds=_int_env("DIGEST_SETTLE_SECONDS", None),
         schedule_interval_seconds=schedule_interval,
         max_workers_per_function=concurrency,
+        worker_idle_seconds=_seconds_env("LOCAL_WORKER_IDLE_SECONDS") or WORKER_IDLE_SECONDS,
         state_dir=Path(os.environ.get("LOCAL_STATE_DIR") or STATE_DIR),
         progress=progress,
     )

@@ -33,6 +33,8 @@ from local.moto_server import ACCOUNT_ID
 log = logging.getLogger(__name__)
 
 API_ID = "local"
+# The front's listen backlog (socketserver's default is 5); moto's werkzeug server has 128.
+LISTEN_BACKLOG = 1024
 # The methods an HTTP API route can have (ANY is all of them); API Gateway answers others 404.
 ROUTABLE_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
@@ -331,6 +333,10 @@ def map_response(result: Any) -> Reply:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False  # a taken port must be reported, not shared
+    # The listen backlog: connections the kernel completes before the accept loop takes them.
+    # socketserver's default of 5 drops (or resets) a burst of concurrent connects while the
+    # loop is busy starting handler threads; the kernel caps it at net.core.somaxconn.
+    request_queue_size = LISTEN_BACKLOG
     front: Front
 
 

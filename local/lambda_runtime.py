@@ -2,7 +2,9 @@
 
 A worker is one execution environment: started on first use (a cold start, which imports the
 handler), then reused, one invocation at a time; a function gets more workers, up to a limit,
-when invocations overlap. Each worker has exactly its function's environment (from the deployed
+when invocations overlap. A worker idle for longer than ``worker_idle_seconds`` is stopped, as
+Lambda retires idle environments, so the memory a burst took comes back; the function's last
+worker is kept warm. Each worker has exactly its function's environment (from the deployed
 template) plus what Lambda adds, its AWS clients pointed at moto, and nothing of this process's
 ``os.environ``.
 
@@ -40,6 +42,8 @@ _WORKER = Path(__file__).resolve().with_name("worker.py")
 # Run the worker file without putting this repository on the function's import path.
 _BOOTSTRAP = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
 INIT_TIMEOUT_SECONDS = 30  # Lambda allows 10 s; the first import of a cold machine is slower
+# How long a worker may stay idle before it is stopped (the function's last one is kept).
+WORKER_IDLE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class Worker:
             self.stop()
             raise
         self.init_ms = (time.monotonic() - started) * 1000
+        self.idle_since = time.monotonic()
 
     def invoke(self, event: Any, request_id: str) -> Invocation:
         """Run one invocation; raises ``TimeoutError`` or ``WorkerDied`` (the worker is then useless)."""
@@ -208,8 +213,35 @@ class FunctionPool:
             if self._closed:
                 worker.stop()
                 return
+            worker.idle_since = time.monotonic()
+            # The most recently used worker is taken first (``_acquire`` pops the end), so under a
+            # light load the others stay idle and are reaped.
             self._idle.append(worker)
             self._available.notify()
+
+    @property
+    def workers(self) -> int:
+        """Execution environments started and not stopped (busy, idle or starting)."""
+        with self._available:
+            return self._count
+
+    def reap(self, idle_seconds: float, keep: int = 1) -> int:
+        """Stop the workers idle for longer than ``idle_seconds``, leaving at least ``keep``
+        workers; returns how many were stopped."""
+        deadline = time.monotonic() - idle_seconds
+        with self._available:
+            expired = [worker for worker in self._idle if worker.idle_since <= deadline]
+            expired = expired[: max(0, min(len(expired), self._count - keep))]
+            for worker in expired:
+                self._idle.remove(worker)
+        for worker in expired:  # outside the lock: a worker takes a moment to exit
+            worker.stop()
+        with self._available:
+            self._count -= len(expired)  # counted until gone: ``workers`` are processes that exist
+            self._available.notify_all()
+        if expired:
+            log.info("stopped %d idle worker(s) of %s", len(expired), self.spec.logical_id)
+        return len(expired)
 
     def _discard(self, worker: Worker) -> None:
         worker.process.kill()
@@ -268,7 +300,10 @@ class LambdaRuntime:
         endpoint: str,
         log_dir: Path,
         max_workers_per_function: int = 4,
+        worker_idle_seconds: float | None = WORKER_IDLE_SECONDS,
     ) -> None:
+        """``worker_idle_seconds``: how long a worker may stay idle before it is stopped (each
+        function keeps its last one); ``None`` keeps every worker until ``close``."""
         log_dir.mkdir(parents=True, exist_ok=True)
         self.pools = {
             spec.name: FunctionPool(
@@ -280,6 +315,22 @@ class LambdaRuntime:
             for spec in functions.values()
         }
         self._async: list[threading.Thread] = []
+        self.worker_idle_seconds = worker_idle_seconds
+        self._closing = threading.Event()
+        self._reaper: threading.Thread | None = None
+        if worker_idle_seconds is not None:
+            self._reaper = threading.Thread(target=self._reap, name="worker-reaper", daemon=True)
+            self._reaper.start()
+
+    def _reap(self) -> None:
+        assert self.worker_idle_seconds is not None
+        pause = min(5.0, max(0.1, self.worker_idle_seconds / 4))
+        while not self._closing.wait(pause):
+            for pool in self.pools.values():
+                try:
+                    pool.reap(self.worker_idle_seconds)
+                except Exception:  # a worker that will not stop must not stop the reaping
+                    log.exception("reaping the workers of %s failed", pool.spec.logical_id)
 
     def pool(self, name_or_arn: str) -> FunctionPool | None:
         name = name_or_arn.split(":")[6] if name_or_arn.startswith("arn:") else name_or_arn
@@ -297,6 +348,9 @@ class LambdaRuntime:
 
     def close(self) -> None:
         """Stop every worker, all functions at once (each worker takes a moment to exit)."""
+        self._closing.set()
+        if self._reaper is not None:
+            self._reaper.join(timeout=10)
         closing = [threading.Thread(target=pool.close) for pool in self.pools.values()]
         for thread in closing:
             thread.start()

@@ -7,6 +7,12 @@ their own processes) and the state machine engine reach AWS over HTTP, as in AWS
 moto's application is wrapped in ``local.sts_signature.StsSignatureCheck``: STS requests signed
 with credentials the emulated STS issued have their SigV4 signature checked as AWS checks it
 (moto checks none), so an account proof means locally what it means in AWS.
+
+Before it starts, moto is patched where it is wrong or slow under concurrent requests, each fix
+in a module of its own: DynamoDB transactions serialized with item-level rollback
+(``local.dynamodb_transactions``), requests dispatched without listing moto's package folder
+(``local.moto_dispatch``), and a state machine's definition parsed once rather than for every
+execution (``local.stepfunctions_programs``).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from local import dynamodb_transactions
+from local import dynamodb_transactions, moto_dispatch, stepfunctions_programs
 from local.sts_signature import StsSignatureCheck
 
 ACCOUNT_ID = "123456789012"
@@ -65,6 +71,8 @@ class MotoServer(ThreadedMotoServer):
 
     def start(self) -> None:
         dynamodb_transactions.install()
+        moto_dispatch.install()
+        stepfunctions_programs.install()
         # One line per AWS call would drown the stack's own output.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._thread = threading.Thread(target=self._server_entry, name="moto-server", daemon=True)

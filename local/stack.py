@@ -22,7 +22,7 @@ from local.deploy import deploy
 from local.deployed import DeployedStack
 from local.front import Front, Reply
 from local.identity import TokenIssuer
-from local.lambda_runtime import LambdaRuntime, install_moto_hook
+from local.lambda_runtime import WORKER_IDLE_SECONDS, LambdaRuntime, install_moto_hook
 from local.moto_server import MotoServer
 from local.outbox import Outbox
 from local.scheduler import Schedule, Scheduler, read_schedules
@@ -57,11 +57,14 @@ class LocalStack:
         digest_settle_seconds: int | None = None,
         schedule_interval_seconds: float | None = None,
         max_workers_per_function: int = 4,
+        worker_idle_seconds: float | None = WORKER_IDLE_SECONDS,
         state_dir: Path = STATE_DIR,
         progress: Progress | None = None,
     ) -> None:
         """``schedule_interval_seconds`` replaces the interval of every scheduled rule (``None``:
-        the template's); ``digest_settle_seconds`` the local ``DigestSettleSeconds``."""
+        the template's); ``digest_settle_seconds`` the local ``DigestSettleSeconds``;
+        ``worker_idle_seconds`` how long a function's worker may stay idle before it is stopped
+        (its last one is kept; ``None``: never)."""
         if schedule_interval_seconds is not None and not schedule_interval_seconds > 0:
             raise ValueError(f"schedule_interval_seconds must be positive, not {schedule_interval_seconds}")
         self.requested_port = port
@@ -69,6 +72,7 @@ class LocalStack:
         self.digest_settle_seconds = digest_settle_seconds
         self.schedule_interval_seconds = schedule_interval_seconds
         self.max_workers_per_function = max_workers_per_function
+        self.worker_idle_seconds = worker_idle_seconds
         self.state_dir = state_dir
         self.progress: Progress = progress or (lambda message: log.info("%s", message))
         self.outbox = Outbox()
@@ -177,7 +181,11 @@ class LocalStack:
         log_dir = self.log_dir
         shutil.rmtree(log_dir, ignore_errors=True)
         self.runtime = LambdaRuntime(
-            self.deployed.functions, self.moto.endpoint, log_dir, self.max_workers_per_function
+            self.deployed.functions,
+            self.moto.endpoint,
+            log_dir,
+            self.max_workers_per_function,
+            self.worker_idle_seconds,
         )
         self._undo.append(install_moto_hook(self.runtime))
         check_stack(self.deployed)
