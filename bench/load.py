@@ -426,6 +426,7 @@ def run() -> Section:
 
         verified_after = _wait_for(all_verified, DRAIN_TIMEOUT_S, 1.0)
         after = memory(pid)
+        load_ended = time.monotonic()
 
         # The checks: every created request stored once, with one REQUESTED event; none lost.
         deadline = time.monotonic() + 120
@@ -459,6 +460,9 @@ def run() -> Section:
         rate_after_1 = put_item_rate(endpoint, 1)
         rate_after_n = put_item_rate(endpoint, REQUESTERS)
         final = memory(pid)
+        # A minute after the load: idle workers reaped (local.lambda_runtime), memory given back.
+        time.sleep(max(0.0, 60.0 - (time.monotonic() - load_ended)))
+        later = memory(pid)
     output = stack.output()
     moto_errors = output.count("Error on request")
     copy_races = output.count("dictionary changed size during iteration")
@@ -587,6 +591,7 @@ def run() -> Section:
                     ("after the one-at-a-time probes", warm),
                     ("right after the load", after),
                     ("after the checks", final),
+                    ("a minute after the load", later),
                 )
             ],
         )
@@ -604,6 +609,32 @@ def run() -> Section:
             f"(bound {APPROVE_PHASE_S:.0f} s); {errors} errors",
         )
     )
+    # Issue 12's targets for the local stack.
+    ratio = create_rate / rate_idle_n if rate_idle_n else 0.0
+    section.targets.append(Target(
+        "creates per second at least 0.06 of the raw moto PutItem rate (same threads, same run)",
+        ratio >= 0.06, f"{create_rate:.1f} / {rate_idle_n:.0f} per s = {ratio:.3f}",
+    ))  # fmt: skip
+    create_p95 = percentile([s * 1000 for s in creates.latencies], 0.95)
+    section.targets.append(Target(
+        f"create p95 at most 3 s with {REQUESTERS} requesters", create_p95 <= 3000,
+        f"p95 {create_p95:.0f} ms",
+    ))  # fmt: skip
+    no_answer = (creates.statuses + approvals.statuses).get(0, 0)
+    section.targets.append(Target(
+        "no connection errors (every request answered)", no_answer == 0,
+        f"{no_answer} requests without an answer",
+    ))  # fmt: skip
+    slowest_email = max(to_email, default=float("inf"))
+    section.targets.append(Target(
+        "every one-at-a-time probe's email within 2 s", len(to_email) == PROBES and slowest_email <= 2000,
+        f"{len(to_email)} of {PROBES} probes emailed; slowest {slowest_email:.0f} ms",
+    ))  # fmt: skip
+    later_mib = later[0] + later[2]
+    section.targets.append(Target(
+        "memory a minute after the load at most 1.5 GiB", later_mib <= 1536,
+        f"{later_mib:.0f} MiB ({later[1]} workers); right after the load {after[0] + after[2]:.0f} MiB",
+    ))  # fmt: skip
     section.targets.append(
         Target(
             "every created request stored exactly once with its REQUESTED event, none lost; every approved "
