@@ -118,9 +118,18 @@ class ConnectionStore(Protocol):
     """Connections with their roles, links and history. Every write is one transaction that also
     appends the change's audit event; a lost race raises ``ConnectionAlreadyDecided``."""
 
-    def create(self, connection: Connection, connection_token: LinkToken) -> Connection:
+    def create(
+        self, connection: Connection, connection_token: LinkToken, *, policy: ApprovalPolicy
+    ) -> Connection:
         """Store a new request with its live-account lock, connection token and REQUESTED event (the
-        first of its chain); returns it as stored. Raises ``ConnectionAlreadyLive``."""
+        first of its chain); returns it as stored. In the same write, the requester
+        (``requestedBy``) must be a member of the space with a role that may change it, and the
+        account's registered policy must hold ``policy``'s values of what the request copies of it
+        (``domain.policy.COPIED_AT_CREATE``: its quorum, its token's principals, its timers).
+        Refused, it writes nothing. Raises, in this precedence, ``NotAuthorized`` (as
+        ``domain.access.check_space_role`` words it), ``ApproverNotRegistered``,
+        ``RegisteredPolicyDiffers`` (with the registered policy: write again with it),
+        ``ConnectionAlreadyLive``."""
         ...
 
     def get(self, connection_id: str) -> Connection:
