@@ -477,7 +477,13 @@ class InMemoryConnections:
     ) -> None:
         """Only while the connection is pending and still holds the connection token and the link of
         ``secrets``, the old token still ``ACTIVE``: the new token in, the old one ``REPLACED``
-        (copies dropped), the connection pointed at the new one."""
+        (copies dropped), the connection pointed at the new one; first of all, only while ``actor``
+        may change the space (``NotAuthorized``)."""
+        refusal = space_role_refusal(
+            self.registry.get_member_role(connection.spaceId, actor), connection.spaceId, mutate=True
+        )
+        if refusal is not None:
+            raise refusal
         record = self.records.get(connection.connectionId)
         replaces = secrets.connection_token_hash
         old = self.tokens.stored.get(replaces) if replaces else None

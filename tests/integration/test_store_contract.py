@@ -684,6 +684,36 @@ def test_no_new_connection_token_from_a_stale_read_or_for_a_request_not_pending(
     assert history(backend, pending.connectionId).count(EventType.CONNECTION_TOKEN_REPLACED) == 1
 
 
+@pytest.mark.parametrize(
+    ("role", "detail"),
+    [
+        (None, "you are not a member of space demo"),
+        (SpaceRole.LIMITED_ACCESS, "this operation needs the SPACE_ADMIN or POWER_USER role in space demo"),
+    ],
+)
+def test_no_new_connection_token_for_a_caller_who_may_no_longer_change_the_space(
+    backend: Backend, role: SpaceRole | None, detail: str
+) -> None:
+    # Given a pending request whose requester was removed from the space, or demoted
+    pending, connection_token = created(backend)
+    link(backend, pending, connection_token)
+    if role is None:
+        assert backend.registry.delete_member(SPACE, "alice")
+    else:
+        backend.registry.put_member(Member(spaceId=SPACE, userId="alice", role=role, **STAMP))
+    _, current = backend.connections.read(pending.connectionId)
+    _, candidate = token_for(pending, TokenKind.CONNECTION_TOKEN)
+    # When their replay swaps the token Then its write refuses them first, in the routes' words
+    with pytest.raises(NotAuthorized) as refused:
+        backend.connections.rotate_connection_token(pending, candidate, secrets=current, actor="alice")
+    assert refused.value.detail == detail
+    # And nothing changed
+    assert backend.tokens.get(candidate.tokenHash) is None
+    assert token_state(backend, connection_token)[0] == TokenState.ACTIVE
+    assert backend.connections.read(pending.connectionId)[1] == current
+    assert EventType.CONNECTION_TOKEN_REPLACED not in history(backend, pending.connectionId)
+
+
 def test_resends_are_limited_to_one_a_minute_and_ten_links_in_all(backend: Backend) -> None:
     pending, connection_token = created(backend)
     start = utcnow()

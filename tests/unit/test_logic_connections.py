@@ -415,7 +415,7 @@ def _stored(created: CreateConnectionResponse) -> CreateConnectionResponse:
 def test_a_replay_gets_a_new_connection_token_that_replaces_the_first(world: World) -> None:
     created, _ = world.waiting()
     # When the create is replayed (the caller lost the first response)
-    again = replay_create(world.connections, world.tokens, ALICE, _stored(created))
+    again = replay_create(world.connections, world.tokens, world.registry, ALICE, _stored(created))
     # Then it answers the same connection with a new token, and the first one is gone ("replaced")
     assert again.model_copy(update={"connectionToken": ""}) == _stored(created)
     assert again.connectionToken and again.connectionToken != created.connectionToken
@@ -450,7 +450,7 @@ def test_a_replay_after_the_request_left_pending_has_no_token_and_changes_nothin
     stored = world.connections.get(created.connectionId)
     world.connections.transition(stored, StatusChange(status, "x"), release_live=False)
     events, tokens = list(world.connections.events), dict(world.tokens.stored)
-    again = replay_create(world.connections, world.tokens, ALICE, _stored(created))
+    again = replay_create(world.connections, world.tokens, world.registry, ALICE, _stored(created))
     assert again == _stored(created)  # connectionToken empty
     assert (world.connections.events, world.tokens.stored) == (events, tokens)
 
@@ -477,13 +477,28 @@ def test_a_replay_that_loses_a_race_with_the_first_link_reads_again_and_carries_
     world = World.seeded()
     world.connections = _Racing(world, world.notify, times=1)
     created = world.request()
-    again = replay_create(world.connections, world.tokens, ALICE, _stored(created))
+    again = replay_create(world.connections, world.tokens, world.registry, ALICE, _stored(created))
     # Then the new connection token was made after the link, with the waiting workflow's copies
     held = world.tokens.get(hash_token(again.connectionToken))
     link = world.tokens.get(hash_token(world.mailer.emails[-1].token))
     assert held is not None and link is not None
     assert (held.state, held.taskToken, held.csrfSecret) == (TokenState.ACTIVE, "task-1", link.csrfSecret)
     assert view_page(world.connections, world.tokens, again.connectionToken).csrf
+
+
+@pytest.mark.parametrize("pending", [True, False])
+def test_a_replay_by_a_requester_removed_from_the_space_is_refused_and_writes_nothing(
+    world: World, pending: bool
+) -> None:
+    created, _ = world.waiting()
+    if not pending:
+        cancel_connection(world.connections, world.workflow, ALICE, SPACE, created.connectionId)
+    assert world.registry.delete_member(SPACE, "alice")
+    tokens, events = dict(world.tokens.stored), list(world.connections.events)
+    with pytest.raises(NotAuthorized) as refused:
+        replay_create(world.connections, world.tokens, world.registry, ALICE, _stored(created))
+    assert (status_of(refused.value), refused.value.detail) == (403, "you are not a member of space demo")
+    assert world.tokens.stored == tokens and world.connections.events == events
 
 
 def test_a_replay_that_keeps_losing_is_a_conflict_and_leaves_the_first_token(link_clock: LinkClock) -> None:
@@ -496,6 +511,6 @@ def test_a_replay_that_keeps_losing_is_a_conflict_and_leaves_the_first_token(lin
     world.connections = _Racing(world, resend, times=REPLAY_ATTEMPTS)
     created, _ = world.waiting()
     with pytest.raises(ConnectionAlreadyDecided) as lost:
-        replay_create(world.connections, world.tokens, ALICE, _stored(created))
+        replay_create(world.connections, world.tokens, world.registry, ALICE, _stored(created))
     assert status_of(lost.value) == 409
     assert view_page(world.connections, world.tokens, created.connectionToken).csrf

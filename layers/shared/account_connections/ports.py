@@ -193,9 +193,10 @@ class ConnectionStore(Protocol):
     ) -> None:
         """Replace the connection token with ``token`` (a replayed create: only one is ever live),
         while the connection is pending and still holds the connection token and ``revision`` of
-        ``secrets`` (as read): store ``token``, retire the old one (``REPLACED``, its copies
-        dropped), point the connection at the new one, append CONNECTION_TOKEN_REPLACED.
-        Raises ``ConnectionAlreadyDecided``."""
+        ``secrets`` (as read), and ``actor`` may change its space (the check of ``create``, in the
+        same write): store ``token``, retire the old one (``REPLACED``, its copies dropped), point
+        the connection at the new one, append CONNECTION_TOKEN_REPLACED. Raises ``NotAuthorized``
+        (first), ``ConnectionAlreadyDecided``."""
         ...
 
     def pending_for_account(self, account_id: str) -> list[Connection]:

@@ -91,12 +91,11 @@ def _create(body: CreateConnectionRequest) -> CreateConnectionResponse:
     )
 
 
-def _replay(
-    principal: Principal, space_id: str, stored: CreateConnectionResponse
-) -> CreateConnectionResponse:
-    # A replay writes no request: the caller's role is read first, as every other route reads it.
-    member(space_id, mutate=True)
-    return connections.replay_create(wiring.connections(), wiring.tokens(), principal, stored)
+def _replay(principal: Principal, stored: CreateConnectionResponse) -> CreateConnectionResponse:
+    # The caller's role is checked in the swap's write (or read, when the answer writes nothing).
+    return connections.replay_create(
+        wiring.connections(), wiring.tokens(), wiring.registry(), principal, stored
+    )
 
 
 @router.post(
@@ -124,8 +123,9 @@ def create_connection(
     spaceId: SpaceIdPath, body: CreateConnectionRequest
 ) -> Response[CreateConnectionResponse]:
     # The caller's role is checked inside the create's transaction (``ConnectionStore.create``),
-    # not read first. A refusal that comes before that write is preceded by the read, so that a
-    # caller who may not change the space hears that first, as on every other route.
+    # and a replay's (``replay_create``), not read first. A refusal that comes before that write
+    # is preceded by the read, so that a caller who may not change the space hears that first, as
+    # on every other route.
     principal = _principal()
     key = header(router, "Idempotency-Key")
     try:
@@ -140,7 +140,7 @@ def create_connection(
             created = idempotency.create_once(
                 idempotency.IdempotentCreate(key=key, principal=principal.sub, spaceId=spaceId, body=body),
                 router.lambda_context, lambda: _create(body),
-                lambda stored: _replay(principal, spaceId, stored), settings().idempotency_ttl_seconds,
+                lambda stored: _replay(principal, stored), settings().idempotency_ttl_seconds,
             )  # fmt: skip
     except BEFORE_THE_WRITE:
         member(spaceId, mutate=True)

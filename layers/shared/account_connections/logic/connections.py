@@ -35,8 +35,9 @@ from account_connections.domain.policy import (
 )
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import TOKEN_RETENTION, LinkToken, TokenKind, TokenState, new_token
+from account_connections.logic.access import require_space_role
 from account_connections.observability import logger, metrics
-from account_connections.ports import ConnectionStore, TokenStore, Workflow
+from account_connections.ports import ConnectionStore, MemberLookup, TokenStore, Workflow
 
 WORKFLOW_NOT_STARTED = "the approval workflow could not be started"
 # A replayed create reads again this many times when a link or another replay changed the request.
@@ -239,7 +240,11 @@ def _task_token(connections: ConnectionStore, connection_id: str, read: str | No
 
 
 def replay_create(
-    connections: ConnectionStore, tokens: TokenStore, principal: Principal, stored: CreateConnectionResponse
+    connections: ConnectionStore,
+    tokens: TokenStore,
+    members: MemberLookup,
+    principal: Principal,
+    stored: CreateConnectionResponse,
 ) -> CreateConnectionResponse:
     """The answer to a create replayed with its Idempotency-Key and body: the stored response
     (kept without its connection token) with a new connection token that replaces the first. The
@@ -250,13 +255,18 @@ def replay_create(
     The new token carries the old one's copies (the request as shown, the addresses, the waiting
     workflow's task token and CSRF secret), read with the connection: the swap is conditional on
     the connection still pending with that connection token and link, else it reads again.
-    Raises ``ConnectionNotFound``, ``ConnectionAlreadyDecided`` (changed at every attempt).
+
+    Only a caller who may still change the space is answered: the swap checks it in its write;
+    an answer without a token (nothing is written) reads the caller's role first.
+    Raises ``NotAuthorized``, ``ConnectionNotFound``, ``ConnectionAlreadyDecided`` (changed at
+    every attempt).
     """
     for _ in range(REPLAY_ATTEMPTS):
         connection, secrets = connections.read(stored.connectionId)
         held = tokens.get(secrets.connection_token_hash) if secrets.connection_token_hash else None
         log = {"connection_id": connection.connectionId, "status": connection.status}
         if connection.status != ConnectionStatus.PENDING_APPROVAL or held is None:
+            require_space_role(members, principal, connection.spaceId, mutate=True)
             logger.info("create replayed after the request left pending", extra=log)
             return stored.model_copy(update={"connectionToken": ""})
         token, token_hash = new_token()

@@ -178,6 +178,23 @@ _MAY_CHANGE = "#role IN (" + ", ".join(f":role{i}" for i in range(len(MUTATING_R
 _MUTATING = {f":role{i}": str(role) for i, role in enumerate(sorted(MUTATING_ROLES))}
 
 
+def _as_member(table: Table, space_id: str, user_id: str) -> Op:
+    """The check that ``user_id`` may change the space (its membership item, returned if not)."""
+    return table.check(
+        member_key(space_id, user_id),
+        _MAY_CHANGE,
+        names={"#role": "role"},
+        values=_MUTATING,
+        return_item=True,
+    )
+
+
+def _member_refusal(held: Item | None, space_id: str) -> DomainError | None:
+    """Why the membership item ``held`` (None: none) failed ``_as_member``, in the routes' words."""
+    role = SpaceRole(held["role"]) if held and held.get("role") else None
+    return space_role_refusal(role, space_id, mutate=True)
+
+
 class _Conflicted(DomainError):
     """A transaction was cancelled for a concurrent one on one of its items (TransactionConflict)."""
 
@@ -331,10 +348,7 @@ class DynamoConnections:
         what ``policy`` says of the fields a request copies (``COPIED_AT_CREATE``); each returns
         its item when it fails, so the refusal needs no read. The checks come first, in the order
         the refusals take precedence (a refused caller learns nothing of the account)."""
-        member = self.table.check(
-            member_key(connection.spaceId, connection.requestedBy), _MAY_CHANGE, names={"#role": "role"},
-            values=_MUTATING, return_item=True,
-        )  # fmt: skip
+        member = _as_member(self.table, connection.spaceId, connection.requestedBy)
         condition, names, values = _registered_as(policy)
         approver = self.table.check(
             approver_key(connection.accountId), condition, names=names, values=values, return_item=True
@@ -363,9 +377,7 @@ class DynamoConnections:
         def refused(cancelled: Cancelled, last: bool) -> DomainError | None:
             failed = [code == "ConditionalCheckFailed" for code in cancelled.codes] + [False] * 3
             if failed[0]:
-                held = cancelled.items[0]
-                role = SpaceRole(held["role"]) if held and held.get("role") else None
-                return space_role_refusal(role, connection.spaceId, mutate=True)
+                return _member_refusal(cancelled.items[0], connection.spaceId)
             if failed[1]:
                 registered = cancelled.items[1]
                 if registered is None:
@@ -632,14 +644,22 @@ class DynamoConnections:
                     ":held": replaces},
         )  # fmt: skip
         items = [
+            _as_member(self.table, connection.spaceId, actor),
             guard,
             put_event(self.table, replaced),
             put_token(self.table, token),
             retire_token(self.table, replaces, TokenState.REPLACED, require_active=True),
         ]
-        self.table.transact(items, lambda _: ConnectionAlreadyDecided(
-            f"connection {connection.connectionId} changed before its connection token could be replaced"
-        ))  # fmt: skip
+
+        def refused(cancelled: Cancelled) -> DomainError:
+            refusal = None
+            if cancelled.codes[:1] == ["ConditionalCheckFailed"]:
+                refusal = _member_refusal(cancelled.items[0], connection.spaceId)
+            return refusal or ConnectionAlreadyDecided(
+                f"connection {connection.connectionId} changed before its connection token could be replaced"
+            )
+
+        self.table.transact_seeing(items, refused)
         connection.with_chain(head)
 
     def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:
