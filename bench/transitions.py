@@ -88,17 +88,23 @@ def _run(stack: Any, scenario: Scenario, lock: threading.Lock) -> dict[str, Any]
     from account_connections.adapters.stepfunctions import StepFunctionsWorkflow
     from account_connections.domain.access import Principal
     from account_connections.domain.connection import CreateConnectionRequest
-    from account_connections.domain.registry import Approver
+    from account_connections.domain.registry import Approver, Member, Space, SpaceRole
     from account_connections.logic.connections import create_connection
     from tests.workflow.conftest import BASE_URL
 
     stamp = {"updatedAt": "2026-11-01T00:00:00.000Z", "updatedBy": "bench"}
+    # A space per scenario (an account has one live connection per space), alice its admin: the
+    # create checks her role.
+    space_id = f"bench-{len(scenario.approvals)}-{scenario.window}"
     with lock:
         stack.registry.put_approver(Approver(accountId=scenario.account_id, **scenario.policy, **stamp))
+        stack.registry.put_space(Space(spaceId=space_id, name=space_id, **stamp))
+        stack.registry.put_member(
+            Member(spaceId=space_id, userId="alice", role=SpaceRole.SPACE_ADMIN, **stamp)
+        )
         created = create_connection(
-            stack.connections, stack.registry, StepFunctionsWorkflow(stack.sfn, stack.state_machine),
-            # A space per scenario: an account has one live connection per space.
-            Principal(sub="alice", groups=frozenset()), f"bench-{len(scenario.approvals)}-{scenario.window}",
+            stack.connections, StepFunctionsWorkflow(stack.sfn, stack.state_machine),
+            Principal(sub="alice", groups=frozenset()), space_id,
             CreateConnectionRequest(accountId=scenario.account_id, displayName=scenario.name[:100]),
             approval_timeout_seconds=scenario.window, verify_base_url=BASE_URL, correlation_id="bench",
         )  # fmt: skip

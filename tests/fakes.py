@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
+from account_connections.domain.access import space_role_refusal
 from account_connections.domain.audit import AuditEvent, EventType, chain_of
 from account_connections.domain.chain import ChainHead, link
 from account_connections.domain.clock import isoformat, utcnow
@@ -54,8 +55,16 @@ from account_connections.domain.errors import (
     TaskAlreadyClosed,
 )
 from account_connections.domain.limits import MAX_ROLES, too_many_roles
+from account_connections.domain.policy import ApprovalPolicy, RegisteredPolicyDiffers, copied_at_create
 from account_connections.domain.proof import AccountProof, CallerIdentity
-from account_connections.domain.registry import AddressSubscription, Approver, Member, Space, SpaceRole
+from account_connections.domain.registry import (
+    AddressSubscription,
+    Approver,
+    Member,
+    Space,
+    SpaceRole,
+    no_administrator,
+)
 from account_connections.domain.statuses import LIVE_STATUSES, ConnectionStatus, can_transition
 from account_connections.domain.tokens import LinkToken, TokenState
 from account_connections.ports import (
@@ -164,8 +173,14 @@ class InMemoryConnections:
     the writes appended, in order; ``transitions`` the status each successful change reached.
     """
 
-    def __init__(self, *connections: Connection, tokens: InMemoryTokens | None = None) -> None:
+    def __init__(
+        self, *connections: Connection, tokens: InMemoryTokens | None = None,
+        registry: InMemoryRegistry | None = None,
+    ) -> None:  # fmt: skip
         self.tokens = tokens if tokens is not None else InMemoryTokens()
+        # Whose memberships and registrations a create checks, as the table's items are (none: an
+        # empty registry, which refuses every create).
+        self.registry = registry if registry is not None else InMemoryRegistry()
         self.records: dict[str, _Record] = {}
         self.live: dict[tuple[str, str], str] = {}
         self.events: list[AuditEvent] = []
@@ -255,8 +270,25 @@ class InMemoryConnections:
 
     # ---- writes ----------------------------------------------------------------------------
 
-    def create(self, connection: Connection, connection_token: LinkToken) -> Connection:
-        """Refuses ``ConnectionAlreadyLive`` while the account has a live lock in the space."""
+    def create(
+        self, connection: Connection, connection_token: LinkToken, *, policy: ApprovalPolicy
+    ) -> Connection:
+        """As the adapter's one transaction, in its precedence: refuses ``NotAuthorized`` unless the
+        requester's role in the space may change it, ``ApproverNotRegistered`` without a
+        registration, ``RegisteredPolicyDiffers`` (with the registered policy) when it differs
+        from ``policy`` in what a request copies, ``ConnectionAlreadyLive`` while the account has
+        a live lock in the space."""
+        role = self.registry.get_member_role(connection.spaceId, connection.requestedBy)
+        refusal = space_role_refusal(role, connection.spaceId, mutate=True)
+        if refusal is not None:
+            raise refusal
+        registered = self.registry.get_approver(connection.accountId)
+        if registered is None:
+            raise no_administrator(connection.accountId)
+        if copied_at_create(registered) != copied_at_create(policy):
+            raise RegisteredPolicyDiffers(
+                f"the policy of account {connection.accountId} is not the one assumed", registered.policy()
+            )
         lock = (connection.spaceId, connection.accountId)
         if lock in self.live:
             raise ConnectionAlreadyLive(
@@ -445,7 +477,13 @@ class InMemoryConnections:
     ) -> None:
         """Only while the connection is pending and still holds the connection token and the link of
         ``secrets``, the old token still ``ACTIVE``: the new token in, the old one ``REPLACED``
-        (copies dropped), the connection pointed at the new one."""
+        (copies dropped), the connection pointed at the new one; first of all, only while ``actor``
+        may change the space (``NotAuthorized``)."""
+        refusal = space_role_refusal(
+            self.registry.get_member_role(connection.spaceId, actor), connection.spaceId, mutate=True
+        )
+        if refusal is not None:
+            raise refusal
         record = self.records.get(connection.connectionId)
         replaces = secrets.connection_token_hash
         old = self.tokens.stored.get(replaces) if replaces else None

@@ -18,6 +18,8 @@ from account_connections.adapters.dynamodb.connections import DynamoConnections
 from account_connections.domain.audit import AuditEvent
 from account_connections.domain.chain import event_hash
 from account_connections.domain.connection import Connection, StatusChange
+from account_connections.domain.policy import PLAIN
+from account_connections.domain.registry import Approver, Member, Space, SpaceRole
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import LinkToken, TokenKind, new_token
 from tests.support import Reply, http_event, invoke, stores
@@ -42,7 +44,7 @@ def store(repo: DynamoConnections, space: str, account: str, created: str, by: s
         tokenHash=token_hash, connectionId=connection.connectionId, kind=TokenKind.CONNECTION_TOKEN,
         createdAt=created, expiresAt=connection.expiresAt, ttl=0,
     )  # fmt: skip
-    return repo.create(connection, token)
+    return repo.create(connection, token, policy=PLAIN)
 
 
 def change(monkeypatch: pytest.MonkeyPatch, repo: DynamoConnections, connection: Connection,
@@ -56,7 +58,16 @@ def change(monkeypatch: pytest.MonkeyPatch, repo: DynamoConnections, connection:
 def history(aws: dict[str, Any]) -> dict[str, str]:
     """Five connections over two months in two spaces and three accounts, two of them decided,
     with fixed timestamps for every event. Returns the connection ids by name."""
-    repo = stores(aws["table"], aws["ddb"]).connections
+    state = stores(aws["table"], aws["ddb"])
+    repo = state.connections
+    # A create checks the requester's role and the account's registration.
+    stamp = {"updatedAt": "2026-10-01T00:00:00.000Z", "updatedBy": "oscar"}
+    for space, users in (("demo", ("alice", "bob")), ("other", ("dave",))):
+        state.registry.put_space(Space(spaceId=space, name=space, **stamp))
+        for user in users:
+            state.registry.put_member(Member(spaceId=space, userId=user, role=SpaceRole.SPACE_ADMIN, **stamp))
+    for account in ("111122223333", "444455556666", "555566667777"):
+        state.registry.put_approver(Approver(accountId=account, email="admin@example.com", **stamp))
     patch = pytest.MonkeyPatch()
     c1 = store(repo, "demo", "111122223333", "2026-10-05T10:00:00.000Z", "alice")
     change(patch, repo, c1, ConnectionStatus.CANCELLED, "alice", "2026-10-06T08:00:00.000Z")

@@ -222,7 +222,7 @@ def _live_link(seeded: dict[str, Any]) -> str:
 
     state = seeded["stores"]
     created = create_connection(
-        state.connections, state.registry, FakeWorkflow(), Principal("alice", frozenset()), SPACE,
+        state.connections, FakeWorkflow(), Principal("alice", frozenset()), SPACE,
         CreateConnectionRequest(**VALID), approval_timeout_seconds=3600,
         verify_base_url="https://connections.example.com", correlation_id="corr",
     )  # fmt: skip

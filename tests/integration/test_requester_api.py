@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from account_connections.adapters.dynamodb.audit import put_event
 from account_connections.domain.connection import StatusChange
+from account_connections.domain.registry import Approver, Member, SpaceRole
 from account_connections.domain.statuses import ConnectionStatus
 from tests.builders import history_events, recorded_role
 from tests.integration.conftest import APPROVED_ACCOUNT, OTHER_SPACE, UNREGISTERED_ACCOUNT, dump_table
@@ -201,6 +203,145 @@ def test_an_invalid_idempotency_key_is_refused(seeded: dict[str, Any]) -> None:
     reply = create(key="ключ")
     assert reply.status == 400
     assert reply.json["errors"][0]["field"] == "Idempotency-Key"
+
+
+# ---- what a create costs, and who hears what first -----------------------------------------------
+
+
+@pytest.fixture
+def aws_calls(seeded: dict[str, Any]) -> Iterator[list[str]]:
+    """``service.Operation`` of every call the handlers make to DynamoDB and Step Functions (a
+    botocore hook on the clients they share), counted from a warm handler."""
+    from account_connections.adapters.clients import client
+
+    assert list_page().status == 200  # the handler loaded, its clients made
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(f"{model.service_model.service_name}.{model.name}")
+
+    clients = [client("dynamodb"), client("stepfunctions")]
+    for made in clients:
+        made.meta.events.register("before-call", record, unique_id="create-calls")
+    yield calls
+    for made in clients:
+        made.meta.events.unregister("before-call", unique_id="create-calls")
+
+
+CREATE_CALLS = ["dynamodb.TransactWriteItems", "stepfunctions.StartExecution"]
+
+
+def test_a_create_is_its_transaction_and_the_workflows_start(aws_calls: list[str]) -> None:
+    # The caller's role and the account's administrator are condition checks of the transaction
+    assert create().status == 201
+    assert aws_calls == CREATE_CALLS
+
+
+def test_a_keyed_create_adds_the_idempotency_record_and_a_replay_swaps_the_token(
+    aws_calls: list[str],
+) -> None:
+    assert create(key="counted").status == 201
+    # powertools' record: put in progress before, updated with the response after
+    assert aws_calls == ["dynamodb.PutItem", *CREATE_CALLS, "dynamodb.UpdateItem"]
+    aws_calls.clear()
+    assert create(key="counted").status == 201
+    # The record (its put refused, the stored response returned), the connection, its connection
+    # token, the swap (which checks the caller's role)
+    assert aws_calls == [
+        "dynamodb.PutItem",
+        "dynamodb.GetItem",
+        "dynamodb.GetItem",
+        "dynamodb.TransactWriteItems",
+    ]
+
+
+def test_an_account_with_a_policy_is_written_again_with_it(
+    seeded: dict[str, Any], aws_calls: list[str]
+) -> None:
+    # Given an account whose policy is not the plain one
+    stamp = {"updatedAt": "2026-11-01T00:00:00.000Z", "updatedBy": "oscar"}
+    seeded["stores"].registry.put_approver(Approver(
+        accountId=APPROVED_ACCOUNT, approvers=["ops1@example.com", "ops2@example.com"], quorum=2,
+        remindAfterSeconds=[3600], **stamp,
+    ))  # fmt: skip
+    aws_calls.clear()
+    # When alice asks Then the first write, which assumed the plain policy, was refused with the
+    # registered one, and the second copied it (the answer as when the policy was read first)
+    reply = create()
+    assert reply.status == 201 and reply.json["quorum"] == 2
+    assert aws_calls == ["dynamodb.TransactWriteItems", *CREATE_CALLS]
+    [execution] = seeded["sfn"].list_executions(stateMachineArn=seeded["state_machine"])["executions"]
+    started = json.loads(seeded["sfn"].describe_execution(executionArn=execution["executionArn"])["input"])
+    assert [(t["seconds"], t["remind"], t["expire"]) for t in started["schedule"]] == [
+        (3600, True, False), (604800 - 3600, False, True),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("sub", "body", "status"),
+    [
+        ("carol", BODY, 403),  # LIMITED_ACCESS
+        ("mallory", BODY, 403),  # no member
+        ("dave", BODY, 403),  # another space's admin
+        ("alice", {**BODY, "accountId": UNREGISTERED_ACCOUNT, "roleArns": []}, 422),
+    ],
+)
+def test_a_refused_create_is_one_cancelled_transaction_and_changes_nothing(
+    seeded: dict[str, Any], aws_calls: list[str], sub: str, body: dict[str, Any], status: int
+) -> None:
+    before = dump_table(seeded["ddb"])
+    aws_calls.clear()
+    assert create(sub=sub, body=body).status == status
+    assert aws_calls == ["dynamodb.TransactWriteItems"]
+    assert dump_table(seeded["ddb"]) == before
+    assert seeded["sfn"].list_executions(stateMachineArn=seeded["state_machine"])["executions"] == []
+
+
+def problem(reply: Reply) -> tuple[int, str, str]:
+    return reply.status, reply.json["title"], reply.json["detail"]
+
+
+@pytest.mark.parametrize("sub", ["carol", "mallory"])
+def test_a_caller_who_may_not_create_hears_so_before_any_other_refusal(
+    seeded: dict[str, Any], sub: str
+) -> None:
+    # The 403 every other route answers them (a change, as cancel is), word for word
+    expected = problem(cancel("0" * 8 + "-0000-0000-0000-" + "0" * 12, sub=sub))
+    assert expected[0] == 403
+    before = dump_table(seeded["ddb"])
+    refusals = {
+        "plain": create(sub=sub),
+        "a role of another account": create(
+            sub=sub, body={**BODY, "roleArns": ["arn:aws:iam::999999999999:role/X"]}
+        ),
+        "a bad Idempotency-Key": create(sub=sub, key="ключ"),
+        "an account nobody administers": create(sub=sub, body={**BODY, "accountId": UNREGISTERED_ACCOUNT}),
+        "with an Idempotency-Key": create(sub=sub, key=f"{sub}-key"),
+    }
+    assert {name: problem(reply) for name, reply in refusals.items()} == dict.fromkeys(refusals, expected)
+    assert dump_table(seeded["ddb"]) == before  # the refused keyed create's record is gone too
+
+
+@pytest.mark.parametrize("pending", [True, False])
+@pytest.mark.parametrize("demoted", [SpaceRole.LIMITED_ACCESS, None])
+def test_a_replay_by_a_member_who_may_no_longer_create_is_refused_and_changes_nothing(
+    seeded: dict[str, Any], demoted: SpaceRole | None, pending: bool
+) -> None:
+    first = create(key="then-demoted")
+    assert first.status == 201
+    if not pending:  # a replay then writes nothing: the role is read
+        assert cancel(first.json["connectionId"]).status == 200
+    registry = seeded["stores"].registry
+    if demoted is None:
+        assert registry.delete_member("demo", "alice")
+    else:
+        stamp = {"updatedAt": "2026-11-01T00:00:00.000Z", "updatedBy": "oscar"}
+        registry.put_member(Member(spaceId="demo", userId="alice", role=demoted, **stamp))
+    before = dump_table(seeded["ddb"])
+    again = create(key="then-demoted")
+    assert problem(again) == problem(cancel(first.json["connectionId"]))  # the routes' own 403
+    assert again.status == 403 and "connectionToken" not in again.json
+    assert dump_table(seeded["ddb"]) == before
 
 
 @pytest.fixture

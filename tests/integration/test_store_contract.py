@@ -33,17 +33,20 @@ from account_connections.domain.errors import (
     AccountProofRefused,
     ApprovalsMoved,
     ApproverAlreadyDecided,
+    ApproverNotRegistered,
     ConnectionAlreadyDecided,
     ConnectionAlreadyLive,
     ConnectionNotFound,
+    DomainError,
     InvalidRequest,
+    NotAuthorized,
     RegistryConflict,
     SpaceNotFound,
     TooManyLinks,
     TooManyRoles,
 )
 from account_connections.domain.limits import LinkLimit
-from account_connections.domain.policy import ApprovalPolicy
+from account_connections.domain.policy import PLAIN, ApprovalPolicy, RegisteredPolicyDiffers, copied_at_create
 from account_connections.domain.registry import AddressSubscription, Approver, Member, Space, SpaceRole
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import LinkToken, TokenKind, TokenState
@@ -91,8 +94,8 @@ class Backend:
 @pytest.fixture(params=["memory", "dynamodb"])
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if request.param == "memory":
-        connections = InMemoryConnections()
         registry = InMemoryRegistry()
+        connections = InMemoryConnections(registry=registry)
 
         def hand_memory_lock(space_id: str, account_id: str, holder: str) -> None:
             connections.live[(space_id, account_id)] = holder
@@ -121,11 +124,25 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
 # ---- arranging through the ports ---------------------------------------------------------------
 
 
+def admit(registry: RegistryStore, connection: Connection) -> None:
+    """What a create checks, in place unless it is already: its requester a SPACE_ADMIN of its
+    space, its account registered (the plain policy)."""
+    if registry.get_space(connection.spaceId) is None:
+        registry.put_space(Space(spaceId=connection.spaceId, name=connection.spaceId, **STAMP))
+    if registry.get_member_role(connection.spaceId, connection.requestedBy) is None:
+        registry.put_member(Member(spaceId=connection.spaceId, userId=connection.requestedBy,
+                                   role=SpaceRole.SPACE_ADMIN, **STAMP))  # fmt: skip
+    if registry.get_approver(connection.accountId) is None:
+        registry.put_approver(Approver(accountId=connection.accountId, email=ADMIN_EMAIL, **STAMP))
+
+
 def created(backend: Backend, **fields: Any) -> tuple[Connection, LinkToken]:
-    """A new request stored with its connection token, as ``create_connection`` stores it."""
+    """A new request stored with its connection token, as ``create_connection`` stores it (its
+    requester admitted to the space, its account registered)."""
     connection = a_connection(**fields)
+    admit(backend.registry, connection)
     _, connection_token = token_for(connection, TokenKind.CONNECTION_TOKEN)
-    return backend.connections.create(connection, connection_token), connection_token
+    return backend.connections.create(connection, connection_token, policy=PLAIN), connection_token
 
 
 def link(
@@ -212,12 +229,130 @@ def test_a_second_live_request_for_the_account_is_refused_in_its_space_only(back
     first, _ = created(backend)
     second = a_connection()
     with pytest.raises(ConnectionAlreadyLive):
-        backend.connections.create(second, token_for(second, TokenKind.CONNECTION_TOKEN)[1])
+        backend.connections.create(second, token_for(second, TokenKind.CONNECTION_TOKEN)[1], policy=PLAIN)
     with pytest.raises(ConnectionNotFound):
         backend.connections.get(second.connectionId)
     assert backend.connections.live_holder(SPACE, ACCOUNT) == first.connectionId
     elsewhere, _ = created(backend, space_id=OTHER_SPACE)
     assert backend.connections.live_holder(OTHER_SPACE, ACCOUNT) == elsewhere.connectionId
+
+
+# ---- what a create checks in its one write ---------------------------------------------------
+
+POLICY = ApprovalPolicy(
+    approvers=["a@example.com", "b@example.com"], quorum=2, remindAfterSeconds=[3600, 7200],
+    escalateAfterSeconds=10800, escalateTo=["c@example.com"],
+    approverPrincipals=["arn:aws:iam::111122223333:role/Approver"],
+)  # fmt: skip
+
+
+def refused_create(backend: Backend, connection: Connection, policy: ApprovalPolicy = PLAIN) -> Exception:
+    """What ``create`` raised for ``connection``, after checking that it wrote nothing: no
+    connection, no lock, no token, no event."""
+    _, token = token_for(connection, TokenKind.CONNECTION_TOKEN)
+    lock = backend.connections.live_holder(connection.spaceId, connection.accountId)
+    with pytest.raises(DomainError) as refused:
+        backend.connections.create(connection, token, policy=policy)
+    with pytest.raises(ConnectionNotFound):
+        backend.connections.get(connection.connectionId)
+    assert backend.connections.live_holder(connection.spaceId, connection.accountId) == lock
+    assert backend.tokens.get(token.tokenHash) is None
+    assert backend.audit.query_events(EventQuery(connection_id=connection.connectionId), 10, None).items == []
+    return refused.value
+
+
+@pytest.mark.parametrize(
+    ("role", "detail"),
+    [
+        (None, "you are not a member of space demo"),
+        (SpaceRole.LIMITED_ACCESS, "this operation needs the SPACE_ADMIN or POWER_USER role in space demo"),
+    ],
+)
+def test_a_create_by_a_caller_whose_role_may_not_change_the_space_writes_nothing(
+    backend: Backend, role: SpaceRole | None, detail: str
+) -> None:
+    # Given carol, a LIMITED_ACCESS member of demo or no member at all, and a registered account
+    connection = a_connection(requested_by="carol")
+    admit(backend.registry, a_connection())
+    if role is not None:
+        backend.registry.put_member(Member(spaceId=SPACE, userId="carol", role=role, **STAMP))
+    # When her request is stored Then its transaction refuses it with the routes' own 403
+    refused = refused_create(backend, connection)
+    assert isinstance(refused, NotAuthorized) and refused.detail == detail
+    # And a POWER_USER's passes the same check
+    backend.registry.put_member(Member(spaceId=SPACE, userId="carol", role=SpaceRole.POWER_USER, **STAMP))
+    _, token = token_for(connection, TokenKind.CONNECTION_TOKEN)
+    assert backend.connections.create(connection, token, policy=PLAIN).requestedBy == "carol"
+
+
+def test_a_create_for_an_account_nobody_administers_writes_nothing(backend: Backend) -> None:
+    connection = a_connection(account_id=UNREGISTERED_ACCOUNT)
+    admit(backend.registry, a_connection())  # alice may change demo; only ACCOUNT is registered
+    refused = refused_create(backend, connection)
+    assert isinstance(refused, ApproverNotRegistered)
+    assert refused.detail == (
+        f"no administrator is registered for account {UNREGISTERED_ACCOUNT}: ask an operator to register one"
+    )
+
+
+def test_a_create_that_assumed_another_policy_is_told_the_registered_one(backend: Backend) -> None:
+    # Given an account whose registered policy is not the plain one
+    connection = a_connection()
+    admit(backend.registry, connection)
+    backend.registry.put_approver(
+        Approver(accountId=ACCOUNT, email="a@example.com", **POLICY.model_dump(), **STAMP)
+    )
+    # When a create assumes the plain policy Then it writes nothing and learns the registered one
+    refused = refused_create(backend, connection, PLAIN)
+    assert isinstance(refused, RegisteredPolicyDiffers)
+    assert copied_at_create(refused.policy) == copied_at_create(POLICY)
+    # Each field a request copies counts: one of them off refuses it too
+    changes: list[dict[str, Any]] = [
+        {"quorum": 1}, {"approverPrincipals": []}, {"remindAfterSeconds": [3600]},
+        {"escalateAfterSeconds": None}, {"escalateTo": []},
+    ]  # fmt: skip
+    for change in changes:
+        assert isinstance(refused_create(backend, connection, POLICY.model_copy(update=change)),
+                          RegisteredPolicyDiffers)  # fmt: skip
+    # And written again with the registered policy (the addresses are not what it copies), it is stored
+    _, token = token_for(connection, TokenKind.CONNECTION_TOKEN)
+    told = refused.policy.model_copy(update={"approvers": []})
+    stored = backend.connections.create(connection.model_copy(update={"quorum": 2}), token, policy=told)
+    assert backend.connections.get(stored.connectionId).quorum == 2
+
+
+def test_a_create_refused_for_several_reasons_answers_the_first_check(backend: Backend) -> None:
+    # Given an unregistered account whose lock in demo is held: mallory (no member) is told 403,
+    # alice (SPACE_ADMIN) 422, as when the role and then the registration were read first
+    admit(backend.registry, a_connection())
+    backend.hand_lock(SPACE, UNREGISTERED_ACCOUNT, "another-connection")
+    by_mallory = a_connection(account_id=UNREGISTERED_ACCOUNT, requested_by="mallory")
+    assert isinstance(refused_create(backend, by_mallory), NotAuthorized)
+    by_alice = a_connection(account_id=UNREGISTERED_ACCOUNT)
+    assert isinstance(refused_create(backend, by_alice), ApproverNotRegistered)
+    # A registered policy other than assumed comes before the lock (the create writes again, then
+    # hears of the lock)
+    backend.registry.put_approver(Approver(accountId=UNREGISTERED_ACCOUNT, **POLICY.model_dump(), **STAMP))
+    assert isinstance(refused_create(backend, by_alice), RegisteredPolicyDiffers)
+    assert isinstance(refused_create(backend, by_alice, POLICY), ConnectionAlreadyLive)
+
+
+def test_a_registration_stored_before_policies_is_the_plain_policy_on_the_table() -> None:
+    # An APPROVER item with none of the policy's fields (written before policies existed) passes
+    # a create that assumed the plain policy
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(**table_definition(TABLE))
+        state = stores(TABLE, ddb)
+        pending = a_connection()
+        state.registry.put_space(Space(spaceId=SPACE, name="Demo", **STAMP))
+        state.registry.put_member(Member(spaceId=SPACE, userId="alice", role=SpaceRole.SPACE_ADMIN, **STAMP))
+        legacy = {"pk": f"APPROVER#{ACCOUNT}", "sk": "APPROVER", "accountId": ACCOUNT, "email": ADMIN_EMAIL}
+        ddb.put_item(TableName=TABLE, Item=serialize({**legacy, **STAMP}))
+        stored = state.connections.create(
+            pending, token_for(pending, TokenKind.CONNECTION_TOKEN)[1], policy=PLAIN
+        )
+        assert state.connections.get(stored.connectionId).quorum == 1
 
 
 def test_leaving_the_live_statuses_frees_the_account(backend: Backend) -> None:
@@ -549,6 +684,36 @@ def test_no_new_connection_token_from_a_stale_read_or_for_a_request_not_pending(
     assert history(backend, pending.connectionId).count(EventType.CONNECTION_TOKEN_REPLACED) == 1
 
 
+@pytest.mark.parametrize(
+    ("role", "detail"),
+    [
+        (None, "you are not a member of space demo"),
+        (SpaceRole.LIMITED_ACCESS, "this operation needs the SPACE_ADMIN or POWER_USER role in space demo"),
+    ],
+)
+def test_no_new_connection_token_for_a_caller_who_may_no_longer_change_the_space(
+    backend: Backend, role: SpaceRole | None, detail: str
+) -> None:
+    # Given a pending request whose requester was removed from the space, or demoted
+    pending, connection_token = created(backend)
+    link(backend, pending, connection_token)
+    if role is None:
+        assert backend.registry.delete_member(SPACE, "alice")
+    else:
+        backend.registry.put_member(Member(spaceId=SPACE, userId="alice", role=role, **STAMP))
+    _, current = backend.connections.read(pending.connectionId)
+    _, candidate = token_for(pending, TokenKind.CONNECTION_TOKEN)
+    # When their replay swaps the token Then its write refuses them first, in the routes' words
+    with pytest.raises(NotAuthorized) as refused:
+        backend.connections.rotate_connection_token(pending, candidate, secrets=current, actor="alice")
+    assert refused.value.detail == detail
+    # And nothing changed
+    assert backend.tokens.get(candidate.tokenHash) is None
+    assert token_state(backend, connection_token)[0] == TokenState.ACTIVE
+    assert backend.connections.read(pending.connectionId)[1] == current
+    assert EventType.CONNECTION_TOKEN_REPLACED not in history(backend, pending.connectionId)
+
+
 def test_resends_are_limited_to_one_a_minute_and_ten_links_in_all(backend: Backend) -> None:
     pending, connection_token = created(backend)
     start = utcnow()
@@ -745,9 +910,11 @@ def test_concurrent_attaches_cannot_pass_ten_roles_on_the_table(monkeypatch: pyt
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
         ddb.create_table(**table_definition(TABLE))
-        connections = stores(TABLE, ddb).connections
+        state = stores(TABLE, ddb)
+        connections = state.connections
         pending = a_connection()
-        pending = connections.create(pending, token_for(pending, TokenKind.CONNECTION_TOKEN)[1])
+        admit(state.registry, pending)
+        pending = connections.create(pending, token_for(pending, TokenKind.CONNECTION_TOKEN)[1], policy=PLAIN)
         approved = connections.transition(pending, approve(pending))
         for i in range(9):
             connections.attach_role(approved, recorded_role(f"Role{i}"), actor="system")
@@ -1008,7 +1175,8 @@ def test_a_new_link_gives_the_connection_token_the_principals_registered_now(bac
     connection = a_connection()
     _, held = token_for(connection, TokenKind.CONNECTION_TOKEN)
     held = held.model_copy(update={"approverPrincipals": ["arn:aws:iam::111122223333:role/Approver"]})
-    backend.connections.create(connection, held)
+    admit(backend.registry, connection)
+    backend.connections.create(connection, held, policy=PLAIN)
     # When a link goes out after the registration dropped the list
     link(backend, connection, held)
     # Then the connection token no longer carries it: the old list does not outlive the registration

@@ -10,10 +10,12 @@ from typing import TypeAlias
 import pytest
 
 from account_connections.api.problems import status_of
+from account_connections.domain.access import Principal
 from account_connections.domain.audit import EventType
 from account_connections.domain.connection import (
     Connection,
     ConnectionSecrets,
+    CreateConnectionRequest,
     CreateConnectionResponse,
     RoleAttachment,
     StatusChange,
@@ -24,10 +26,14 @@ from account_connections.domain.errors import (
     ConnectionAlreadyLive,
     ConnectionNotFound,
     InvalidRequest,
+    NotAuthorized,
+    RegistryConflict,
     TaskAlreadyClosed,
     VerificationTokenGone,
     WorkflowUnavailable,
 )
+from account_connections.domain.policy import ApprovalPolicy, timers
+from account_connections.domain.registry import Approver
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import LinkToken, TokenKind, TokenState, hash_token
 from account_connections.logic.approval import view_page
@@ -35,6 +41,7 @@ from account_connections.logic.connections import (
     REPLAY_ATTEMPTS,
     WORKFLOW_NOT_STARTED,
     cancel_connection,
+    create_connection,
     get_connection,
     list_connections,
     replay_create,
@@ -53,7 +60,7 @@ from tests.builders import (
     role_arn,
 )
 from tests.fakes import FakeWorkflow, InMemoryConnections
-from tests.unit.world import ALICE, BOB, BUILD_ROLE, TIMEOUT, World
+from tests.unit.world import ALICE, BOB, BUILD_ROLE, STAMP, TIMEOUT, World
 
 S: TypeAlias = ConnectionStatus
 
@@ -97,6 +104,77 @@ def test_no_administrator_no_request(world: World) -> None:
     assert "ask an operator" in refused.value.detail
     assert world.connections.list_space(SPACE, None, 10, None).items == []
     assert world.workflow.starts == []
+
+
+def test_a_create_copies_the_registered_policy_it_learns_from_its_refused_write(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an account whose policy is not the plain one
+    policy = {"approvers": ["ops1@example.com", "ops2@example.com"], "quorum": 2,
+              "remindAfterSeconds": [3600], "escalateAfterSeconds": 7200, "escalateTo": ["sec@example.com"],
+              "approverPrincipals": ["arn:aws:iam::111122223333:role/Approver"]}  # fmt: skip
+    world.registry.put_approver(Approver(accountId=ACCOUNT, **policy, **STAMP))
+    writes: list[ApprovalPolicy] = []
+    create = world.connections.create
+
+    def counted(connection: Connection, token: LinkToken, *, policy: ApprovalPolicy) -> Connection:
+        writes.append(policy)
+        return create(connection, token, policy=policy)
+
+    monkeypatch.setattr(world.connections, "create", counted)
+    # When alice asks: the first write assumed the plain policy and was told the registered one
+    created = world.request()
+    assert [p.quorum for p in writes] == [1, 2]
+    # Then the request, its connection token and its workflow's timers are the registered policy's
+    assert created.quorum == 2 and world.connections.get(created.connectionId).quorum == 2
+    token = world.tokens.get(hash_token(created.connectionToken))
+    assert token is not None and (token.quorum, token.approverPrincipals) == (2, policy["approverPrincipals"])
+    registered = world.registry.get_approver(ACCOUNT)
+    assert registered is not None
+    [(_, started)] = world.workflow.starts
+    assert started["schedule"] == [timer.model_dump() for timer in timers(registered.policy(), TIMEOUT)]
+    assert [event.type for event in world.connections.events] == [EventType.REQUESTED]
+
+
+@pytest.mark.parametrize(
+    ("who", "detail"),
+    [
+        ("carol", "this operation needs the SPACE_ADMIN or POWER_USER role in space demo"),
+        ("mallory", "you are not a member of space demo"),
+    ],
+)
+def test_a_create_by_a_caller_who_may_not_change_the_space_is_refused_and_writes_nothing(
+    world: World, who: str, detail: str
+) -> None:
+    with pytest.raises(NotAuthorized) as refused:
+        create_connection(
+            world.connections, world.workflow, Principal(sub=who, groups=frozenset()), SPACE,
+            CreateConnectionRequest(accountId=ACCOUNT, displayName="Production"),
+            approval_timeout_seconds=TIMEOUT, verify_base_url=BASE_URL, correlation_id="corr-1",
+        )  # fmt: skip
+    assert (status_of(refused.value), refused.value.detail) == (403, detail)
+    assert world.connections.records == {} and world.tokens.stored == {} and world.connections.live == {}
+    assert world.connections.events == [] and world.workflow.starts == []
+
+
+def test_a_policy_that_changes_at_every_write_is_a_conflict_and_nothing_is_stored(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an operator who changes the account's quorum just before each write of the request
+    create = world.connections.create
+
+    def raced(connection: Connection, token: LinkToken, *, policy: ApprovalPolicy) -> Connection:
+        registered = world.registry.get_approver(ACCOUNT)
+        assert registered is not None
+        changed = {"quorum": registered.quorum % 2 + 1, "approvers": ["a@x.example", "b@x.example"]}
+        world.registry.put_approver(registered.model_copy(update=changed))
+        return create(connection, token, policy=policy)
+
+    monkeypatch.setattr(world.connections, "create", raced)
+    with pytest.raises(RegistryConflict) as refused:
+        world.request()
+    assert status_of(refused.value) == 409
+    assert world.connections.records == {} and world.workflow.starts == []
 
 
 def test_a_second_live_request_for_the_account_is_a_conflict_in_that_space_only(world: World) -> None:
@@ -337,7 +415,7 @@ def _stored(created: CreateConnectionResponse) -> CreateConnectionResponse:
 def test_a_replay_gets_a_new_connection_token_that_replaces_the_first(world: World) -> None:
     created, _ = world.waiting()
     # When the create is replayed (the caller lost the first response)
-    again = replay_create(world.connections, world.tokens, ALICE, _stored(created))
+    again = replay_create(world.connections, world.tokens, world.registry, ALICE, _stored(created))
     # Then it answers the same connection with a new token, and the first one is gone ("replaced")
     assert again.model_copy(update={"connectionToken": ""}) == _stored(created)
     assert again.connectionToken and again.connectionToken != created.connectionToken
@@ -372,7 +450,7 @@ def test_a_replay_after_the_request_left_pending_has_no_token_and_changes_nothin
     stored = world.connections.get(created.connectionId)
     world.connections.transition(stored, StatusChange(status, "x"), release_live=False)
     events, tokens = list(world.connections.events), dict(world.tokens.stored)
-    again = replay_create(world.connections, world.tokens, ALICE, _stored(created))
+    again = replay_create(world.connections, world.tokens, world.registry, ALICE, _stored(created))
     assert again == _stored(created)  # connectionToken empty
     assert (world.connections.events, world.tokens.stored) == (events, tokens)
 
@@ -382,7 +460,7 @@ class _Racing(InMemoryConnections):
     connection token: a link issued between the replay's read and its write."""
 
     def __init__(self, world: World, race: Callable[[str], object], times: int) -> None:
-        super().__init__(tokens=world.tokens)
+        super().__init__(tokens=world.tokens, registry=world.registry)
         self.race, self.times = race, times
 
     def rotate_connection_token(
@@ -399,13 +477,28 @@ def test_a_replay_that_loses_a_race_with_the_first_link_reads_again_and_carries_
     world = World.seeded()
     world.connections = _Racing(world, world.notify, times=1)
     created = world.request()
-    again = replay_create(world.connections, world.tokens, ALICE, _stored(created))
+    again = replay_create(world.connections, world.tokens, world.registry, ALICE, _stored(created))
     # Then the new connection token was made after the link, with the waiting workflow's copies
     held = world.tokens.get(hash_token(again.connectionToken))
     link = world.tokens.get(hash_token(world.mailer.emails[-1].token))
     assert held is not None and link is not None
     assert (held.state, held.taskToken, held.csrfSecret) == (TokenState.ACTIVE, "task-1", link.csrfSecret)
     assert view_page(world.connections, world.tokens, again.connectionToken).csrf
+
+
+@pytest.mark.parametrize("pending", [True, False])
+def test_a_replay_by_a_requester_removed_from_the_space_is_refused_and_writes_nothing(
+    world: World, pending: bool
+) -> None:
+    created, _ = world.waiting()
+    if not pending:
+        cancel_connection(world.connections, world.workflow, ALICE, SPACE, created.connectionId)
+    assert world.registry.delete_member(SPACE, "alice")
+    tokens, events = dict(world.tokens.stored), list(world.connections.events)
+    with pytest.raises(NotAuthorized) as refused:
+        replay_create(world.connections, world.tokens, world.registry, ALICE, _stored(created))
+    assert (status_of(refused.value), refused.value.detail) == (403, "you are not a member of space demo")
+    assert world.tokens.stored == tokens and world.connections.events == events
 
 
 def test_a_replay_that_keeps_losing_is_a_conflict_and_leaves_the_first_token(link_clock: LinkClock) -> None:
@@ -418,6 +511,6 @@ def test_a_replay_that_keeps_losing_is_a_conflict_and_leaves_the_first_token(lin
     world.connections = _Racing(world, resend, times=REPLAY_ATTEMPTS)
     created, _ = world.waiting()
     with pytest.raises(ConnectionAlreadyDecided) as lost:
-        replay_create(world.connections, world.tokens, ALICE, _stored(created))
+        replay_create(world.connections, world.tokens, world.registry, ALICE, _stored(created))
     assert status_of(lost.value) == 409
     assert view_page(world.connections, world.tokens, created.connectionToken).csrf

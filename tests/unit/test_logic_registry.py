@@ -24,9 +24,11 @@ from account_connections.domain.errors import (
 from account_connections.domain.registry import (
     AddressSubscription,
     Approver,
+    Member,
     PutApproverRequest,
     PutMemberRequest,
     PutSpaceRequest,
+    Space,
     SpaceRole,
 )
 from account_connections.domain.statuses import ConnectionStatus
@@ -509,6 +511,8 @@ def test_a_new_administrator_replaces_every_live_link_of_the_accounts_pending_re
     second, second_email = world.waiting(space_id=OTHER_SPACE)
     world.registry.put_approver(Approver(accountId=SECOND, email="b@example.com", **STAMP))
     _, elsewhere_email = world.waiting(account_id=SECOND)
+    world.registry.put_space(Space(spaceId="third", name="Third space", **STAMP))
+    world.registry.put_member(Member(spaceId="third", userId="alice", role=SpaceRole.SPACE_ADMIN, **STAMP))
     starting = world.request(display_name="Starting", space_id="third")
     world.mailer.emails.clear()
     # When an operator gives the account to new@

@@ -1,7 +1,7 @@
 """The unit tests' world: every port as its in-memory fake, seeded as SPEC.md's local stack is
 (space demo with alice, bob and carol; account 111122223333 administered by admin@example.com
-with a BuildRole that trusts the runner and an UntrustedRole that does not), and the steps a
-request goes through, driven by the real use cases."""
+with a BuildRole that trusts the runner and an UntrustedRole that does not; and alice the admin
+of the other space too), and the steps a request goes through, driven by the real use cases."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ class World:
     clock: LinkClock = field(default_factory=LinkClock)
 
     def __post_init__(self) -> None:
-        self.connections = InMemoryConnections(tokens=self.tokens)
+        self.connections = InMemoryConnections(tokens=self.tokens, registry=self.registry)
         self.audit = InMemoryAuditLog(self.connections, self.registry)
 
     @classmethod
@@ -64,6 +64,9 @@ class World:
             world.registry.put_space(Space(spaceId=space_id, name=name, **STAMP))
         for user, role in (("alice", "SPACE_ADMIN"), ("bob", "POWER_USER"), ("carol", "LIMITED_ACCESS")):
             world.registry.put_member(Member(spaceId=SPACE, userId=user, role=SpaceRole(role), **STAMP))
+        # alice requests in the other space too (a create checks the requester's role).
+        admin = SpaceRole.SPACE_ADMIN
+        world.registry.put_member(Member(spaceId=OTHER_SPACE, userId="alice", role=admin, **STAMP))
         world.registry.put_approver(Approver(accountId=ACCOUNT, email=ADMIN_EMAIL,
                                              subscriptionArn="arn:aws:sns:us-east-1:123456789012:approvals:admin",
                                              **STAMP))  # fmt: skip
@@ -83,7 +86,7 @@ class World:
     ) -> CreateConnectionResponse:
         """What ``POST /spaces/{space}/connections`` does, as alice."""
         return create_connection(
-            self.connections, self.registry, self.workflow, ALICE, space_id,
+            self.connections, self.workflow, ALICE, space_id,
             CreateConnectionRequest(accountId=account_id, displayName=display_name, description=description,
                                     roleArns=role_arns or []),
             approval_timeout_seconds=timeout, verify_base_url=BASE_URL, correlation_id="corr-1",

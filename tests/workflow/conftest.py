@@ -177,7 +177,6 @@ class Stack:
         and the connection token."""
         created = create_connection(
             self.connections,
-            self.registry,
             StepFunctionsWorkflow(self.sfn, self.state_machine),
             Principal(sub=requester, groups=frozenset()),
             SPACE,

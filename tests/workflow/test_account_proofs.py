@@ -13,7 +13,7 @@ import pytest
 from account_connections.adapters.stepfunctions import StepFunctionsWorkflow
 from account_connections.domain.access import Principal
 from account_connections.domain.connection import CreateConnectionRequest
-from account_connections.domain.registry import Approver
+from account_connections.domain.registry import Approver, Member, SpaceRole
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.logic.connections import create_connection
 from tests.proofs import ADMIN_SESSION, FakeSts
@@ -91,6 +91,8 @@ def test_a_proof_from_another_account_or_forged_or_for_another_request_is_refuse
 def test_a_proof_by_the_requester_themselves_is_refused(stack: Stack, sts: FakeSts) -> None:
     # A requester whose identity is an IAM principal of the account (the sub is the role's ARN).
     requester = "arn:aws:iam::111122223333:role/Admin"
+    stack.registry.put_member(Member(spaceId=SPACE, userId=requester, role=SpaceRole.POWER_USER,
+                                     updatedAt="2026-11-01T00:00:00.000Z", updatedBy="oscar"))  # fmt: skip
     connection_id, connection_token = stack.request(requester=requester)
     stack.wait_for_email()
     answer = stack.decide_json(
@@ -103,7 +105,7 @@ def test_a_proof_by_the_requester_themselves_is_refused(stack: Stack, sts: FakeS
 def test_a_link_sent_to_the_requesters_own_address_does_not_decide(stack: Stack) -> None:
     # The requester is the account's registered administrator (the JWT's email claim says so).
     created = create_connection(
-        stack.connections, stack.registry, StepFunctionsWorkflow(stack.sfn, stack.state_machine),
+        stack.connections, StepFunctionsWorkflow(stack.sfn, stack.state_machine),
         Principal(sub="alice", groups=frozenset(), email=ADMIN_EMAIL.upper()), SPACE,
         CreateConnectionRequest(accountId=ADMIN_ACCOUNT, displayName="Self-service"),
         approval_timeout_seconds=3600, verify_base_url=BASE_URL, correlation_id="corr-self",

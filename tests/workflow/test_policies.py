@@ -29,7 +29,7 @@ TIMER_BOUND = 60 + 30
 
 def _request(stack: Stack, account_id: str, space_id: str, timeout: int = WINDOW) -> str:
     created = create_connection(
-        stack.connections, stack.registry, StepFunctionsWorkflow(stack.sfn, stack.state_machine),
+        stack.connections, StepFunctionsWorkflow(stack.sfn, stack.state_machine),
         Principal(sub="alice", groups=frozenset()), space_id,
         CreateConnectionRequest(accountId=account_id, displayName=f"Policy {space_id}"),
         approval_timeout_seconds=timeout, verify_base_url=BASE_URL, correlation_id=f"corr-{space_id}",

@@ -118,9 +118,18 @@ class ConnectionStore(Protocol):
     """Connections with their roles, links and history. Every write is one transaction that also
     appends the change's audit event; a lost race raises ``ConnectionAlreadyDecided``."""
 
-    def create(self, connection: Connection, connection_token: LinkToken) -> Connection:
+    def create(
+        self, connection: Connection, connection_token: LinkToken, *, policy: ApprovalPolicy
+    ) -> Connection:
         """Store a new request with its live-account lock, connection token and REQUESTED event (the
-        first of its chain); returns it as stored. Raises ``ConnectionAlreadyLive``."""
+        first of its chain); returns it as stored. In the same write, the requester
+        (``requestedBy``) must be a member of the space with a role that may change it, and the
+        account's registered policy must hold ``policy``'s values of what the request copies of it
+        (``domain.policy.COPIED_AT_CREATE``: its quorum, its token's principals, its timers).
+        Refused, it writes nothing. Raises, in this precedence, ``NotAuthorized`` (as
+        ``domain.access.check_space_role`` words it), ``ApproverNotRegistered``,
+        ``RegisteredPolicyDiffers`` (with the registered policy: write again with it),
+        ``ConnectionAlreadyLive``."""
         ...
 
     def get(self, connection_id: str) -> Connection:
@@ -184,9 +193,10 @@ class ConnectionStore(Protocol):
     ) -> None:
         """Replace the connection token with ``token`` (a replayed create: only one is ever live),
         while the connection is pending and still holds the connection token and ``revision`` of
-        ``secrets`` (as read): store ``token``, retire the old one (``REPLACED``, its copies
-        dropped), point the connection at the new one, append CONNECTION_TOKEN_REPLACED.
-        Raises ``ConnectionAlreadyDecided``."""
+        ``secrets`` (as read), and ``actor`` may change its space (the check of ``create``, in the
+        same write): store ``token``, retire the old one (``REPLACED``, its copies dropped), point
+        the connection at the new one, append CONNECTION_TOKEN_REPLACED. Raises ``NotAuthorized``
+        (first), ``ConnectionAlreadyDecided``."""
         ...
 
     def pending_for_account(self, account_id: str) -> list[Connection]:

@@ -22,7 +22,7 @@ from account_connections.domain.connection import (
     CreateConnectionRequest,
     CreateConnectionResponse,
 )
-from account_connections.domain.errors import InvalidRequest
+from account_connections.domain.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidRequest
 from account_connections.domain.fields import CONNECTION_ID_PATTERN
 from account_connections.domain.limits import MAX_HISTORY_PAGE
 from account_connections.domain.statuses import ConnectionStatus
@@ -31,6 +31,10 @@ from account_connections.logic.access import require_space_role
 from account_connections.settings import RequesterApiSettings, load_settings
 
 router = APIGatewayHttpRouter()
+
+# A create's refusals that come before its transaction checks the caller's role: an input the
+# request cannot have (a role of another account, a bad Idempotency-Key) and a key's conflicts.
+BEFORE_THE_WRITE = (InvalidRequest, IdempotencyKeyReused, IdempotencyInProgress)
 
 ConnectionIdPath = Annotated[str, Path(pattern=CONNECTION_ID_PATTERN, description="The connection's id.")]
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -77,7 +81,6 @@ def _create(body: CreateConnectionRequest) -> CreateConnectionResponse:
     space_id = router.current_event.path_parameters["spaceId"]
     return connections.create_connection(
         wiring.connections(),
-        wiring.registry(),
         wiring.workflow(),
         principal,
         space_id,
@@ -89,7 +92,10 @@ def _create(body: CreateConnectionRequest) -> CreateConnectionResponse:
 
 
 def _replay(principal: Principal, stored: CreateConnectionResponse) -> CreateConnectionResponse:
-    return connections.replay_create(wiring.connections(), wiring.tokens(), principal, stored)
+    # The caller's role is checked in the swap's write (or read, when the answer writes nothing).
+    return connections.replay_create(
+        wiring.connections(), wiring.tokens(), wiring.registry(), principal, stored
+    )
 
 
 @router.post(
@@ -116,21 +122,29 @@ def _replay(principal: Principal, stored: CreateConnectionResponse) -> CreateCon
 def create_connection(
     spaceId: SpaceIdPath, body: CreateConnectionRequest
 ) -> Response[CreateConnectionResponse]:
-    principal = member(spaceId, mutate=True)
+    # The caller's role is checked inside the create's transaction (``ConnectionStore.create``),
+    # and a replay's (``replay_create``), not read first. A refusal that comes before that write
+    # is preceded by the read, so that a caller who may not change the space hears that first, as
+    # on every other route.
+    principal = _principal()
     key = header(router, "Idempotency-Key")
-    if key is None:
-        created = _create(body)
-    else:
-        if not IDEMPOTENCY_KEY.match(key):
-            raise InvalidRequest(
-                "the Idempotency-Key header is not valid",
-                errors=[{"field": "Idempotency-Key", "message": "1-255 printable ASCII characters"}],
-            )
-        created = idempotency.create_once(
-            idempotency.IdempotentCreate(key=key, principal=principal.sub, spaceId=spaceId, body=body),
-            router.lambda_context, lambda: _create(body), lambda stored: _replay(principal, stored),
-            settings().idempotency_ttl_seconds,
-        )  # fmt: skip
+    try:
+        if key is None:
+            created = _create(body)
+        else:
+            if not IDEMPOTENCY_KEY.match(key):
+                raise InvalidRequest(
+                    "the Idempotency-Key header is not valid",
+                    errors=[{"field": "Idempotency-Key", "message": "1-255 printable ASCII characters"}],
+                )
+            created = idempotency.create_once(
+                idempotency.IdempotentCreate(key=key, principal=principal.sub, spaceId=spaceId, body=body),
+                router.lambda_context, lambda: _create(body),
+                lambda stored: _replay(principal, stored), settings().idempotency_ttl_seconds,
+            )  # fmt: skip
+    except BEFORE_THE_WRITE:
+        member(spaceId, mutate=True)
+        raise
     return Response(status_code=201, content_type="application/json", body=created)
 
 

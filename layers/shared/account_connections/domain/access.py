@@ -62,11 +62,23 @@ def require_group(principal: Principal, group: str) -> None:
         raise NotAuthorized(f"this operation needs membership of the {group} group")
 
 
-def check_space_role(role: SpaceRole | None, space_id: str, *, mutate: bool) -> SpaceRole:
-    """The caller's role in the space, if it allows the operation: reading needs any role, changing
-    needs SPACE_ADMIN or POWER_USER. Raises ``NotAuthorized``."""
+def space_role_refusal(role: SpaceRole | None, space_id: str, *, mutate: bool) -> NotAuthorized | None:
+    """Why the caller's role in the space (None: not a member) does not allow the operation, or
+    None when it does: reading needs any role, changing needs SPACE_ADMIN or POWER_USER. The one
+    wording of these refusals, whether the role was read first or checked inside a write (the
+    create's transaction)."""
     if role is None:
-        raise NotAuthorized(f"you are not a member of space {space_id}")
+        return NotAuthorized(f"you are not a member of space {space_id}")
     if mutate and role not in MUTATING_ROLES:
-        raise NotAuthorized(f"this operation needs the SPACE_ADMIN or POWER_USER role in space {space_id}")
+        return NotAuthorized(f"this operation needs the SPACE_ADMIN or POWER_USER role in space {space_id}")
+    return None
+
+
+def check_space_role(role: SpaceRole | None, space_id: str, *, mutate: bool) -> SpaceRole:
+    """The caller's role in the space, if it allows the operation (``space_role_refusal``).
+    Raises ``NotAuthorized``."""
+    refusal = space_role_refusal(role, space_id, mutate=mutate)
+    if refusal is not None:
+        raise refusal
+    assert role is not None
     return role

@@ -15,6 +15,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from account_connections.domain.errors import DomainError
 from account_connections.domain.fields import Email, PrincipalArn, StrictModel
 from account_connections.domain.limits import LINK_INTERVAL, MAX_LINKS
 
@@ -55,6 +56,36 @@ class ApprovalPolicy(BaseModel):
         if self.approverPrincipals:
             parts.append(f"principals {', '.join(self.approverPrincipals)}")
         return "policy: " + "; ".join(parts)
+
+
+# What a request copies of its account's policy when it is stored: the quorum (its own, and its
+# connection token's), the principals an account proof must come from (its connection token's),
+# and what its timers are made of (the workflow's input). The approvers' addresses are not among
+# them: the first links read the policy again (``logic.links.first_links``).
+COPIED_AT_CREATE = (
+    "quorum",
+    "approverPrincipals",
+    "remindAfterSeconds",
+    "escalateAfterSeconds",
+    "escalateTo",
+)
+# The plain policy's values of those: one approval, no principals, no reminder, no escalation.
+PLAIN = ApprovalPolicy(approvers=[])
+
+
+def copied_at_create(policy: ApprovalPolicy) -> dict[str, object]:
+    """The fields of ``policy`` that a request copies when it is stored (``COPIED_AT_CREATE``)."""
+    return {name: getattr(policy, name) for name in COPIED_AT_CREATE}
+
+
+class RegisteredPolicyDiffers(DomainError):
+    """A create assumed a policy for the account (what the request copies of it) that is not the
+    one registered: ``policy`` is the registered one, and the create is written again with it.
+    Never reaches a caller."""
+
+    def __init__(self, detail: str, policy: ApprovalPolicy) -> None:
+        super().__init__(detail)
+        self.policy = policy
 
 
 class PutApproverRequest(StrictModel):

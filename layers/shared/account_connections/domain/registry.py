@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, model_validator
 
+from account_connections.domain.errors import ApproverNotRegistered
 from account_connections.domain.fields import DisplayName, StrictModel
 from account_connections.domain.policy import ApprovalPolicy
 from account_connections.domain.policy import PutApproverRequest as PutApproverRequest
@@ -65,6 +66,13 @@ class Approver(ApprovalPolicy):
 
     def policy(self) -> ApprovalPolicy:
         return ApprovalPolicy.model_validate(self.model_dump(include=set(ApprovalPolicy.model_fields)))
+
+
+def no_administrator(account_id: str) -> ApproverNotRegistered:
+    """A create's refusal for an account nobody is registered to approve (422)."""
+    return ApproverNotRegistered(
+        f"no administrator is registered for account {account_id}: ask an operator to register one"
+    )
 
 
 class AddressSubscription(BaseModel):

@@ -18,23 +18,33 @@ from account_connections.domain.connection import (
     StatusChange,
 )
 from account_connections.domain.errors import (
-    ApproverNotRegistered,
     ConnectionAlreadyDecided,
     ConnectionNotFound,
     InvalidRequest,
+    RegistryConflict,
     TaskAlreadyClosed,
     WorkflowUnavailable,
 )
 from account_connections.domain.limits import MAX_HISTORY_PAGE
-from account_connections.domain.policy import FIRST_ROUND, timers
+from account_connections.domain.policy import (
+    FIRST_ROUND,
+    PLAIN,
+    ApprovalPolicy,
+    RegisteredPolicyDiffers,
+    timers,
+)
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import TOKEN_RETENTION, LinkToken, TokenKind, TokenState, new_token
+from account_connections.logic.access import require_space_role
 from account_connections.observability import logger, metrics
-from account_connections.ports import ConnectionStore, RegistryStore, TokenStore, Workflow
+from account_connections.ports import ConnectionStore, MemberLookup, TokenStore, Workflow
 
 WORKFLOW_NOT_STARTED = "the approval workflow could not be started"
 # A replayed create reads again this many times when a link or another replay changed the request.
 REPLAY_ATTEMPTS = 3
+# A create is written again with the registered policy when it assumed another: this many writes
+# at most (the policy would have to change between each two).
+POLICY_ATTEMPTS = 3
 
 
 def check_role_arns(account_id: str, role_arns: list[str], field: str = "roleArns") -> list[RoleArn]:
@@ -59,7 +69,6 @@ def check_role_arns(account_id: str, role_arns: list[str], field: str = "roleArn
 
 def create_connection(
     connections: ConnectionStore,
-    registry: RegistryStore,
     workflow: Workflow,
     principal: Principal,
     space_id: str,
@@ -71,18 +80,18 @@ def create_connection(
 ) -> CreateConnectionResponse:
     """Store the request with its connection token and start its approval workflow.
 
-    Raises ``InvalidRequest`` (a role of another account), ``ApproverNotRegistered``,
-    ``ConnectionAlreadyLive``, ``WorkflowUnavailable``.
+    The store's one write checks the caller's role in the space and the account's registration
+    (nothing is read first): the request copies the plain policy's quorum, principals and timers
+    unless the store answers with the registered policy, and then it is written again with that.
+
+    Raises ``InvalidRequest`` (a role of another account), ``NotAuthorized`` (not a member, or a
+    role that may not change the space), ``ApproverNotRegistered``, ``ConnectionAlreadyLive``,
+    ``RegistryConflict`` (the policy changed at every attempt), ``WorkflowUnavailable``.
     """
     check_role_arns(request.accountId, request.roleArns)
-    approver = registry.get_approver(request.accountId)
-    if approver is None:
-        raise ApproverNotRegistered(
-            f"no administrator is registered for account {request.accountId}: ask an operator to register one"
-        )
     now = utcnow()
     expires = now + timedelta(seconds=approval_timeout_seconds)
-    connection = Connection(
+    requested = Connection(
         connectionId=str(uuid.uuid4()),
         spaceId=space_id,
         accountId=request.accountId,
@@ -94,20 +103,32 @@ def create_connection(
         createdAt=isoformat(now),
         updatedAt=isoformat(now),
         expiresAt=isoformat(expires),
-        quorum=approver.quorum,
     )
-    token, token_hash = new_token()
-    connection = connections.create(connection, LinkToken(
-        tokenHash=token_hash, connectionId=connection.connectionId, kind=TokenKind.CONNECTION_TOKEN,
-        createdAt=connection.createdAt, expiresAt=connection.expiresAt,
-        ttl=int((expires + TOKEN_RETENTION).timestamp()),
-        request=ShownRequest.of(connection), requesterEmail=principal.email,
-        approverPrincipals=approver.approverPrincipals or None, quorum=approver.quorum,
-    ))  # fmt: skip
+    policy: ApprovalPolicy = PLAIN
+    for _ in range(POLICY_ATTEMPTS):
+        connection = requested.model_copy(update={"quorum": policy.quorum})
+        token, token_hash = new_token()
+        try:
+            connection = connections.create(connection, LinkToken(
+                tokenHash=token_hash, connectionId=connection.connectionId, kind=TokenKind.CONNECTION_TOKEN,
+                createdAt=connection.createdAt, expiresAt=connection.expiresAt,
+                ttl=int((expires + TOKEN_RETENTION).timestamp()),
+                request=ShownRequest.of(connection), requesterEmail=principal.email,
+                approverPrincipals=policy.approverPrincipals or None, quorum=policy.quorum,
+            ), policy=policy)  # fmt: skip
+        except RegisteredPolicyDiffers as differs:
+            policy = differs.policy  # nothing was written: again, with the policy as registered
+            continue
+        break
+    else:
+        raise RegistryConflict(
+            f"the approval policy of account {request.accountId} kept changing while the request was "
+            "stored; try again"
+        )
     # The policy's timers, as the workflow runs them: it waits with the current one, and each that
     # fires (a reminder, the escalation) makes it wait anew with the next, until the last closes
     # the approval window.
-    schedule = [timer.model_dump() for timer in timers(approver.policy(), approval_timeout_seconds)]
+    schedule = [timer.model_dump() for timer in timers(policy, approval_timeout_seconds)]
     try:
         workflow.start(
             connection.connectionId,
@@ -219,7 +240,11 @@ def _task_token(connections: ConnectionStore, connection_id: str, read: str | No
 
 
 def replay_create(
-    connections: ConnectionStore, tokens: TokenStore, principal: Principal, stored: CreateConnectionResponse
+    connections: ConnectionStore,
+    tokens: TokenStore,
+    members: MemberLookup,
+    principal: Principal,
+    stored: CreateConnectionResponse,
 ) -> CreateConnectionResponse:
     """The answer to a create replayed with its Idempotency-Key and body: the stored response
     (kept without its connection token) with a new connection token that replaces the first. The
@@ -230,13 +255,18 @@ def replay_create(
     The new token carries the old one's copies (the request as shown, the addresses, the waiting
     workflow's task token and CSRF secret), read with the connection: the swap is conditional on
     the connection still pending with that connection token and link, else it reads again.
-    Raises ``ConnectionNotFound``, ``ConnectionAlreadyDecided`` (changed at every attempt).
+
+    Only a caller who may still change the space is answered: the swap checks it in its write;
+    an answer without a token (nothing is written) reads the caller's role first.
+    Raises ``NotAuthorized``, ``ConnectionNotFound``, ``ConnectionAlreadyDecided`` (changed at
+    every attempt).
     """
     for _ in range(REPLAY_ATTEMPTS):
         connection, secrets = connections.read(stored.connectionId)
         held = tokens.get(secrets.connection_token_hash) if secrets.connection_token_hash else None
         log = {"connection_id": connection.connectionId, "status": connection.status}
         if connection.status != ConnectionStatus.PENDING_APPROVAL or held is None:
+            require_space_role(members, principal, connection.spaceId, mutate=True)
             logger.info("create replayed after the request left pending", extra=log)
             return stored.model_copy(update={"connectionToken": ""})
         token, token_hash = new_token()

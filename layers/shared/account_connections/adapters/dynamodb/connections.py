@@ -7,9 +7,12 @@ audit event, with whatever else must change with it (the account's live lock, a 
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from account_connections.adapters.dynamodb.audit import put_event
@@ -18,14 +21,17 @@ from account_connections.adapters.dynamodb.keys import (
     CONNECTION_SK,
     EVENT_PREFIX,
     ROLE_PREFIX,
+    approver_key,
     connection_key,
     connection_pk,
     live_key,
+    member_key,
     proof_key,
     role_key,
     vote_key,
 )
 from account_connections.adapters.dynamodb.table import (
+    Cancelled,
     Item,
     Op,
     Table,
@@ -35,6 +41,7 @@ from account_connections.adapters.dynamodb.table import (
     public,
 )
 from account_connections.adapters.dynamodb.tokens import put_token, refresh_token, retire_token
+from account_connections.domain.access import MUTATING_ROLES, space_role_refusal
 from account_connections.domain.audit import AuditEvent, EventType
 from account_connections.domain.chain import ChainHead, link
 from account_connections.domain.clock import isoformat, utcnow
@@ -62,7 +69,8 @@ from account_connections.domain.errors import (
     DomainError,
 )
 from account_connections.domain.limits import MAX_ROLES, too_many_roles
-from account_connections.domain.policy import ApprovalPolicy
+from account_connections.domain.policy import ApprovalPolicy, RegisteredPolicyDiffers, copied_at_create
+from account_connections.domain.registry import Approver, SpaceRole, no_administrator
 from account_connections.domain.statuses import LIVE_STATUSES, ConnectionStatus, can_transition
 from account_connections.domain.tokens import LinkToken, TokenState
 from account_connections.ports import LinkChange, Page, Verdict
@@ -160,6 +168,59 @@ def _chained(
 
 def _head_fields(head: ChainHead) -> dict[str, Any]:
     return {"chainSeq": head.seq, "chainHead": head.hash, "chainAt": head.at}
+
+
+# A create cancelled by another transaction on one of its items is written again, this often.
+CREATE_ATTEMPTS = 3
+CONFLICT_PAUSE_SECONDS = 0.02
+# The roles that may create a request (``domain.access.MUTATING_ROLES``), as a condition.
+_MAY_CHANGE = "#role IN (" + ", ".join(f":role{i}" for i in range(len(MUTATING_ROLES))) + ")"
+_MUTATING = {f":role{i}": str(role) for i, role in enumerate(sorted(MUTATING_ROLES))}
+
+
+def _as_member(table: Table, space_id: str, user_id: str) -> Op:
+    """The check that ``user_id`` may change the space (its membership item, returned if not)."""
+    return table.check(
+        member_key(space_id, user_id),
+        _MAY_CHANGE,
+        names={"#role": "role"},
+        values=_MUTATING,
+        return_item=True,
+    )
+
+
+def _member_refusal(held: Item | None, space_id: str) -> DomainError | None:
+    """Why the membership item ``held`` (None: none) failed ``_as_member``, in the routes' words."""
+    role = SpaceRole(held["role"]) if held and held.get("role") else None
+    return space_role_refusal(role, space_id, mutate=True)
+
+
+class _Conflicted(DomainError):
+    """A transaction was cancelled for a concurrent one on one of its items (TransactionConflict)."""
+
+
+def _registered_as(policy: ApprovalPolicy) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The condition that the account's registration exists and holds ``policy``'s values of the
+    fields a request copies (``COPIED_AT_CREATE``). A default value also matches its absence: a
+    registration stored before policies has none of them, and an unset escalation is not stored."""
+    clauses = ["attribute_exists(pk)"]
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for i, (name, value) in enumerate(copied_at_create(policy).items()):
+        field, placeholder = f"#p{i}", f":p{i}"
+        names[field] = name
+        if value is None:
+            clauses.append(f"attribute_not_exists({field})")
+        elif value == []:
+            values[placeholder] = 0
+            clauses.append(f"(attribute_not_exists({field}) OR size({field}) = {placeholder})")
+        elif name == "quorum" and value == 1:
+            values[placeholder] = value
+            clauses.append(f"(attribute_not_exists({field}) OR {field} = {placeholder})")
+        else:
+            values[placeholder] = value
+            clauses.append(f"{field} = {placeholder}")
+    return " AND ".join(clauses), names, values
 
 
 def _not_found(connection_id: str) -> ConnectionNotFound:
@@ -279,7 +340,19 @@ class DynamoConnections:
 
     # ---- writes ----------------------------------------------------------------------------
 
-    def create(self, connection: Connection, connection_token: LinkToken) -> Connection:
+    def create(
+        self, connection: Connection, connection_token: LinkToken, *, policy: ApprovalPolicy
+    ) -> Connection:
+        """One transaction: two condition checks, then the writes. The requester's membership item
+        must hold a role that may change the space, and the account's registration must exist with
+        what ``policy`` says of the fields a request copies (``COPIED_AT_CREATE``); each returns
+        its item when it fails, so the refusal needs no read. The checks come first, in the order
+        the refusals take precedence (a refused caller learns nothing of the account)."""
+        member = _as_member(self.table, connection.spaceId, connection.requestedBy)
+        condition, names, values = _registered_as(policy)
+        approver = self.table.check(
+            approver_key(connection.accountId), condition, names=names, values=values, return_item=True
+        )
         live = {**live_key(connection.spaceId, connection.accountId), "connectionId": connection.connectionId}
         [requested], head = link(
             [requested_event(connection)], ChainHead(), f"CONNECTION#{connection.connectionId}"
@@ -293,22 +366,46 @@ class DynamoConnections:
             **_head_fields(head),
         )
         items = [
+            member,
+            approver,
             self.table.put(live, new=True),
             self.table.put(stored, new=True),
             put_token(self.table, connection_token),
             put_event(self.table, requested),
         ]
 
-        def refused(codes: list[str]) -> DomainError | None:
-            if codes[:1] != ["ConditionalCheckFailed"]:
-                return None
-            return ConnectionAlreadyLive(
-                f"account {connection.accountId} already has a pending or verified connection "
-                f"in space {connection.spaceId}"
-            )
+        def refused(cancelled: Cancelled, last: bool) -> DomainError | None:
+            failed = [code == "ConditionalCheckFailed" for code in cancelled.codes] + [False] * 3
+            if failed[0]:
+                return _member_refusal(cancelled.items[0], connection.spaceId)
+            if failed[1]:
+                registered = cancelled.items[1]
+                if registered is None:
+                    return no_administrator(connection.accountId)
+                return RegisteredPolicyDiffers(
+                    f"the policy of account {connection.accountId} is not the one assumed",
+                    Approver.model_validate(public(registered)).policy(),
+                )
+            if failed[2]:
+                return ConnectionAlreadyLive(
+                    f"account {connection.accountId} already has a pending or verified connection "
+                    f"in space {connection.spaceId}"
+                )
+            if "TransactionConflict" in cancelled.codes and not last:
+                return _Conflicted("")
+            return None
 
-        self.table.transact(items, refused)
-        return connection.model_copy(deep=True).with_chain(head)
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                self.table.transact_seeing(items, partial(refused, last=attempt == CREATE_ATTEMPTS))
+            except _Conflicted:
+                # Another transaction held one of its items (the membership and the registration
+                # are shared by every create of the member, of the account): it ends in
+                # milliseconds, and a cancelled transaction wrote nothing.
+                time.sleep(random.uniform(0, CONFLICT_PAUSE_SECONDS * attempt))
+                continue
+            return connection.model_copy(deep=True).with_chain(head)
+        raise AssertionError("unreachable")
 
     def transition(
         self, connection: Connection, change: StatusChange, *, release_live: bool = True
@@ -547,14 +644,22 @@ class DynamoConnections:
                     ":held": replaces},
         )  # fmt: skip
         items = [
+            _as_member(self.table, connection.spaceId, actor),
             guard,
             put_event(self.table, replaced),
             put_token(self.table, token),
             retire_token(self.table, replaces, TokenState.REPLACED, require_active=True),
         ]
-        self.table.transact(items, lambda _: ConnectionAlreadyDecided(
-            f"connection {connection.connectionId} changed before its connection token could be replaced"
-        ))  # fmt: skip
+
+        def refused(cancelled: Cancelled) -> DomainError:
+            refusal = None
+            if cancelled.codes[:1] == ["ConditionalCheckFailed"]:
+                refusal = _member_refusal(cancelled.items[0], connection.spaceId)
+            return refusal or ConnectionAlreadyDecided(
+                f"connection {connection.connectionId} changed before its connection token could be replaced"
+            )
+
+        self.table.transact_seeing(items, refused)
         connection.with_chain(head)
 
     def attach_role(self, connection: Connection, attachment: RoleAttachment, *, actor: str) -> None:

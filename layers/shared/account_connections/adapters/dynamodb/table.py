@@ -8,7 +8,8 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -50,8 +51,22 @@ def public(item: Item) -> Item:
     }
 
 
-def cancellation_codes(exc: ClientError) -> list[str]:
-    return [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
+@dataclass(frozen=True)
+class Cancelled:
+    """Why DynamoDB cancelled a transaction, in the order of its items: each one's reason code,
+    and the item as stored where its condition failed and it asked for it
+    (``ReturnValuesOnConditionCheckFailure``; None otherwise, or where nothing was stored)."""
+
+    codes: list[str]
+    items: list[Item | None]
+
+
+def cancellation(exc: ClientError) -> Cancelled:
+    reasons = cast(list[dict[str, Any]], exc.response.get("CancellationReasons", []))
+    return Cancelled(
+        codes=[reason.get("Code", "None") for reason in reasons],
+        items=[deserialize(reason["Item"]) if reason.get("Item") else None for reason in reasons],
+    )
 
 
 class Table:
@@ -130,24 +145,40 @@ class Table:
             op["ExpressionAttributeValues"] = serialize(values)
         return {"Delete": op}
 
-    def check(self, key: Key, condition: str = "attribute_exists(pk)") -> Op:
-        return {
-            "ConditionCheck": {
-                "TableName": self.name,
-                "Key": serialize(key),
-                "ConditionExpression": condition,
-            }
-        }
+    def check(
+        self,
+        key: Key,
+        condition: str = "attribute_exists(pk)",
+        *,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+        return_item: bool = False,
+    ) -> Op:
+        """A ``ConditionCheck``; with ``return_item``, a cancelled transaction's reason for it
+        carries the item as stored when the condition failed (``Cancelled.items``)."""
+        op: dict[str, Any] = {"TableName": self.name, "Key": serialize(key), "ConditionExpression": condition}
+        if names:
+            op["ExpressionAttributeNames"] = names
+        if values:
+            op["ExpressionAttributeValues"] = serialize(values)
+        if return_item:
+            op["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return {"ConditionCheck": op}
 
     def transact(self, items: list[Op], refused: Callable[[list[str]], DomainError | None]) -> None:
         """Write ``items`` in one transaction. When DynamoDB cancels it (a condition failed, or a
         conflicting transaction), raises ``refused(codes)`` (the reasons' codes in the order of
         ``items``), or the ``ClientError`` itself when that is None."""
+        self.transact_seeing(items, lambda cancelled: refused(cancelled.codes))
+
+    def transact_seeing(self, items: list[Op], refused: Callable[[Cancelled], DomainError | None]) -> None:
+        """``transact``, with ``refused`` given the reasons' codes and the items their failed
+        conditions returned."""
         try:
             self.ddb.transact_write_items(TransactItems=items)
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                error = refused(cancellation_codes(exc))
+                error = refused(cancellation(exc))
                 if error is not None:
                     raise error from exc
             raise
