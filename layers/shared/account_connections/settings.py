@@ -51,8 +51,9 @@ class OperatorApiSettings(ApprovalTopicSettings):
 
 
 class DigestKeySettings(BaseSettings):
-    # The KMS key that signs the audit digests (template: DigestSigningKey).
-    digest_key_id: str = Field(alias="DIGEST_KEY_ID")
+    # The KMS key that signs the audit digests (template: DigestSigningKey). Only the public-key
+    # route and the digest job use it: the auditors' other routes work without it.
+    digest_key_id: str = Field(default="", alias="DIGEST_KEY_ID")
 
 
 class AuditApiSettings(DigestKeySettings):

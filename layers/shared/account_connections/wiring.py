@@ -62,7 +62,10 @@ def digests() -> DynamoDigests:
 
 @cache
 def signer() -> KmsSigner:
-    return KmsSigner(client("kms"), load_settings(DigestKeySettings).digest_key_id)
+    key_id = load_settings(DigestKeySettings).digest_key_id
+    if not key_id:
+        raise RuntimeError("DIGEST_KEY_ID is not set: the function has no digest signing key (template.yaml)")
+    return KmsSigner(client("kms"), key_id)
 
 
 @cache
