@@ -340,15 +340,17 @@ def test_a_create_refused_for_several_reasons_answers_the_first_check(backend: B
 def test_a_registration_stored_before_policies_is_the_plain_policy_on_the_table() -> None:
     # An APPROVER item with none of the policy's fields (written before policies existed) passes
     # a create that assumed the plain policy
+    # Its own table: the folder's shared moto account may be active, and it keeps what this makes.
+    table = f"{TABLE}-{uuid.uuid4().hex[:8]}"
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(**table_definition(TABLE))
-        state = stores(TABLE, ddb)
+        ddb.create_table(**table_definition(table))
+        state = stores(table, ddb)
         pending = a_connection()
         state.registry.put_space(Space(spaceId=SPACE, name="Demo", **STAMP))
         state.registry.put_member(Member(spaceId=SPACE, userId="alice", role=SpaceRole.SPACE_ADMIN, **STAMP))
         legacy = {"pk": f"APPROVER#{ACCOUNT}", "sk": "APPROVER", "accountId": ACCOUNT, "email": ADMIN_EMAIL}
-        ddb.put_item(TableName=TABLE, Item=serialize({**legacy, **STAMP}))
+        ddb.put_item(TableName=table, Item=serialize({**legacy, **STAMP}))
         stored = state.connections.create(
             pending, token_for(pending, TokenKind.CONNECTION_TOKEN)[1], policy=PLAIN
         )
