@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from acctconn.verify import HASH, Line
+from acctconn.verify import HASH, Line, canonical
 
 BAD_SIGNATURE = "bad-signature"  # a digest whose hash or signature does not hold
 MISSING_DIGEST = "missing-digest"  # the digests' chain is broken: one is missing (or was replaced)
@@ -95,15 +95,10 @@ def load_public_key(data: bytes) -> rsa.RSAPublicKey:
     return key
 
 
-def canonical(digest: Mapping[str, Any]) -> bytes:
-    """The bytes a digest's ``hash`` is the SHA-256 of: without ``hash`` and ``signature``, null
-    fields left out, keys sorted, no whitespace, UTF-8 (docs/audit.md, "The digest format")."""
-    kept = {key: value for key, value in digest.items() if key not in _UNHASHED and value is not None}
-    return json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
 def digest_hash(digest: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical(digest)).hexdigest()
+    """SHA-256 of a digest's canonical form: the events' form without ``signature`` too
+    (docs/audit.md, "The digest format")."""
+    return hashlib.sha256(canonical(digest, _UNHASHED)).hexdigest()
 
 
 def _instant(value: Any) -> datetime | None:

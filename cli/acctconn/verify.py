@@ -39,10 +39,11 @@ CLOCK_SKEW = timedelta(seconds=2)
 HASH = re.compile(r"[0-9a-f]{64}")
 
 
-def canonical(event: Mapping[str, Any]) -> bytes:
+def canonical(event: Mapping[str, Any], unhashed: tuple[str, ...] = ("hash",)) -> bytes:
     """The bytes whose SHA-256 is an event's ``hash`` (docs/audit.md, "The canonical form"):
-    without ``hash`` and null fields, keys sorted, no whitespace, UTF-8 without ``\\u`` escapes."""
-    kept = {key: value for key, value in event.items() if key != "hash" and value is not None}
+    without ``hash`` (and, for a digest, ``signature``: the ``unhashed`` fields) and null fields,
+    keys sorted, no whitespace, UTF-8 without ``\\u`` escapes."""
+    kept = {key: value for key, value in event.items() if key not in unhashed and value is not None}
     return json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 

@@ -58,7 +58,7 @@ def routers() -> list[APIGatewayHttpRouter]:
 # The document as built before deployment (``make openapi``, which ``make build`` and ``make run``
 # run first): functions/serve_docs/openapi.json, beside the handler, so that the first request
 # reads a file instead of importing every router and building every schema (~300 ms of a cold
-# start). ``tests/checks`` holds it equal to what ``generate_document()`` makes of the code.
+# start). tests/integration/test_docs_api.py holds it equal to what ``generate_document()`` makes.
 DOCUMENT_FILE = "openapi.json"
 _document_dir: list[Path] = []
 
@@ -90,12 +90,6 @@ def document_text(document: dict[str, Any]) -> str:
 def write_document(path: str | Path) -> None:
     """Build the document from the routers into ``path`` (``make openapi``)."""
     Path(path).write_text(document_text(generate_document()), encoding="utf-8")
-
-
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI document as served."""
-    document: dict[str, Any] = json.loads(openapi_text())
-    return document
 
 
 def generate_document() -> dict[str, Any]:

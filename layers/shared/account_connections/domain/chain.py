@@ -42,9 +42,10 @@ class ChainHead:
     at: str | None = None
 
 
-def canonical(event: Mapping[str, Any]) -> bytes:
-    """The bytes an event's ``hash`` is the SHA-256 of (see the module's docstring)."""
-    kept = {key: value for key, value in event.items() if key != "hash" and value is not None}
+def canonical(event: Mapping[str, Any], unhashed: tuple[str, ...] = ("hash",)) -> bytes:
+    """The bytes an event's ``hash`` is the SHA-256 of (see the module's docstring): without the
+    ``unhashed`` fields (a digest's form leaves out its ``signature`` too) and null fields."""
+    kept = {key: value for key, value in event.items() if key not in unhashed and value is not None}
     return json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 

@@ -11,12 +11,12 @@ bytes that ``hash`` spells, RSASSA-PSS with SHA-256, made by KMS.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from account_connections.domain import chain
 from account_connections.domain.audit import AuditEvent
 
 VERSION = 1
@@ -69,9 +69,8 @@ class Digest(BaseModel):
 
 
 def canonical(digest: Mapping[str, Any]) -> bytes:
-    """The bytes a digest's ``hash`` is the SHA-256 of."""
-    kept = {key: value for key, value in digest.items() if key not in _UNHASHED and value is not None}
-    return json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """The bytes a digest's ``hash`` is the SHA-256 of: the events' form, without ``signature`` too."""
+    return chain.canonical(digest, _UNHASHED)
 
 
 def digest_hash(digest: Digest) -> str:
