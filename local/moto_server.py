@@ -11,8 +11,9 @@ with credentials the emulated STS issued have their SigV4 signature checked as A
 Before it starts, moto is patched where it is wrong or slow under concurrent requests, each fix
 in a module of its own: DynamoDB transactions serialized with item-level rollback
 (``local.dynamodb_transactions``), requests dispatched without listing moto's package folder
-(``local.moto_dispatch``), and a state machine's definition parsed once rather than for every
-execution (``local.stepfunctions_programs``).
+(``local.moto_dispatch``), a state machine's definition parsed once rather than for every
+execution (``local.stepfunctions_programs``), and its steps' JSONPaths parsed and AWS clients made
+once rather than for every step (``local.stepfunctions_reuse``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from local import dynamodb_transactions, moto_dispatch, stepfunctions_programs
+from local import dynamodb_transactions, moto_dispatch, stepfunctions_programs, stepfunctions_reuse
 from local.sts_signature import StsSignatureCheck
 
 ACCOUNT_ID = "123456789012"
@@ -73,6 +74,7 @@ class MotoServer(ThreadedMotoServer):
         dynamodb_transactions.install()
         moto_dispatch.install()
         stepfunctions_programs.install()
+        stepfunctions_reuse.install()
         # One line per AWS call would drown the stack's own output.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._thread = threading.Thread(target=self._server_entry, name="moto-server", daemon=True)

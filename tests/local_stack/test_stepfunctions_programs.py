@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ from moto import mock_aws
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
 from local import stepfunctions_programs
+from tests.local_stack.executions import finished
 
 # A task that fails (no such table), retried once, then caught: each execution's history must
 # show its own two attempts, whatever the others do meanwhile.
@@ -73,14 +73,7 @@ def _run(sfn: Any, machine: str, ids: list[str]) -> list[dict[str, Any]]:
         ]
         for i in ids
     ]
-    deadline = time.monotonic() + 30
-    described = []
-    for arn in executions:
-        while (described_one := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-            assert time.monotonic() < deadline, f"{arn} still running"
-            time.sleep(0.05)
-        described.append(described_one)
-    return described
+    return finished(sfn, executions)
 
 
 def _attempts(sfn: Any, execution: dict[str, Any]) -> int:
