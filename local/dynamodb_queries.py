@@ -3,15 +3,16 @@
 moto 5.2.5's ``Table.query`` on a table's own key (no index) finds its candidates with
 ``[item for item in self.all_items() if item.hash_key == hash_key]``, and ``all_items`` lists and
 sorts every item of the table: a Query costs O(n log n) in the table's size, whatever the
-partition holds. This service's state table grows by a dozen items per request, so after the
-bench's 1,000 creates each Query (a decision reads its request's partition) walked ~15,000 items
-under the DynamoDB lock (``local.dynamodb_transactions``), and 50 concurrent approvals queued
-behind each other: in py-spy, about a fifth of the stack process's samples were threads waiting
-for that lock while a Query sorted the table.
+partition holds. This service's state table gains several items with every request (the
+request, its token, links, events), so after the bench's 1,000 creates each Query (a decision
+reads its request's partition) listed and sorted thousands of items under the DynamoDB lock
+(``local.dynamodb_transactions``), and 50 concurrent approvals queued behind each other: in
+py-spy, about a fifth of the stack process's samples were threads waiting for that lock while a
+Query sorted the table.
 
 Here, while a Query without an index runs, ``all_items`` on that table answers only the queried
-partition (``Table.items[hash_key]``, moto's own store), sorted as before; ``query`` still filters
-by the hash key and sorts by the range key itself, so its answer is the same. Index queries
+partition (``Table.items[hash_key]``, moto's own store); ``query`` still filters by the hash key
+and sorts by the range key itself, so its answer is the same. Index queries
 (moto scans for those too, and would need an index of its own) and scans are left as they are.
 """
 
@@ -30,9 +31,7 @@ def _partition(table: Table, hash_key: Any) -> list[Any]:
     stored = table.items.get(hash_key)
     if stored is None:
         return []
-    if not table.range_key_attr:
-        return [stored]
-    return sorted(stored.values(), key=lambda item: item.range_key)
+    return list(stored.values()) if table.range_key_attr else [stored]
 
 
 def install() -> None:

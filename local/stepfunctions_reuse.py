@@ -1,7 +1,8 @@
 """State machine steps in moto without rebuilding, per step, what does not change between them.
 
-Profiled under load after ``local.stepfunctions_programs`` (py-spy, 100 Hz, the stack process
-under 50 requesters), moto 5.2.5's execution threads spent, of the stack process's busy time:
+Profiled after ``local.stepfunctions_programs`` and the other first fixes (py-spy at 50 Hz, samples
+taken only while a thread holds the GIL, 20 s of 20 concurrent requesters; docs/local-stack.md,
+"Under load"), moto 5.2.5's execution threads spent, of the stack process's GIL time:
 
 - about 11% parsing JSONPath expressions: ``asl.utils.json_path.extract_json`` (every ``.$``
   parameter, ``InputPath``, ``OutputPath``, Choice variable) and ``ResultPath`` call
