@@ -1,6 +1,8 @@
-"""What a function imports before its first event: with tracing off (the local stack, the bench,
-tests) no X-Ray SDK; with tracing on (every deployed function) powertools' own X-Ray provider.
-Each case is a fresh interpreter, as a Lambda cold start is."""
+"""What a function does before its first event: with tracing off (the local stack, the bench,
+tests) no X-Ray SDK is imported; with tracing on (every deployed function) powertools' own X-Ray
+provider. Outside SnapStart no model's validator is built, no AWS client is made and no adapter's
+module is imported until the first event needs it; under SnapStart all of it is done before the
+snapshot. Each case is a fresh interpreter, as a Lambda cold start is."""
 
 from __future__ import annotations
 
@@ -11,39 +13,70 @@ import sys
 
 import pytest
 
+from account_connections import wiring
 from tests.support import FUNCTIONS, ROOT
 
 PROBE = """
 import importlib, json, sys
 sys.path.insert(0, ".")
 app = importlib.import_module("app")
+from account_connections import wiring
+from account_connections.adapters.clients import client
+from account_connections.domain.fields import Model
 from account_connections.observability import tracer
+def models(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from models(sub)
+def names(complete):
+    return sorted(m.__qualname__ for m in set(models(Model)) if m.__pydantic_complete__ is complete)
+if sys.argv[1:] == ["before-snapshot"]:
+    from account_connections import snapstart
+    snapstart.warm([])
 print(json.dumps({"xray": "aws_xray_sdk.core" in sys.modules, "wrapt": "wrapt" in sys.modules,
-                  "provider": type(tracer.provider).__name__}))
+                  "provider": type(tracer.provider).__name__,
+                  "built": names(True), "pending": names(False),
+                  "clients": client.cache_info().currsize,
+                  "adapters": sorted(name for name in wiring.ADAPTER_MODULES if name in sys.modules)}))
 """
 
 
-def _imports(function_dir: str, **env: str) -> dict[str, object]:
+def _imports(function_dir: str, *args: str, **env: str) -> dict[str, object]:
     dropped = ("POWERTOOLS_TRACE_DISABLED", "LAMBDA_TASK_ROOT", "AWS_SAM_LOCAL")
     environment = {key: value for key, value in os.environ.items() if key not in dropped}
     environment.update(
         PYTHONPATH=str(ROOT / "layers" / "shared"), TABLE_NAME="t", AWS_DEFAULT_REGION="us-east-1"
     )
     environment.update(env)
-    done = subprocess.run([sys.executable, "-c", PROBE], cwd=FUNCTIONS / function_dir, env=environment,
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=FUNCTIONS / function_dir, env=environment,
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
-@pytest.mark.parametrize(
-    "function_dir", sorted(path.name for path in FUNCTIONS.iterdir() if (path / "app.py").exists())
-)
+FUNCTION_DIRS = sorted(path.name for path in FUNCTIONS.iterdir() if (path / "app.py").exists())
+
+
+@pytest.mark.parametrize("function_dir", FUNCTION_DIRS)
 def test_tracing_off_imports_no_xray_sdk(function_dir: str) -> None:
-    assert _imports(function_dir, POWERTOOLS_TRACE_DISABLED="true") == {
-        "xray": False, "wrapt": False, "provider": "UntracedProvider"
-    }  # fmt: skip
+    found = _imports(function_dir, POWERTOOLS_TRACE_DISABLED="true")
+    assert (found["xray"], found["wrapt"], found["provider"]) == (False, False, "UntracedProvider")
+
+
+@pytest.mark.parametrize("function_dir", FUNCTION_DIRS)
+def test_importing_a_handler_builds_no_model_makes_no_client_imports_no_adapter(function_dir: str) -> None:
+    """Each is done by the first event that needs it (a model's validator on its first use, a
+    client on its adapter's first call, an adapter's module by its factory)."""
+    found = _imports(function_dir, POWERTOOLS_TRACE_DISABLED="true")
+    assert found["pending"]  # the service's models, imported and not built
+    assert (found["built"], found["clients"], found["adapters"]) == ([], 0, [])
+
+
+def test_before_the_snapshot_every_model_is_built_and_every_adapter_imported() -> None:
+    found = _imports("manage_connections", "before-snapshot", POWERTOOLS_TRACE_DISABLED="true")
+    assert found["pending"] == [] and "Connection" in list(found["built"])  # type: ignore[call-overload]
+    assert found["adapters"] == sorted(wiring.ADAPTER_MODULES) and found["clients"] == 0
 
 
 def test_tracing_on_in_lambda_is_powertools_xray_provider() -> None:

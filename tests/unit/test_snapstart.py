@@ -50,3 +50,16 @@ def test_after_a_restore_every_client_and_adapter_is_made_anew(
     (after,) = runtime["after"]
     after()
     assert wiring.table() is not table and client("dynamodb") is not dynamodb
+
+
+def test_an_adapter_makes_its_client_on_its_first_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cold start makes only the clients its event calls (building an adapter makes none)."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:m")
+    monkeypatch.setenv("TABLE_NAME", "t")
+    wiring.reset()
+    client.cache_clear()
+    workflow = wiring.workflow()
+    assert client.cache_info().currsize == 0
+    assert workflow.sfn.meta.service_model.service_name == "stepfunctions"  # the first use
+    assert client.cache_info().currsize == 1 and workflow.sfn.meta is client("stepfunctions").meta

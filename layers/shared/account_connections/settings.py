@@ -8,12 +8,14 @@ import os
 from functools import cache
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from account_connections.domain.fields import Model
 
 T = TypeVar("T", bound="BaseSettings")
 
 
-class BaseSettings(BaseModel):
+class BaseSettings(Model):
     """Every function reads its settings through ``load_settings(Model)``: never ``os.environ``."""
 
     model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")

@@ -1,12 +1,14 @@
 """Lambda SnapStart (template.yaml: ``SnapStart: ApplyOn: PublishedVersions``): what a function
 does before its snapshot, and what it refreshes after a restore.
 
-Before the snapshot every module the first event needs is imported (the handler's own imports)
-and the AWS SDK has loaded the service models its clients need (``clients``: a client is made,
-which reads and caches the models, then dropped). After a restore the composition root forgets
-every adapter and client: nothing built before the snapshot (a connection pool, credentials,
-anything unique) is used by a restored environment; each is made again on first use, from the
-restored environment, with the models already in memory.
+Before the snapshot every module the first event needs is imported (the handler's own imports,
+and every adapter, which ``wiring`` otherwise imports on first use), every model is built
+(outside SnapStart a model's validator is built on its first use: ``domain.fields.Model``), and
+the AWS SDK has loaded the service models its clients need (``clients``: a client is made, which
+reads and caches the models, then dropped). After a restore the composition root forgets every
+adapter and client: nothing built before the snapshot (a connection pool, credentials, anything
+unique) is used by a restored environment; each is made again on first use, from the restored
+environment, with the models already in memory.
 
 Outside SnapStart (the local stack, tests) the runtime module ``snapshot_restore_py`` is absent
 and ``prepare`` does nothing.
@@ -18,10 +20,27 @@ from collections.abc import Iterable
 
 from account_connections import wiring
 from account_connections.adapters.clients import client
+from account_connections.domain.fields import Model
+
+
+def build_models() -> int:
+    """Build every model class defined so far whose build was deferred; returns how many."""
+    built = 0
+    pending: list[type[Model]] = [Model]
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        if not model.__pydantic_complete__:
+            model.model_rebuild()
+            built += 1
+    return built
 
 
 def warm(clients: Iterable[str]) -> None:
-    """Load each service's models into the SDK's caches, keeping no client."""
+    """Import every adapter and build every model; load each service's models into the SDK's
+    caches, keeping no client."""
+    wiring.import_adapters()
+    build_models()
     for service in clients:
         client(service)
     forget()

@@ -1,24 +1,18 @@
 """The composition root: the only module that builds adapters, each once per process, on first
 use. Routers and steps ask it; the use cases in ``logic/`` receive what it builds as ports.
-``reset()`` forgets them all (tests, after changing the environment)."""
+``reset()`` forgets them all (tests, after changing the environment).
+
+Each adapter's module is imported by its factory, on first use: a function imports only the
+adapters it builds (the docs function none, the requesters' no KMS signer or digest store), and
+each adapter's client is made on its first call (``LazyClient``)."""
 
 from __future__ import annotations
 
+import importlib
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from account_connections.adapters.clients import client
-from account_connections.adapters.dynamodb.audit import DynamoAuditLog
-from account_connections.adapters.dynamodb.connections import DynamoConnections
-from account_connections.adapters.dynamodb.digests import DynamoDigests
-from account_connections.adapters.dynamodb.registry import DynamoRegistry
-from account_connections.adapters.dynamodb.table import Table
-from account_connections.adapters.dynamodb.tokens import DynamoTokens
-from account_connections.adapters.iam import IamVerifier
-from account_connections.adapters.kms import KmsSigner
-from account_connections.adapters.sns import SnsMailer, SnsSubscriptions
-from account_connections.adapters.stepfunctions import StepFunctionsWorkflow
-from account_connections.adapters.sts import StsProofVerifier
+from account_connections.adapters.clients import LazyClient, client
 from account_connections.settings import (
     ApprovalTopicSettings,
     BaseSettings,
@@ -29,69 +23,108 @@ from account_connections.settings import (
     load_settings,
 )
 
+if TYPE_CHECKING:
+    from account_connections.adapters.dynamodb.audit import DynamoAuditLog
+    from account_connections.adapters.dynamodb.connections import DynamoConnections
+    from account_connections.adapters.dynamodb.digests import DynamoDigests
+    from account_connections.adapters.dynamodb.registry import DynamoRegistry
+    from account_connections.adapters.dynamodb.table import Table
+    from account_connections.adapters.dynamodb.tokens import DynamoTokens
+    from account_connections.adapters.iam import IamVerifier
+    from account_connections.adapters.kms import KmsSigner
+    from account_connections.adapters.sns import SnsMailer, SnsSubscriptions
+    from account_connections.adapters.stepfunctions import StepFunctionsWorkflow
+    from account_connections.adapters.sts import StsProofVerifier
+
 
 @cache
 def table() -> Table:
-    return Table(load_settings(BaseSettings).table_name, client("dynamodb"))
+    from account_connections.adapters.dynamodb.table import Table
+
+    return Table(load_settings(BaseSettings).table_name, LazyClient("dynamodb"))
 
 
 @cache
 def connections() -> DynamoConnections:
+    from account_connections.adapters.dynamodb.connections import DynamoConnections
+
     return DynamoConnections(table())
 
 
 @cache
 def tokens() -> DynamoTokens:
+    from account_connections.adapters.dynamodb.tokens import DynamoTokens
+
     return DynamoTokens(table())
 
 
 @cache
 def registry() -> DynamoRegistry:
+    from account_connections.adapters.dynamodb.registry import DynamoRegistry
+
     return DynamoRegistry(table())
 
 
 @cache
 def audit_log() -> DynamoAuditLog:
+    from account_connections.adapters.dynamodb.audit import DynamoAuditLog
+
     return DynamoAuditLog(table())
 
 
 @cache
 def digests() -> DynamoDigests:
+    from account_connections.adapters.dynamodb.digests import DynamoDigests
+
     return DynamoDigests(table())
 
 
 @cache
 def signer() -> KmsSigner:
+    from account_connections.adapters.kms import KmsSigner
+
     key_id = load_settings(DigestKeySettings).digest_key_id
     if not key_id:
         raise RuntimeError("DIGEST_KEY_ID is not set: the function has no digest signing key (template.yaml)")
-    return KmsSigner(client("kms"), key_id)
+    return KmsSigner(LazyClient("kms"), key_id)
 
 
 @cache
 def workflow() -> StepFunctionsWorkflow:
-    return StepFunctionsWorkflow(client("stepfunctions"), load_settings(WorkflowSettings).state_machine_arn)
+    from account_connections.adapters.stepfunctions import StepFunctionsWorkflow
+
+    return StepFunctionsWorkflow(
+        LazyClient("stepfunctions"), load_settings(WorkflowSettings).state_machine_arn
+    )
 
 
 @cache
 def mailer() -> SnsMailer:
-    return SnsMailer(client("sns"), load_settings(ApprovalTopicSettings).approval_topic_arn)
+    from account_connections.adapters.sns import SnsMailer
+
+    return SnsMailer(LazyClient("sns"), load_settings(ApprovalTopicSettings).approval_topic_arn)
 
 
 @cache
 def subscriptions() -> SnsSubscriptions:
-    return SnsSubscriptions(client("sns"), load_settings(ApprovalTopicSettings).approval_topic_arn)
+    from account_connections.adapters.sns import SnsSubscriptions
+
+    return SnsSubscriptions(LazyClient("sns"), load_settings(ApprovalTopicSettings).approval_topic_arn)
 
 
 @cache
 def proof_verifier() -> StsProofVerifier:
+    from account_connections.adapters.sts import StsProofVerifier
+
     return StsProofVerifier(load_settings(ProofSettings).sts_endpoint())
 
 
 @cache
 def verifier() -> IamVerifier:
+    from account_connections.adapters.iam import IamVerifier
+
     config = load_settings(VerifierSettings)
-    return IamVerifier(client("sts"), config.verifier_role_name, config.verifier_external_id)
+    return IamVerifier(LazyClient("sts"), config.verifier_role_name, config.verifier_external_id)
 
 
 @cache
@@ -109,6 +142,21 @@ def idempotency_persistence() -> Any:
         status_attr="idempotencyStatus",
         boto3_client=client("dynamodb"),
     )
+
+
+# Every adapter's module, as the factories import them.
+ADAPTER_MODULES = tuple(
+    f"account_connections.adapters.{name}"
+    for name in ("dynamodb.table", "dynamodb.connections", "dynamodb.tokens", "dynamodb.registry",
+                 "dynamodb.audit", "dynamodb.digests", "kms", "stepfunctions", "sns", "sts", "iam")
+)  # fmt: skip
+
+
+def import_adapters() -> None:
+    """Import every adapter's module now (SnapStart: before the snapshot, so that a restored
+    environment imports none)."""
+    for name in ADAPTER_MODULES:
+        importlib.import_module(name)
 
 
 _BUILT = (table, connections, tokens, registry, audit_log, digests, signer, workflow, mailer, subscriptions,

@@ -23,6 +23,7 @@ from account_connections.domain.fields import (
     CONNECTION_ID_PATTERN,
     SPACE_ID_PATTERN,
     USER_ID_PATTERN,
+    Model,
 )
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.logic import audit, digests
@@ -181,7 +182,7 @@ def audit_export(
                     body=audit.as_json_lines(page.items), headers=headers)  # fmt: skip
 
 
-class DigestPage(BaseModel):
+class DigestPage(Model):
     items: list[Digest]
     nextToken: str | None = None
 

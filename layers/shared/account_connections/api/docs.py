@@ -16,9 +16,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParameter
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel
 
 from account_connections.api.problems import problem, problem_responses
+from account_connections.domain.fields import Model
 from account_connections.observability import logger
 
 router = APIGatewayHttpRouter()
@@ -39,7 +39,7 @@ DOC_CACHE_CONTROL = "public, max-age=300"
 _METHODS = ("get", "head", "post", "put", "delete", "patch")
 
 
-class Health(BaseModel):
+class Health(Model):
     status: str
 
 

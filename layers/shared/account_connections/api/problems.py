@@ -8,9 +8,10 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from account_connections.domain import errors
+from account_connections.domain.fields import Model
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -23,7 +24,7 @@ def problem_responses(descriptions: dict[int, str]) -> dict[int, Any]:
     return {code: {"description": text, **PROBLEM_CONTENT} for code, text in descriptions.items()}
 
 
-class Unauthorized(BaseModel):
+class Unauthorized(Model):
     """What API Gateway's JWT authorizer answers to a request without a valid bearer token."""
 
     message: str = Field(description="Always `Unauthorized`.", examples=["Unauthorized"])

@@ -6,8 +6,7 @@ from __future__ import annotations
 import uuid
 from enum import StrEnum
 
-from pydantic import BaseModel
-
+from account_connections.domain.fields import Model
 from account_connections.domain.statuses import ConnectionStatus
 
 
@@ -35,7 +34,7 @@ class EventType(StrEnum):
     APPROVER_REMOVED = "APPROVER_REMOVED"
 
 
-class AuditEvent(BaseModel):
+class AuditEvent(Model):
     """One recorded change: of a connection, or (``connectionId`` None) of the registry of spaces,
     members and administrators, which names its space or its account."""
 
@@ -67,7 +66,7 @@ def chain_of(event: AuditEvent) -> str:
     return f"REGISTRY#SPACE#{event.spaceId}" if event.spaceId else f"REGISTRY#ACCOUNT#{event.accountId}"
 
 
-class AuditEventPage(BaseModel):
+class AuditEventPage(Model):
     items: list[AuditEvent]
     nextToken: str | None = None
 

@@ -10,12 +10,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, StringConstraints
+from pydantic import AfterValidator, Field, PrivateAttr, StringConstraints
 
 from account_connections.domain.audit import AuditEvent, EventType
 from account_connections.domain.chain import ChainHead
 from account_connections.domain.clock import isoformat, utcnow
-from account_connections.domain.fields import AccountId, Description, DisplayName, StrictModel
+from account_connections.domain.fields import AccountId, Description, DisplayName, Model, StrictModel
 from account_connections.domain.limits import MAX_ROLES
 from account_connections.domain.policy import ApprovalPolicy
 from account_connections.domain.proof import AccountProof
@@ -29,7 +29,7 @@ _ROLE_ARN = re.compile(
 MAX_ROLE_PATH = 512
 
 
-class RoleArn(BaseModel):
+class RoleArn(Model):
     """A parsed IAM role ARN: ``arn:<partition>:iam::<account>:role/<path><name>``."""
 
     arn: str
@@ -105,7 +105,7 @@ class DecisionRequest(StrictModel):
 # ---- stored and returned ---------------------------------------------------------------------
 
 
-class RoleAttachment(BaseModel):
+class RoleAttachment(Model):
     roleArn: str
     roleName: str
     attached: bool
@@ -113,7 +113,7 @@ class RoleAttachment(BaseModel):
     checkedAt: str
 
 
-class Approval(BaseModel):
+class Approval(Model):
     """One approver's approval of a request: who (the address a link went to, or the principal an
     account proof proved), how, when, and whether they authorized paid tiers."""
 
@@ -123,7 +123,7 @@ class Approval(BaseModel):
     paidTiersAuthorized: bool = False
 
 
-class Connection(BaseModel):
+class Connection(Model):
     """A connection request as the API shows it. Secrets (task token, link hash) never live here."""
 
     connectionId: str
@@ -213,7 +213,7 @@ class StatusChange:
         return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
 
-class ShownRequest(BaseModel):
+class ShownRequest(Model):
     """What the administrator is asked to approve, as it stood when a token was made for it.
 
     Kept on each verification token item, so that a decision reads only its token: the decision's
@@ -271,7 +271,7 @@ class CreateConnectionResponse(Connection):
     connectionToken: str = Field(description="Shown only in this response: hand it to the administrator.")
 
 
-class ConnectionPage(BaseModel):
+class ConnectionPage(Model):
     items: list[Connection]
     nextToken: str | None = None
 

@@ -14,10 +14,11 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from account_connections.domain import chain
 from account_connections.domain.audit import AuditEvent
+from account_connections.domain.fields import Model
 
 VERSION = 1
 SIGNING_ALGORITHM = "RSASSA_PSS_SHA_256"
@@ -25,7 +26,7 @@ SIGNING_ALGORITHM = "RSASSA_PSS_SHA_256"
 _UNHASHED = ("hash", "signature")
 
 
-class ChainDigest(BaseModel):
+class ChainDigest(Model):
     """One chain's events in a period: how many, and the last one's place and hash."""
 
     chain: str = Field(
@@ -36,7 +37,7 @@ class ChainDigest(BaseModel):
     hash: str = Field(description="The hash of the last of them.")
 
 
-class Digest(BaseModel):
+class Digest(Model):
     """A period's digest (docs/audit.md, "The digest format")."""
 
     model_config = ConfigDict(populate_by_name=True)

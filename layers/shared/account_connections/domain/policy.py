@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from account_connections.domain.errors import DomainError
-from account_connections.domain.fields import Email, PrincipalArn, StrictModel
+from account_connections.domain.fields import Email, Model, PrincipalArn, StrictModel
 from account_connections.domain.limits import LINK_INTERVAL, MAX_LINKS
 
 MAX_APPROVERS = 10
@@ -27,7 +27,7 @@ MIN_DELAY_SECONDS = int(LINK_INTERVAL.total_seconds())
 Seconds = Annotated[int, Field(ge=MIN_DELAY_SECONDS, le=31536000)]
 
 
-class ApprovalPolicy(BaseModel):
+class ApprovalPolicy(Model):
     """An account's policy as the registry keeps it and a request carries it (its snapshot)."""
 
     approvers: list[str]
@@ -70,7 +70,8 @@ COPIED_AT_CREATE = (
     "escalateTo",
 )
 # The plain policy's values of those: one approval, no principals, no reminder, no escalation.
-PLAIN = ApprovalPolicy(approvers=[])
+# Constructed, not validated (constant values): importing it builds no validator (``Model``).
+PLAIN = ApprovalPolicy.model_construct(approvers=[])
 
 
 def copied_at_create(policy: ApprovalPolicy) -> dict[str, object]:
@@ -200,7 +201,7 @@ class PutApproverRequest(StrictModel):
 # ---- the workflow's timers -----------------------------------------------------------------------
 
 
-class Timer(BaseModel):
+class Timer(Model):
     """One wait of the approval workflow: ``seconds`` long, then what it does when it fires (remind,
     escalate, or, the last one, expire). ``number`` counts the workflow's rounds (0: the first
     link)."""
@@ -212,7 +213,8 @@ class Timer(BaseModel):
     expire: bool = False
 
 
-FIRST_ROUND = Timer(number=0, seconds=0)
+# Constructed, not validated, as PLAIN is.
+FIRST_ROUND = Timer.model_construct(number=0, seconds=0)
 
 
 def timers(policy: ApprovalPolicy, window_seconds: int) -> list[Timer]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from account_connections.domain.errors import ApproverNotRegistered
-from account_connections.domain.fields import DisplayName, StrictModel
+from account_connections.domain.fields import DisplayName, Model, StrictModel
 from account_connections.domain.policy import ApprovalPolicy
 from account_connections.domain.policy import PutApproverRequest as PutApproverRequest
 
@@ -29,14 +29,14 @@ class PutMemberRequest(StrictModel):
     role: Annotated[SpaceRole, Field(strict=False, description="SPACE_ADMIN, POWER_USER or LIMITED_ACCESS.")]
 
 
-class Space(BaseModel):
+class Space(Model):
     spaceId: str
     name: str
     updatedAt: str
     updatedBy: str
 
 
-class Member(BaseModel):
+class Member(Model):
     spaceId: str
     userId: str
     role: SpaceRole
@@ -75,7 +75,7 @@ def no_administrator(account_id: str) -> ApproverNotRegistered:
     )
 
 
-class AddressSubscription(BaseModel):
+class AddressSubscription(Model):
     """An administrator's address: its one email subscription to the approval topic and the
     accounts whose messages its filter policy lets through. ``version`` is the one it was read
     at (0: not stored yet); every change is written on condition that it still is, so that two
@@ -93,6 +93,6 @@ class AddressSubscription(BaseModel):
         return self.model_copy(update={"accounts": [a for a in self.accounts if a != account_id]})
 
 
-class ApproverPage(BaseModel):
+class ApproverPage(Model):
     items: list[Approver]
     nextToken: str | None = None

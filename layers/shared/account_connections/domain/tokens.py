@@ -9,9 +9,8 @@ import secrets
 from datetime import timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel
-
 from account_connections.domain.connection import ShownRequest
+from account_connections.domain.fields import Model
 
 TOKEN_BYTES = 32  # 256 bits
 # Retired links are kept this long past their expiry, so that they answer 410 rather than 404.
@@ -31,7 +30,7 @@ class TokenState(StrEnum):
     REVOKED = "REVOKED"
 
 
-class LinkToken(BaseModel):
+class LinkToken(Model):
     """What the table keeps for a token, under its hash. A decision reads nothing else: the request
     as shown, the address the link went to and, while the workflow waits, copies of its task token
     and the CSRF secret (dropped when the token is retired)."""

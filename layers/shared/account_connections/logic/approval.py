@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from account_connections.domain.chain import ChainHead
 from account_connections.domain.clock import isoformat, utcnow
@@ -42,6 +42,7 @@ from account_connections.domain.errors import (
     VerificationTokenGone,
     VerificationTokenNotFound,
 )
+from account_connections.domain.fields import Model
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import (
     LinkToken,
@@ -77,7 +78,7 @@ _GONE_DETAIL: dict[str, str] = {
 }
 
 
-class VerificationView(BaseModel):
+class VerificationView(Model):
     """What the confirmation page shows, and the form's hidden fields."""
 
     token: str
@@ -88,7 +89,7 @@ class VerificationView(BaseModel):
     proofNeeded: bool = False
 
 
-class DecisionOutcome(BaseModel):
+class DecisionOutcome(Model):
     """What ``POST /verify`` answers: the decision, and the request as it now is (still pending
     when an approval did not reach the quorum: ``approvals`` lists who has approved so far)."""
 

@@ -23,8 +23,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel
-
 from account_connections.domain.access import Principal
 from account_connections.domain.audit import AuditEvent, EventType
 from account_connections.domain.clock import isoformat, utcnow
@@ -40,6 +38,7 @@ from account_connections.domain.errors import (
     ConnectionNotFound,
     DecisionNotReady,
 )
+from account_connections.domain.fields import Model
 from account_connections.domain.limits import LinkLimit
 from account_connections.domain.policy import ApprovalPolicy, Timer
 from account_connections.domain.registry import Approver
@@ -56,12 +55,12 @@ from account_connections.observability import logger, metrics
 from account_connections.ports import ConnectionStore, LinkChange, Mailer, RegistryStore
 
 
-class ApprovalEmail(BaseModel):
+class ApprovalEmail(Model):
     subject: str
     body: str
 
 
-class LinkSent(BaseModel):
+class LinkSent(Model):
     """What a resend answers: when the new link went out and until when it works."""
 
     connectionId: str

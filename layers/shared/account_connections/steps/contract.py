@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import ConfigDict, SecretStr
 
 from account_connections.domain.connection import Approval, Connection
+from account_connections.domain.fields import Model
 from account_connections.domain.policy import FIRST_ROUND, Timer
 from account_connections.domain.statuses import ConnectionStatus
 
 
-class StepInput(BaseModel):
+class StepInput(Model):
     """Every step gets the connection and the correlation id of the request that created it."""
 
     model_config = ConfigDict(extra="forbid")
@@ -30,7 +31,7 @@ class NotifyApproverInput(StepInput):
     round: Timer = FIRST_ROUND
 
 
-class Decision(BaseModel):
+class Decision(Model):
     """What the decision sent with SendTaskSuccess (``logic.approval.decision_output``)."""
 
     authorizePaidTiers: bool = False
@@ -47,7 +48,7 @@ class AttachRolesInput(StepInput):
     pass
 
 
-class StepError(BaseModel):
+class StepError(Model):
     """A ``Catch``'s ``ResultPath`` content: the error name and its cause."""
 
     Error: str | None = None
@@ -73,28 +74,28 @@ class RecordOutcomeInput(StepInput):
     error: StepError | None = None
 
 
-class VerifyConnectionOutput(BaseModel):
+class VerifyConnectionOutput(Model):
     connectionId: str
     verified: bool
 
 
-class RejectedRole(BaseModel):
+class RejectedRole(Model):
     roleArn: str
     roleName: str
     reason: str
 
 
-class AttachRolesOutput(BaseModel):
+class AttachRolesOutput(Model):
     attached: list[str]
     rejected: list[RejectedRole]
 
 
-class NotifyApproverOutput(BaseModel):
+class NotifyApproverOutput(Model):
     connectionId: str
     sentAt: str
 
 
-class OutcomeEvent(BaseModel):
+class OutcomeEvent(Model):
     """The requester's notice on the events topic: how the request ended, and why."""
 
     connectionId: str
