@@ -5,25 +5,28 @@ enforce the same conditions. Imports the domain only."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from account_connections.domain.audit import AuditEvent
 from account_connections.domain.chain import ChainHead
-from account_connections.domain.connection import (
-    Approval,
-    Connection,
-    ConnectionSecrets,
-    RoleAttachment,
-    ShownRequest,
-    StatusChange,
-)
-from account_connections.domain.digest import Digest
-from account_connections.domain.limits import LinkLimit
-from account_connections.domain.policy import ApprovalPolicy
-from account_connections.domain.proof import AccountProof, CallerIdentity
-from account_connections.domain.registry import AddressSubscription, Approver, Member, Space, SpaceRole
-from account_connections.domain.statuses import ConnectionStatus
-from account_connections.domain.tokens import LinkToken, TokenState
+from account_connections.domain.tokens import TokenState
+
+if TYPE_CHECKING:  # annotations only: importing the ports imports no more of the domain than this
+    from account_connections.domain.audit import AuditEvent
+    from account_connections.domain.connection import (
+        Approval,
+        Connection,
+        ConnectionSecrets,
+        RoleAttachment,
+        ShownRequest,
+        StatusChange,
+    )
+    from account_connections.domain.digest import Digest
+    from account_connections.domain.limits import LinkLimit
+    from account_connections.domain.policy import ApprovalPolicy
+    from account_connections.domain.proof import AccountProof, CallerIdentity
+    from account_connections.domain.registry import AddressSubscription, Approver, Member, Space, SpaceRole
+    from account_connections.domain.statuses import ConnectionStatus
+    from account_connections.domain.tokens import LinkToken
 
 T = TypeVar("T")
 
