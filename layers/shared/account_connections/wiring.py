@@ -5,7 +5,7 @@ use. Routers and steps ask it; the use cases in ``logic/`` receive what it build
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING
 
 from account_connections.adapters.clients import client
 from account_connections.adapters.dynamodb.audit import DynamoAuditLog
@@ -28,6 +28,9 @@ from account_connections.settings import (
     WorkflowSettings,
     load_settings,
 )
+
+if TYPE_CHECKING:
+    from account_connections.adapters.dynamodb.idempotency import TransactionalIdempotency
 
 
 @cache
@@ -95,12 +98,12 @@ def verifier() -> IamVerifier:
 
 
 @cache
-def idempotency_persistence() -> Any:
-    """powertools' idempotency records in the state table (imported here, on use: only the
-    requesters' function needs it)."""
-    from aws_lambda_powertools.utilities.idempotency.persistence.dynamodb import DynamoDBPersistenceLayer
+def idempotency_persistence() -> TransactionalIdempotency:
+    """powertools' idempotency records in the state table, which a keyed create's transaction
+    completes (imported here, on use: only the requesters' function needs it)."""
+    from account_connections.adapters.dynamodb.idempotency import TransactionalIdempotency
 
-    return DynamoDBPersistenceLayer(
+    return TransactionalIdempotency(
         table_name=load_settings(BaseSettings).table_name,
         key_attr="pk",
         sort_key_attr="sk",
