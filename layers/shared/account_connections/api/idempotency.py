@@ -25,6 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from account_connections import wiring
+from account_connections.adapters.dynamodb.idempotency import TransactionalIdempotency
 from account_connections.domain.connection import (
     Connection,
     CreateConnectionRequest,
@@ -69,8 +70,9 @@ Completion = Callable[[Connection], dict[str, Any]]
 
 
 @cache
-def _idempotent_create(ttl_seconds: int) -> Any:
-    records = wiring.idempotency_persistence()
+def _idempotent_create(ttl_seconds: int, records: TransactionalIdempotency) -> Any:
+    """The guarded create, once per TTL and records (those the composition root builds now: the
+    ones its completion writes to)."""
     serializer = WithoutConnectionToken()
 
     def completion(created: Connection) -> dict[str, Any]:
@@ -118,7 +120,9 @@ def create_once(
     # The in-progress record expires with this invocation, so that a crash frees the key.
     _config(ttl_seconds).register_lambda_context(context)
     try:
-        response: CreateConnectionResponse = _idempotent_create(ttl_seconds)(request=request, run=first)
+        response: CreateConnectionResponse = _idempotent_create(
+            ttl_seconds, wiring.idempotency_persistence()
+        )(request=request, run=first)
     except IdempotencyValidationError as exc:
         raise IdempotencyKeyReused("this Idempotency-Key was used with a different body") from exc
     except IdempotencyAlreadyInProgressError as exc:

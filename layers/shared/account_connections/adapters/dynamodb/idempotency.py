@@ -22,6 +22,7 @@ from typing import Any
 from aws_lambda_powertools.shared.json_encoder import Encoder
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS, DataRecord
 from aws_lambda_powertools.utilities.idempotency.persistence.dynamodb import DynamoDBPersistenceLayer
+from botocore.exceptions import ClientError
 
 Op = dict[str, Any]
 
@@ -42,10 +43,9 @@ class TransactionalIdempotency(DynamoDBPersistenceLayer):
         self._completed: ContextVar[DataRecord | None] = ContextVar("idempotency_completed", default=None)
 
     def _put_record(self, data_record: DataRecord) -> None:
-        self._in_progress.set(None)
-        self._completed.set(None)
         super()._put_record(data_record)
         self._in_progress.set(data_record)
+        self._completed.set(None)
 
     def completion(self, result: dict[str, Any]) -> Op:
         """The transaction item that completes this invocation's record with ``result`` (the
@@ -118,6 +118,30 @@ class TransactionalIdempotency(DynamoDBPersistenceLayer):
         """powertools' delete (the function raised): the record goes, in progress or completed by a
         transaction whose function failed after it (the workflow did not start), and the key is
         free again."""
-        self._in_progress.set(None)
-        self._completed.set(None)
-        super().delete_record(data, exception)
+        try:
+            super().delete_record(data, exception)
+        finally:
+            self._in_progress.set(None)
+            self._completed.set(None)
+
+    def _delete_record(self, data_record: DataRecord) -> None:
+        """powertools' DeleteItem, of this invocation's record only: one that another invocation
+        took over after this one's in-progress expiry (a later ``in_progress_expiration``, which
+        the completion keeps) is left to that one."""
+        mine = self._in_progress.get()
+        if mine is None or mine.in_progress_expiry_timestamp is None:
+            super()._delete_record(data_record)
+            return
+        try:
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key=self._get_key(data_record.idempotency_key),
+                ConditionExpression="#in_progress_expiry = :put_in_progress_expiry",
+                ExpressionAttributeNames={"#in_progress_expiry": self.in_progress_expiry_attr},
+                ExpressionAttributeValues={
+                    ":put_in_progress_expiry": {"N": str(mine.in_progress_expiry_timestamp)}
+                },
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
