@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import S
 from aws_lambda_powertools.utilities.idempotency.persistence.dynamodb import DynamoDBPersistenceLayer
 from botocore.exceptions import ClientError
 
-Op = dict[str, Any]
+from account_connections.adapters.dynamodb.table import Op
 
 
 class TransactionalIdempotency(DynamoDBPersistenceLayer):
