@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from account_connections.adapters.clients import LazyClient, client
 from account_connections.settings import (
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from account_connections.adapters.dynamodb.audit import DynamoAuditLog
     from account_connections.adapters.dynamodb.connections import DynamoConnections
     from account_connections.adapters.dynamodb.digests import DynamoDigests
+    from account_connections.adapters.dynamodb.idempotency import TransactionalIdempotency
     from account_connections.adapters.dynamodb.registry import DynamoRegistry
     from account_connections.adapters.dynamodb.table import Table
     from account_connections.adapters.dynamodb.tokens import DynamoTokens
@@ -75,6 +76,7 @@ def audit_log() -> DynamoAuditLog:
 @cache
 def digests() -> DynamoDigests:
     from account_connections.adapters.dynamodb.digests import DynamoDigests
+    from account_connections.adapters.dynamodb.idempotency import TransactionalIdempotency
 
     return DynamoDigests(table())
 
@@ -128,12 +130,12 @@ def verifier() -> IamVerifier:
 
 
 @cache
-def idempotency_persistence() -> Any:
-    """powertools' idempotency records in the state table (imported here, on use: only the
-    requesters' function needs it)."""
-    from aws_lambda_powertools.utilities.idempotency.persistence.dynamodb import DynamoDBPersistenceLayer
+def idempotency_persistence() -> TransactionalIdempotency:
+    """powertools' idempotency records in the state table, which a keyed create's transaction
+    completes (imported here, on use: only the requesters' function needs it)."""
+    from account_connections.adapters.dynamodb.idempotency import TransactionalIdempotency
 
-    return DynamoDBPersistenceLayer(
+    return TransactionalIdempotency(
         table_name=load_settings(BaseSettings).table_name,
         key_attr="pk",
         sort_key_attr="sk",
@@ -148,7 +150,8 @@ def idempotency_persistence() -> Any:
 ADAPTER_MODULES = tuple(
     f"account_connections.adapters.{name}"
     for name in ("dynamodb.table", "dynamodb.connections", "dynamodb.tokens", "dynamodb.registry",
-                 "dynamodb.audit", "dynamodb.digests", "kms", "stepfunctions", "sns", "sts", "iam")
+                 "dynamodb.audit", "dynamodb.digests", "dynamodb.idempotency", "kms", "stepfunctions", "sns",
+                 "sts", "iam")
 )  # fmt: skip
 
 

@@ -4,7 +4,10 @@ its records kept in the state table (``IDEMPOTENCY#create_connection``).
 A record keeps the create's response without its connection token (SPEC.md: the token never
 leaves the server after the create response, not even into an idempotency record), so a replay
 cannot answer the first token: it answers the same connection with a new connection token that
-replaces the first (``logic.connections.replay_create``)."""
+replaces the first (``logic.connections.replay_create``).
+
+The create's own transaction completes the record (``adapters.dynamodb.idempotency``): ``run`` is
+given the write that does it, for the store to add to its transaction."""
 
 from __future__ import annotations
 
@@ -22,7 +25,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from account_connections import wiring
-from account_connections.domain.connection import CreateConnectionRequest, CreateConnectionResponse
+from account_connections.adapters.dynamodb.idempotency import TransactionalIdempotency
+from account_connections.domain.connection import (
+    Connection,
+    CreateConnectionRequest,
+    CreateConnectionResponse,
+)
 from account_connections.domain.errors import IdempotencyInProgress, IdempotencyKeyReused
 
 
@@ -56,18 +64,32 @@ class WithoutConnectionToken(BaseIdempotencySerializer):
         return CreateConnectionResponse.model_validate({**data, "connectionToken": ""})
 
 
+# The transaction item that completes the key's record with the create's response, given the
+# connection as the create's transaction stores it.
+Completion = Callable[[Connection], dict[str, Any]]
+
+
 @cache
-def _idempotent_create(ttl_seconds: int) -> Any:
+def _idempotent_create(ttl_seconds: int, records: TransactionalIdempotency) -> Any:
+    """The guarded create, once per TTL and records (those the composition root builds now: the
+    ones its completion writes to)."""
+    serializer = WithoutConnectionToken()
+
+    def completion(created: Connection) -> dict[str, Any]:
+        # The response the create will answer, as the record keeps it (without its token: any will do).
+        answer = CreateConnectionResponse(**created.model_dump(), connectionToken="")
+        return records.completion(serializer.to_dict(answer))
+
     @idempotent_function(
         data_keyword_argument="request",
-        persistence_store=wiring.idempotency_persistence(),
+        persistence_store=records,
         config=_config(ttl_seconds),
-        output_serializer=WithoutConnectionToken(),
+        output_serializer=serializer,
     )
     def create(
-        request: IdempotentCreate, run: Callable[[], CreateConnectionResponse]
+        request: IdempotentCreate, run: Callable[[Completion], CreateConnectionResponse]
     ) -> CreateConnectionResponse:
-        return run()
+        return run(completion)
 
     return create
 
@@ -75,27 +97,32 @@ def _idempotent_create(ttl_seconds: int) -> Any:
 def create_once(
     request: IdempotentCreate,
     context: LambdaContext,
-    run: Callable[[], CreateConnectionResponse],
+    run: Callable[[Completion], CreateConnectionResponse],
     replay: Callable[[CreateConnectionResponse], CreateConnectionResponse],
     ttl_seconds: int,
 ) -> CreateConnectionResponse:
-    """``run()`` once per key, caller and space; a retry with the same body gets ``replay(stored)``:
-    the stored response (without its connection token) as ``replay`` completes it.
+    """``run(completion)`` once per key, caller and space, its transaction completing the key's
+    record with ``completion`` (powertools then writes nothing more: the key costs one call, the
+    in-progress put); a retry with the same body gets ``replay(stored)``: the stored response
+    (without its connection token) as ``replay`` completes it. When ``run`` raises, powertools
+    deletes the record, completed or not, and the key is free again.
 
     Raises ``IdempotencyKeyReused`` (same key, another body), ``IdempotencyInProgress`` and what
     ``run`` and ``replay`` raise.
     """
     ran = False
 
-    def first() -> CreateConnectionResponse:
+    def first(completion: Completion) -> CreateConnectionResponse:
         nonlocal ran
         ran = True
-        return run()
+        return run(completion)
 
     # The in-progress record expires with this invocation, so that a crash frees the key.
     _config(ttl_seconds).register_lambda_context(context)
     try:
-        response: CreateConnectionResponse = _idempotent_create(ttl_seconds)(request=request, run=first)
+        response: CreateConnectionResponse = _idempotent_create(
+            ttl_seconds, wiring.idempotency_persistence()
+        )(request=request, run=first)
     except IdempotencyValidationError as exc:
         raise IdempotencyKeyReused("this Idempotency-Key was used with a different body") from exc
     except IdempotencyAlreadyInProgressError as exc:

@@ -76,11 +76,15 @@ def _verify_base_url() -> str:
     return f"https://{domain}"
 
 
-def _create(body: CreateConnectionRequest) -> CreateConnectionResponse:
+def _create(
+    body: CreateConnectionRequest, completion: idempotency.Completion | None = None
+) -> CreateConnectionResponse:
+    """The create; with an Idempotency-Key, its transaction also completes the key's record."""
     principal = _principal()
     space_id = router.current_event.path_parameters["spaceId"]
+    store = wiring.connections() if completion is None else wiring.connections().completing(completion)
     return connections.create_connection(
-        wiring.connections(),
+        store,
         wiring.workflow(),
         principal,
         space_id,
@@ -139,7 +143,7 @@ def create_connection(
                 )
             created = idempotency.create_once(
                 idempotency.IdempotentCreate(key=key, principal=principal.sub, spaceId=spaceId, body=body),
-                router.lambda_context, lambda: _create(body),
+                router.lambda_context, lambda completion: _create(body, completion),
                 lambda stored: _replay(principal, stored), settings().idempotency_ttl_seconds,
             )  # fmt: skip
     except BEFORE_THE_WRITE:

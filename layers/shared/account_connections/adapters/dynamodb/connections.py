@@ -67,6 +67,7 @@ from account_connections.domain.errors import (
     ConnectionAlreadyLive,
     ConnectionNotFound,
     DomainError,
+    IdempotencyInProgress,
 )
 from account_connections.domain.limits import MAX_ROLES, too_many_roles
 from account_connections.domain.policy import ApprovalPolicy, RegisteredPolicyDiffers, copied_at_create
@@ -228,10 +229,19 @@ def _not_found(connection_id: str) -> ConnectionNotFound:
 
 
 class DynamoConnections:
-    """The ``ConnectionStore`` over the state table."""
+    """The ``ConnectionStore`` over the state table. ``completing`` gives the same store whose
+    creates also complete a record in their transaction (a keyed create's idempotency record)."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, *, completes: Callable[[Connection], Op] | None = None) -> None:
         self.table = table
+        self._completes = completes
+
+    def completing(self, record: Callable[[Connection], Op]) -> DynamoConnections:
+        """This store, each of whose creates adds ``record(connection)`` to its transaction, last:
+        a write conditioned on the record (``api.idempotency``), given the connection as the
+        transaction stores it. The record's condition failing refuses the create with
+        ``IdempotencyInProgress``, after the other refusals and with nothing written."""
+        return DynamoConnections(self.table, completes=record)
 
     # ---- reads -----------------------------------------------------------------------------
 
@@ -347,7 +357,8 @@ class DynamoConnections:
         must hold a role that may change the space, and the account's registration must exist with
         what ``policy`` says of the fields a request copies (``COPIED_AT_CREATE``); each returns
         its item when it fails, so the refusal needs no read. The checks come first, in the order
-        the refusals take precedence (a refused caller learns nothing of the account)."""
+        the refusals take precedence (a refused caller learns nothing of the account); a store
+        ``completing`` a record writes it last."""
         member = _as_member(self.table, connection.spaceId, connection.requestedBy)
         condition, names, values = _registered_as(policy)
         approver = self.table.check(
@@ -373,9 +384,11 @@ class DynamoConnections:
             put_token(self.table, connection_token),
             put_event(self.table, requested),
         ]
+        if self._completes is not None:
+            items.append(self._completes(connection))
 
         def refused(cancelled: Cancelled, last: bool) -> DomainError | None:
-            failed = [code == "ConditionalCheckFailed" for code in cancelled.codes] + [False] * 3
+            failed = [code == "ConditionalCheckFailed" for code in cancelled.codes] + [False] * 7
             if failed[0]:
                 return _member_refusal(cancelled.items[0], connection.spaceId)
             if failed[1]:
@@ -391,6 +404,10 @@ class DynamoConnections:
                     f"account {connection.accountId} already has a pending or verified connection "
                     f"in space {connection.spaceId}"
                 )
+            if failed[6]:
+                # Another invocation holds the Idempotency-Key now (this one's in-progress record
+                # expired and was taken over).
+                return IdempotencyInProgress("a request with this Idempotency-Key is still in progress")
             if "TransactionConflict" in cancelled.codes and not last:
                 return _Conflicted("")
             return None
