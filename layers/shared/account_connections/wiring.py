@@ -76,7 +76,6 @@ def audit_log() -> DynamoAuditLog:
 @cache
 def digests() -> DynamoDigests:
     from account_connections.adapters.dynamodb.digests import DynamoDigests
-    from account_connections.adapters.dynamodb.idempotency import TransactionalIdempotency
 
     return DynamoDigests(table())
 
