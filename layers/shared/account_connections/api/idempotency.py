@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -22,19 +22,21 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseIdempotencySerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from account_connections import wiring
-from account_connections.adapters.dynamodb.idempotency import TransactionalIdempotency
 from account_connections.domain.connection import (
     Connection,
     CreateConnectionRequest,
     CreateConnectionResponse,
 )
 from account_connections.domain.errors import IdempotencyInProgress, IdempotencyKeyReused
+from account_connections.domain.fields import Model
+
+if TYPE_CHECKING:
+    from account_connections.adapters.dynamodb.idempotency import TransactionalIdempotency
 
 
-class IdempotentCreate(BaseModel):
+class IdempotentCreate(Model):
     """What an Idempotency-Key is scoped to: the caller and the space; ``body`` must match."""
 
     key: str

@@ -4,14 +4,13 @@ request, cancel and disconnect them."""
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from account_connections import wiring
-from account_connections.api import idempotency
 from account_connections.api.app import SpaceIdPath, current_principal, header
 from account_connections.api.problems import jwt_route_responses, problem_responses
 from account_connections.domain.access import Principal
@@ -29,6 +28,9 @@ from account_connections.domain.statuses import ConnectionStatus
 from account_connections.logic import connections
 from account_connections.logic.access import require_space_role
 from account_connections.settings import RequesterApiSettings, load_settings
+
+if TYPE_CHECKING:
+    from account_connections.api import idempotency
 
 router = APIGatewayHttpRouter()
 
@@ -141,6 +143,9 @@ def create_connection(
                     "the Idempotency-Key header is not valid",
                     errors=[{"field": "Idempotency-Key", "message": "1-255 printable ASCII characters"}],
                 )
+            # Imported by the first keyed create (with powertools' idempotency), not on a cold start.
+            from account_connections.api import idempotency
+
             created = idempotency.create_once(
                 idempotency.IdempotentCreate(key=key, principal=principal.sub, spaceId=spaceId, body=body),
                 router.lambda_context, lambda completion: _create(body, completion),
