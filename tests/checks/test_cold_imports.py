@@ -37,6 +37,7 @@ print(json.dumps({"xray": "aws_xray_sdk.core" in sys.modules, "wrapt": "wrapt" i
                   "provider": type(tracer.provider).__name__,
                   "built": names(True), "pending": names(False),
                   "clients": client.cache_info().currsize,
+                  "openapi_models": "aws_lambda_powertools.event_handler.openapi.models" in sys.modules,
                   "adapters": sorted(name for name in wiring.ADAPTER_MODULES if name in sys.modules)}))
 """
 
@@ -67,10 +68,12 @@ def test_tracing_off_imports_no_xray_sdk(function_dir: str) -> None:
 @pytest.mark.parametrize("function_dir", FUNCTION_DIRS)
 def test_importing_a_handler_builds_no_model_makes_no_client_imports_no_adapter(function_dir: str) -> None:
     """Each is done by the first event that needs it (a model's validator on its first use, a
-    client on its adapter's first call, an adapter's module by its factory)."""
+    client on its adapter's first call, an adapter's module by its factory); powertools' OpenAPI
+    models (about 100 ms) only by building the document, which no request does."""
     found = _imports(function_dir, POWERTOOLS_TRACE_DISABLED="true")
     assert found["pending"]  # the service's models, imported and not built
     assert (found["built"], found["clients"], found["adapters"]) == ([], 0, [])
+    assert found["openapi_models"] is False
 
 
 def test_before_the_snapshot_every_model_is_built_and_every_adapter_imported() -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParameter
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
@@ -94,6 +93,10 @@ def write_document(path: str | Path) -> None:
 
 def generate_document() -> dict[str, Any]:
     """The OpenAPI document of every route, generated from the routers."""
+    # Imported here, as the routers are: powertools' OpenAPI models (~100 ms) are for building
+    # the document, which a request only reads.
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
     from account_connections.api.app import create_app
 
     app = create_app(*routers())
