@@ -5,7 +5,7 @@ enforce the same conditions. Imports the domain only."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
 from account_connections.domain.chain import ChainHead
 from account_connections.domain.tokens import TokenState
@@ -31,14 +31,12 @@ if TYPE_CHECKING:  # annotations only: importing the ports imports no more of th
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Page(Generic[T]):
+class Page(NamedTuple, Generic[T]):
     items: list[T]
     next_token: str | None = None
 
 
-@dataclass(frozen=True)
-class ConnectionQuery:
+class ConnectionQuery(NamedTuple):
     """An auditor's filter over connections; the store picks the index that serves it."""
 
     status: ConnectionStatus | None = None
@@ -48,8 +46,7 @@ class ConnectionQuery:
     created_to: str | None = None
 
 
-@dataclass(frozen=True)
-class EventQuery:
+class EventQuery(NamedTuple):
     connection_id: str | None = None
     actor: str | None = None
     at_from: str | None = None

@@ -7,8 +7,7 @@ Global groups (``auditors``, ``operators``) come from a configurable claim; spac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from account_connections.domain.errors import NotAuthenticated, NotAuthorized
 from account_connections.domain.registry import SpaceRole
@@ -18,8 +17,7 @@ OPERATORS = "operators"
 MUTATING_ROLES = frozenset({SpaceRole.SPACE_ADMIN, SpaceRole.POWER_USER})
 
 
-@dataclass(frozen=True)
-class Principal:
+class Principal(NamedTuple):
     sub: str
     groups: frozenset[str]
     # The JWT's ``email`` claim, when the identity provider sends one: a link sent to it is the

@@ -25,16 +25,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from account_connections.domain.audit import AuditEvent
 from account_connections.domain.clock import isoformat
 
 
-@dataclass(frozen=True)
-class ChainHead:
+class ChainHead(NamedTuple):
     """A chain's last event: its place, hash and time (``seq`` 0: the chain is empty)."""
 
     seq: int = 0

@@ -8,7 +8,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import AfterValidator, Field, PrivateAttr, StringConstraints
 
@@ -190,8 +190,7 @@ class ConnectionSecrets:
     revision: int = 0
 
 
-@dataclass(frozen=True)
-class StatusChange:
+class StatusChange(NamedTuple):
     """A transition: the status it reaches, who made it, and what it records besides."""
 
     target: ConnectionStatus

@@ -5,8 +5,8 @@ the links' limit."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from account_connections.domain.errors import TooManyLinks, TooManyRoles
 
@@ -20,8 +20,7 @@ LINK_INTERVAL = timedelta(minutes=1)
 MAX_HISTORY_PAGE = 100
 
 
-@dataclass(frozen=True)
-class LinkLimit:
+class LinkLimit(NamedTuple):
     """What a new link must pass unless it is the request's first: fewer than ``max_links`` links so
     far, the last one at least ``interval`` before it."""
 

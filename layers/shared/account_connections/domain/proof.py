@@ -22,9 +22,8 @@ import base64
 import binascii
 import re
 import xml.etree.ElementTree as ElementTree
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from pydantic import Field, StringConstraints
@@ -62,8 +61,7 @@ class AccountProof(StrictModel):
     headers: dict[HeaderName, HeaderValue] = Field(max_length=32, description="The request's headers.")
 
 
-@dataclass(frozen=True)
-class SignedCall:
+class SignedCall(NamedTuple):
     """The request the service sends to its STS endpoint: the signed headers only, and the body."""
 
     headers: dict[str, str]
@@ -71,8 +69,7 @@ class SignedCall:
     signature: str
 
 
-@dataclass(frozen=True)
-class CallerIdentity:
+class CallerIdentity(NamedTuple):
     account: str
     arn: str
     user_id: str

@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 ASSUME_ROLE = "sts:assumerole"
@@ -46,8 +45,7 @@ class TrustOutcome(StrEnum):
     NOT_ALLOWED = "not allowed"
 
 
-@dataclass(frozen=True)
-class TrustVerdict:
+class TrustVerdict(NamedTuple):
     """What the trust policy says of the runner assuming the role for a space; ``condition``
     names, for a verdict that is not provable, the operator and key that could not be proven
     (``"StringEquals aws:SourceIp"``, or ``"NotPrincipal"``), never a value of the policy, and

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from account_connections.domain.connection import DecisionMethod, ShownRequest
 from account_connections.domain.errors import AccountProofRefused, NotAuthorized
@@ -25,8 +25,7 @@ from account_connections.ports import ProofVerifier
 SELF_DECISION = "the requester cannot decide their own request"
 
 
-@dataclass(frozen=True)
-class Decider:
+class Decider(NamedTuple):
     """Who decides: recorded as ``decided_by`` by ``method``; ``proven`` is the principal a proof
     showed (with a link too), ``signature`` the proof's, spent by the decision."""
 

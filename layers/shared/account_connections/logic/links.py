@@ -18,9 +18,8 @@ approver only.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from account_connections.domain.access import Principal
@@ -155,8 +154,7 @@ def _live(connection: Connection, secrets: ConnectionSecrets) -> dict[str, str]:
     return {address: hash_ for address, hash_ in secrets.links.items() if _key(address) not in done}
 
 
-@dataclass(frozen=True)
-class _Send:
+class _Send(NamedTuple):
     """Who gets a new link, and what the write records for each."""
 
     to: list[str]

@@ -8,8 +8,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -51,8 +50,7 @@ def public(item: Item) -> Item:
     }
 
 
-@dataclass(frozen=True)
-class Cancelled:
+class Cancelled(NamedTuple):
     """Why DynamoDB cancelled a transaction, in the order of its items: each one's reason code,
     and the item as stored where its condition failed and it asked for it
     (``ReturnValuesOnConditionCheckFailure``; None otherwise, or where nothing was stored)."""
