@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from account_connections.domain.chain import ChainHead
 from account_connections.domain.clock import isoformat
-from account_connections.domain.connection import CreateConnectionRequest, RoleArn
+from account_connections.domain.connection import Connection, CreateConnectionRequest, RoleArn
 from account_connections.domain.registry import (
     PutApproverRequest,
     PutMemberRequest,
     PutSpaceRequest,
     SpaceRole,
 )
+from tests import builders
 
 VALID = {"accountId": "111122223333", "displayName": "Production"}
 
@@ -174,3 +177,30 @@ def test_isoformat_is_sortable_utc_with_milliseconds() -> None:
 
     moment = datetime(2026, 11, 26, 8, 30, 1, 123456, tzinfo=timezone(timedelta(hours=1)))
     assert isoformat(moment) == "2026-11-26T07:30:01.123Z"
+
+
+def test_a_connection_carries_its_chain_head_and_starts_with_the_empty_chain() -> None:
+    built = builders.connection()
+    assert built.chain_head == ChainHead()
+    head = ChainHead(seq=3, hash="h", at="2026-11-01T00:00:00.000Z")
+    assert built.with_chain(head).chain_head == head
+    assert built.model_copy(update={"version": 2}).chain_head == head
+    data = built.model_dump()
+    assert Connection.model_validate(data).with_chain(ChainHead()) == Connection.model_validate(data)
+    assert "chain" not in str(built.model_dump())
+
+
+def test_building_a_connection_inspects_no_signature(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection is built several times a request: pydantic inspected a private attribute's
+    default factory (its signature) for each one, about 0.1 ms; a plain default costs nothing."""
+    data = builders.connection().model_dump()
+    calls: list[object] = []
+    inspected = inspect.__dict__["_signature_from_callable"]  # what inspect.signature calls
+
+    def counted(obj: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(obj)
+        return inspected(obj, *args, **kwargs)
+
+    monkeypatch.setattr(inspect, "_signature_from_callable", counted)
+    Connection.model_validate(data)
+    assert calls == []
