@@ -11,7 +11,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 
-from account_connections.adapters.clients import USER_AGENT, client, session_client
+from account_connections.adapters.clients import client, session_client
 
 CREDENTIALS = {"AccessKeyId": "a", "SecretAccessKey": "s", "SessionToken": "t"}
 
@@ -58,19 +58,3 @@ def test_the_clients_keep_their_retries_and_timeouts(fresh_clients: None) -> Non
     config = client("dynamodb").meta.config
     assert (config.retries["mode"], config.retries["total_max_attempts"]) == ("standard", 4)
     assert (config.connect_timeout, config.read_timeout) == (3, 10)
-
-
-@pytest.mark.parametrize(
-    "make", [lambda: client("dynamodb"), lambda: session_client("dynamodb", CREDENTIALS)]
-)
-def test_the_user_agent_is_made_once_not_per_request(make: Any, fresh_clients: None) -> None:
-    aws = make()
-    sent = _sent(aws)
-    aws.get_item(TableName="t", Key={"pk": {"S": "1"}})
-    aws.put_item(TableName="t", Item={"pk": {"S": "1"}})
-    agents = {request.headers["User-Agent"].decode() for request in sent}
-    assert len(agents) == 1
-    (agent,) = agents
-    assert agent.startswith(USER_AGENT)
-    assert "app/account-connections" in agent
-    assert " m/" not in agent  # botocore's per-request feature codes, which it rebuilt the header for

@@ -12,35 +12,21 @@ Parameter validation is off (botocore's documented ``parameter_validation=False`
 checks every request anyway, and the client-side check walked each request's parameters against
 the model on every call, about a tenth of a warm create's CPU. A malformed request is still
 refused, by the service (a ``ClientError``), rather than by botocore (``ParamValidationError``).
-
-The User-Agent header is a string made once per process (botocore's documented ``user_agent``
-option: the SDK's and Python's versions and this service's name), not rebuilt by botocore for
-each request from about 35 components (twice a call, about a third of a call's client-side CPU);
-what it leaves out is botocore's per-request feature codes (``m/...``). powertools still appends
-its own part.
 """
 
 from __future__ import annotations
 
-import platform
 from functools import cache
 from typing import Any
 
 import boto3
-import botocore
 from botocore.config import Config
-
-USER_AGENT = (
-    f"Boto3/{boto3.__version__} md/Botocore#{botocore.__version__} ua/2.1 "
-    f"lang/python#{platform.python_version()} app/account-connections"
-)
 
 _CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
     connect_timeout=3,
     read_timeout=10,
     parameter_validation=False,
-    user_agent=USER_AGENT,
 )
 
 
