@@ -11,8 +11,9 @@ with credentials the emulated STS issued have their SigV4 signature checked as A
 Before it starts, moto is patched where it is wrong or slow under concurrent requests, each fix
 in a module of its own: DynamoDB transactions serialized with item-level rollback
 (``local.dynamodb_transactions``), a Query reading its partition, not the whole table
-(``local.dynamodb_queries``), requests dispatched without listing moto's package folder
-(``local.moto_dispatch``), a state machine's definition parsed once rather than for every
+(``local.dynamodb_queries``), condition and update expressions parsed once, not two or three
+times per operation (``local.dynamodb_expressions``), requests dispatched without listing moto's
+package folder (``local.moto_dispatch``), a state machine's definition parsed once rather than for every
 execution (``local.stepfunctions_programs``), and its steps' JSONPaths parsed and AWS clients made
 once rather than for every step (``local.stepfunctions_reuse``).
 """
@@ -34,6 +35,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 from local import (
+    dynamodb_expressions,
     dynamodb_queries,
     dynamodb_transactions,
     moto_dispatch,
@@ -80,6 +82,7 @@ class MotoServer(ThreadedMotoServer):
     def start(self) -> None:
         dynamodb_transactions.install()
         dynamodb_queries.install()
+        dynamodb_expressions.install()
         moto_dispatch.install()
         stepfunctions_programs.install()
         stepfunctions_reuse.install()
