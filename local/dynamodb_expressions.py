@@ -82,26 +82,26 @@ _LOCK = threading.Lock()
 _ORIGINAL: dict[str, Any] = {}
 
 
-def _condition_key(parser: comparisons.ConditionExpressionParser) -> Any:
-    names = parser.expression_attribute_names
-    values = parser.expression_attribute_values
-    return (
-        parser.condition_expression,
-        tuple(sorted(names.items())) if names else None,
-        json.dumps(values, sort_keys=True) if values else None,
-    )
-
-
 def _parse_condition(parser: comparisons.ConditionExpressionParser) -> Any:
     if not parser.condition_expression:
         return _ORIGINAL["parse"](parser)
+    names = parser.expression_attribute_names
+    values = parser.expression_attribute_values
     try:
-        key = _condition_key(parser)
+        values_json = json.dumps(values, sort_keys=True) if values else None
     except (TypeError, ValueError):  # values that are not JSON: parsed as before
         return _ORIGINAL["parse"](parser)
+    key = (parser.condition_expression, tuple(sorted(names.items())) if names else None, values_json)
     kept: _Condition | None = CONDITIONS.get(key)
     if kept is None:
-        op = _ORIGINAL["parse"](parser)
+        # Parsed with a copy of the values of its own: the kept tree holds some of them (a set's
+        # list, a map), and the request's own values may go into an item that a later update
+        # changes in place (``ADD`` to a string set appends to its list).
+        parser.expression_attribute_values = json.loads(values_json) if values_json else values
+        try:
+            op = _ORIGINAL["parse"](parser)
+        finally:
+            parser.expression_attribute_values = values
         CONDITIONS.put(key, (op, list(parser.expr_attr_names_found), list(parser.expr_attr_values_found)))
         return op
     op, names_found, values_found = kept

@@ -210,3 +210,31 @@ def test_invalid_expressions_are_refused_every_time(client: Any, operation: str,
         with pytest.raises(ClientError) as refused:
             getattr(client, operation)(TableName=TABLE, **key, **arguments)
         assert refused.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_a_kept_condition_keeps_its_own_values_when_an_item_took_the_requests(client: Any) -> None:
+    """moto stores a string set's list from the request's values as it is, and ``ADD`` appends to
+    that list: a kept condition must not hold the same list."""
+    client.put_item(TableName=TABLE, Item={"pk": {"S": "other"}, "tags": {"SS": ["a"]}})
+
+    def set_tags(pk: str) -> None:
+        client.update_item(
+            TableName=TABLE,
+            Key={"pk": {"S": pk}},
+            UpdateExpression="SET #t = :tags",
+            ConditionExpression="attribute_not_exists(#t) OR #t = :tags",
+            ExpressionAttributeNames={"#t": "tags"},
+            ExpressionAttributeValues={":tags": {"SS": ["a"]}},
+        )
+
+    set_tags("first")
+    client.update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": "first"}},
+        UpdateExpression="ADD #t :more",
+        ExpressionAttributeNames={"#t": "tags"},
+        ExpressionAttributeValues={":more": {"SS": ["b"]}},
+    )
+    set_tags("other")  # its tags are {"a"}, as the condition's values say
+    stored = client.get_item(TableName=TABLE, Key={"pk": {"S": "first"}})["Item"]
+    assert sorted(stored["tags"]["SS"]) == ["a", "b"]
