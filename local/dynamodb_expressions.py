@@ -76,8 +76,9 @@ class _Kept:
 
 CONDITIONS = _Kept(CONDITIONS_KEPT)
 UPDATES = _Kept(UPDATES_KEPT)
-# id(tree) -> (tree, its pickle): the trees ``make`` answers from UPDATES, for the validator's copy.
-_PICKLED: dict[int, tuple[Any, bytes]] = {}
+# id(tree) -> (tree, its pickle, its text): the trees ``make`` answers from UPDATES, for the
+# validator's copy.
+_PICKLED: dict[int, tuple[Any, bytes, str]] = {}
 _LOCK = threading.Lock()
 _ORIGINAL: dict[str, Any] = {}
 
@@ -120,7 +121,7 @@ def _make_update(expression_str: str) -> Any:
         if len(_PICKLED) >= UPDATES_KEPT:
             _PICKLED.clear()
             UPDATES.clear()
-        _PICKLED[id(tree)] = (tree, pickled)
+        _PICKLED[id(tree)] = (tree, pickled, expression_str)
         UPDATES.put(expression_str, tree)
     return tree
 
@@ -130,6 +131,12 @@ def _copy_for_validator(value: Any, memo: dict[int, Any] | None = None) -> Any:
     if kept is not None and kept[0] is value:
         return pickle.loads(kept[1])
     return copy.deepcopy(value, memo)
+
+
+def text_of(tree: Any) -> str | None:
+    """The update expression's text if ``tree`` is a kept tree (``make``'s answer), else None."""
+    kept = _PICKLED.get(id(tree))
+    return kept[2] if kept is not None and kept[0] is tree else None
 
 
 def install() -> None:

@@ -12,10 +12,12 @@ Before it starts, moto is patched where it is wrong or slow under concurrent req
 in a module of its own: DynamoDB transactions serialized with item-level rollback
 (``local.dynamodb_transactions``), a Query reading its partition, not the whole table
 (``local.dynamodb_queries``), condition and update expressions parsed once, not two or three
-times per operation (``local.dynamodb_expressions``), requests dispatched without listing moto's
-package folder (``local.moto_dispatch``), a state machine's definition parsed once rather than for every
-execution (``local.stepfunctions_programs``), and its steps' JSONPaths parsed and AWS clients made
-once rather than for every step (``local.stepfunctions_reuse``).
+times per operation (``local.dynamodb_expressions``), an update expression's checks that depend on
+its text alone made once per text (``local.dynamodb_update_checks``), requests dispatched
+without listing moto's package folder (``local.moto_dispatch``), a state machine's definition
+parsed once rather than for every execution (``local.stepfunctions_programs``), and its steps'
+JSONPaths parsed and AWS clients made once rather than for every step
+(``local.stepfunctions_reuse``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from local import (
     dynamodb_expressions,
     dynamodb_queries,
     dynamodb_transactions,
+    dynamodb_update_checks,
     moto_dispatch,
     stepfunctions_programs,
     stepfunctions_reuse,
@@ -83,6 +86,7 @@ class MotoServer(ThreadedMotoServer):
         dynamodb_transactions.install()
         dynamodb_queries.install()
         dynamodb_expressions.install()
+        dynamodb_update_checks.install()
         moto_dispatch.install()
         stepfunctions_programs.install()
         stepfunctions_reuse.install()

@@ -11,7 +11,6 @@ import pickle
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -20,6 +19,7 @@ from moto.dynamodb.parsing import ast_nodes as _ast_nodes
 from moto.dynamodb.parsing import expressions as _expressions
 
 from local import dynamodb_expressions
+from tests.local_stack.tables import table_on_pk
 
 TABLE = "expressions"
 # moto's parsing modules are not typed.
@@ -58,13 +58,7 @@ def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setattr(expressions.ExpressionTokenizer, "make_list", staticmethod(counted_make_list))
     monkeypatch.setattr(copy, "_reconstruct", counted_reconstruct)
     with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        ddb = table_on_pk(TABLE)
         Counts.lexes = Counts.tokenized = Counts.node_copies = 0
         yield ddb
     dynamodb_expressions.clear()
