@@ -13,10 +13,11 @@ in a module of its own: DynamoDB transactions serialized with item-level rollbac
 (``local.dynamodb_transactions``), a Query reading its partition, not the whole table
 (``local.dynamodb_queries``), condition and update expressions parsed once, not two or three
 times per operation (``local.dynamodb_expressions``), an update expression's checks that depend on
-its text alone made once per text (``local.dynamodb_update_checks``), requests dispatched
-without listing moto's package folder (``local.moto_dispatch``), a state machine's definition
-parsed once rather than for every execution (``local.stepfunctions_programs``), and its steps'
-JSONPaths parsed and AWS clients made once rather than for every step
+its text alone made once per text (``local.dynamodb_update_checks``), items' attribute values
+written to responses as they are, not member by member (``local.dynamodb_responses``), requests
+dispatched without listing moto's package folder (``local.moto_dispatch``), a state machine's
+definition parsed once rather than for every execution (``local.stepfunctions_programs``), and
+its steps' JSONPaths parsed and AWS clients made once rather than for every step
 (``local.stepfunctions_reuse``).
 """
 
@@ -39,6 +40,7 @@ from werkzeug.serving import make_server
 from local import (
     dynamodb_expressions,
     dynamodb_queries,
+    dynamodb_responses,
     dynamodb_transactions,
     dynamodb_update_checks,
     moto_dispatch,
@@ -87,6 +89,7 @@ class MotoServer(ThreadedMotoServer):
         dynamodb_queries.install()
         dynamodb_expressions.install()
         dynamodb_update_checks.install()
+        dynamodb_responses.install()
         moto_dispatch.install()
         stepfunctions_programs.install()
         stepfunctions_reuse.install()
