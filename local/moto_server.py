@@ -9,16 +9,22 @@ with credentials the emulated STS issued have their SigV4 signature checked as A
 (moto checks none), so an account proof means locally what it means in AWS.
 
 Before it starts, moto is patched where it is wrong or slow under concurrent requests, each fix
-in a module of its own: DynamoDB transactions serialized with item-level rollback
-(``local.dynamodb_transactions``), a Query reading its partition, not the whole table
-(``local.dynamodb_queries``), condition and update expressions parsed once, not two or three
-times per operation (``local.dynamodb_expressions``), an update expression's checks that depend on
-its text alone made once per text (``local.dynamodb_update_checks``), items' attribute values
-written to responses as they are, not member by member (``local.dynamodb_responses``), requests
-dispatched without listing moto's package folder (``local.moto_dispatch``), a state machine's
-definition parsed once rather than for every execution (``local.stepfunctions_programs``), and
-its steps' JSONPaths parsed and AWS clients made once rather than for every step
-(``local.stepfunctions_reuse``).
+in a module of its own:
+
+- DynamoDB transactions serialized with item-level rollback (``local.dynamodb_transactions``);
+- a Query reading its partition, not the whole table (``local.dynamodb_queries``);
+- condition and update expressions parsed once, not two or three times per operation
+  (``local.dynamodb_expressions``);
+- an update expression's checks that depend on its text alone made once per text
+  (``local.dynamodb_update_checks``);
+- items' attribute values written to responses as they are, not member by member
+  (``local.dynamodb_responses``);
+- an item built with one size check, not one per attribute (``local.dynamodb_items``);
+- requests dispatched without listing moto's package folder (``local.moto_dispatch``);
+- a state machine's definition parsed once rather than for every execution
+  (``local.stepfunctions_programs``);
+- its steps' JSONPaths parsed and AWS clients made once rather than for every step
+  (``local.stepfunctions_reuse``).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from werkzeug.serving import make_server
 
 from local import (
     dynamodb_expressions,
+    dynamodb_items,
     dynamodb_queries,
     dynamodb_responses,
     dynamodb_transactions,
@@ -90,6 +97,7 @@ class MotoServer(ThreadedMotoServer):
         dynamodb_expressions.install()
         dynamodb_update_checks.install()
         dynamodb_responses.install()
+        dynamodb_items.install()
         moto_dispatch.install()
         stepfunctions_programs.install()
         stepfunctions_reuse.install()
