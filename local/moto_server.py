@@ -21,6 +21,7 @@ in a module of its own:
   (``local.dynamodb_responses``);
 - an item built with one size check, not one per attribute (``local.dynamodb_items``);
 - requests dispatched without listing moto's package folder (``local.moto_dispatch``);
+- a request's handler method found without listing its class's members (``local.moto_actions``);
 - a state machine's definition parsed once rather than for every execution
   (``local.stepfunctions_programs``);
 - its steps' JSONPaths parsed and AWS clients made once rather than for every step
@@ -50,6 +51,7 @@ from local import (
     dynamodb_responses,
     dynamodb_transactions,
     dynamodb_update_checks,
+    moto_actions,
     moto_dispatch,
     stepfunctions_programs,
     stepfunctions_reuse,
@@ -99,6 +101,7 @@ class MotoServer(ThreadedMotoServer):
         dynamodb_responses.install()
         dynamodb_items.install()
         moto_dispatch.install()
+        moto_actions.install()
         stepfunctions_programs.install()
         stepfunctions_reuse.install()
         # One line per AWS call would drown the stack's own output.
