@@ -9,12 +9,23 @@ with credentials the emulated STS issued have their SigV4 signature checked as A
 (moto checks none), so an account proof means locally what it means in AWS.
 
 Before it starts, moto is patched where it is wrong or slow under concurrent requests, each fix
-in a module of its own: DynamoDB transactions serialized with item-level rollback
-(``local.dynamodb_transactions``), a Query reading its partition, not the whole table
-(``local.dynamodb_queries``), requests dispatched without listing moto's package folder
-(``local.moto_dispatch``), a state machine's definition parsed once rather than for every
-execution (``local.stepfunctions_programs``), and its steps' JSONPaths parsed and AWS clients made
-once rather than for every step (``local.stepfunctions_reuse``).
+in a module of its own:
+
+- DynamoDB transactions serialized with item-level rollback (``local.dynamodb_transactions``);
+- a Query reading its partition, not the whole table (``local.dynamodb_queries``);
+- condition and update expressions parsed once, not two or three times per operation
+  (``local.dynamodb_expressions``);
+- an update expression's checks that depend on its text alone made once per text
+  (``local.dynamodb_update_checks``);
+- items' attribute values written to responses as they are, not member by member
+  (``local.dynamodb_responses``);
+- an item built with one size check, not one per attribute (``local.dynamodb_items``);
+- requests dispatched without listing moto's package folder (``local.moto_dispatch``);
+- a request's handler method found without listing its class's members (``local.moto_actions``);
+- a state machine's definition parsed once rather than for every execution
+  (``local.stepfunctions_programs``);
+- its steps' JSONPaths parsed and AWS clients made once rather than for every step
+  (``local.stepfunctions_reuse``).
 """
 
 from __future__ import annotations
@@ -34,8 +45,13 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 from local import (
+    dynamodb_expressions,
+    dynamodb_items,
     dynamodb_queries,
+    dynamodb_responses,
     dynamodb_transactions,
+    dynamodb_update_checks,
+    moto_actions,
     moto_dispatch,
     stepfunctions_programs,
     stepfunctions_reuse,
@@ -80,7 +96,12 @@ class MotoServer(ThreadedMotoServer):
     def start(self) -> None:
         dynamodb_transactions.install()
         dynamodb_queries.install()
+        dynamodb_expressions.install()
+        dynamodb_update_checks.install()
+        dynamodb_responses.install()
+        dynamodb_items.install()
         moto_dispatch.install()
+        moto_actions.install()
         stepfunctions_programs.install()
         stepfunctions_reuse.install()
         # One line per AWS call would drown the stack's own output.

@@ -18,6 +18,7 @@ from moto import mock_aws
 
 from local import stepfunctions_reuse
 from tests.local_stack.executions import finished
+from tests.local_stack.tables import table_on_pk
 
 TABLE = "reuse-items"
 # Every kind of path moto evaluates: InputPath, a `.$` parameter, ResultPath, OutputPath, a
@@ -95,13 +96,7 @@ def sfn(parses: list[str]) -> Iterator[Any]:
     stepfunctions_reuse.install()
     try:
         with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-            dynamodb.create_table(
-                TableName=TABLE,
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            dynamodb = table_on_pk(TABLE)
             dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "a"}, "value": {"S": "first"}})
             dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "b"}, "value": {"S": "second"}})
             yield boto3.client("stepfunctions", region_name="us-east-1")
