@@ -38,6 +38,7 @@ print(json.dumps({"xray": "aws_xray_sdk.core" in sys.modules, "wrapt": "wrapt" i
                   "built": names(True), "pending": names(False),
                   "clients": client.cache_info().currsize,
                   "openapi_models": "aws_lambda_powertools.event_handler.openapi.models" in sys.modules,
+                  "idna": "encodings.idna" in sys.modules,
                   "adapters": sorted(name for name in wiring.ADAPTER_MODULES if name in sys.modules)}))
 """
 
@@ -80,6 +81,7 @@ def test_before_the_snapshot_every_model_is_built_and_every_adapter_imported() -
     found = _imports("manage_connections", "before-snapshot", POWERTOOLS_TRACE_DISABLED="true")
     assert found["pending"] == [] and "Connection" in list(found["built"])  # type: ignore[call-overload]
     assert found["adapters"] == sorted(wiring.ADAPTER_MODULES) and found["clients"] == 0
+    assert found["idna"] is True  # urllib3's first connection needs the codec
 
 
 def test_tracing_on_in_lambda_is_powertools_xray_provider() -> None:

@@ -38,9 +38,11 @@ def build_models() -> int:
 
 def warm(clients: Iterable[str]) -> None:
     """Import every adapter and build every model; load each service's models into the SDK's
-    caches, keeping no client."""
+    caches, keeping no client; and load the IDNA codec, which urllib3 imports on a process's first
+    connection (``host.encode("idna")``, with ``stringprep``)."""
     wiring.import_adapters()
     build_models()
+    "".encode("idna")
     for service in clients:
         client(service)
     forget()
