@@ -30,7 +30,7 @@ from local.seed_data import ADMIN_ACCOUNT, REQUESTER, SPACE_ID, TRUSTED_ROLE
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
-RUNS = int(os.environ.get("BENCH_COLD_RUNS", "5"))
+RUNS = int(os.environ.get("BENCH_COLD_RUNS", "9"))
 # Each function against the framework floor (what any handler on boto3, powertools and pydantic pays).
 TARGET_RATIO = 1.10
 # As deployed: tracing on, in Lambda (powertools then loads the X-Ray SDK; the trace header names a
