@@ -1,11 +1,11 @@
 """Operators changing the registry at the same moment, against moto from threads: one address
 registered for two accounts, two policies registered for one account, and a crowd of accounts
-given to one address. The use case
-runs over the DynamoDB and SNS adapters, as the operators' route calls it (a Lambda serves one
-request at a time, so the HTTP handler is not shared by threads). The registration and each
-address's record (``SUBSCRIPTION#<email>``) are written on condition that they did not change since
-read, so the registration that loses reads again, and each address's one SNS subscription ends
-with a filter policy listing exactly the accounts whose policies name it."""
+given to one address. The use case runs over the DynamoDB and SNS adapters, as the operators'
+route calls it (a Lambda serves one request at a time, so the HTTP handler is not shared by
+threads). The registration and each address's record (``SUBSCRIPTION#<email>``) are written on
+condition that they did not change since read, so the registration that loses pauses and reads
+again, and each address's one SNS subscription ends with a filter policy listing exactly the
+accounts whose policies name it."""
 
 from __future__ import annotations
 

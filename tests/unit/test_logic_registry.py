@@ -634,7 +634,7 @@ def test_an_unregistered_administrators_links_are_withdrawn_until_the_next_one(w
     assert token is not None and token.approverEmail == "next@example.com"
 
 
-def test_a_request_decided_meanwhile_keeps_its_state(world: World) -> None:
+def test_a_request_decided_meanwhile_keeps_its_state(world: World, pauses: list[float]) -> None:
     # Given each request is cancelled right after it is read for the renewal
     created, email = world.waiting()
 
@@ -657,3 +657,5 @@ def test_a_request_decided_meanwhile_keeps_its_state(world: World) -> None:
     token = world.tokens.get(hash_token(email.token))
     assert token is not None and token.state == TokenState.ACTIVE
     assert racing.secrets(created.connectionId).links == {ADMIN_EMAIL: token.tokenHash}
+    # And the renewal that lost paused before it read the request again (and found it cancelled)
+    assert len(pauses) == 1 and all(0 <= pause <= backoff.bound(1) for pause in pauses)
