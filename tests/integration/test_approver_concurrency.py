@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from moto.sns.models import SNSBackend
 
 from account_connections import wiring
 from account_connections.adapters.dynamodb.registry import DynamoRegistry
@@ -24,6 +25,7 @@ from account_connections.domain.registry import Approver, PutApproverRequest
 from account_connections.logic import backoff
 from account_connections.logic.registry import put_approver
 from account_connections.ports import EventQuery
+from account_connections.snapstart import build_models
 from local import dynamodb_transactions
 from tests.integration.test_operator_api import subscriptions
 from tests.support import stores
@@ -57,6 +59,9 @@ def _at_once(
     wiring.reset()
     registry, sns = wiring.registry(), wiring.subscriptions()
     connections, mailer = wiring.connections(), wiring.mailer()
+    # Every model built first, as a function's init does (``snapstart.warm``): a deferred build
+    # that threads start at the same moment is not safe (pydantic), and a Lambda never does that.
+    build_models()
     replies: dict[str, Approver | Exception] = {}
 
     def register(name: str) -> None:
@@ -142,6 +147,20 @@ def test_two_concurrent_policies_of_one_account_end_with_one_of_them_whole(
 CROWD = 25
 
 
+def _subscribe_atomically(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SNS answers a second Subscribe of the same endpoint, concurrent or later, with the same
+    subscription; moto looks for it, then makes one, unlocked, so that threads subscribing at the
+    same moment may each make one. Locked here, as SNS is."""
+    lock = threading.Lock()
+    original: Callable[..., Any] = SNSBackend.subscribe
+
+    def subscribe(self: SNSBackend, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SNSBackend, "subscribe", subscribe)
+
+
 def test_a_crowd_of_registrations_of_one_address_all_succeed(
     aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -149,6 +168,7 @@ def test_a_crowd_of_registrations_of_one_address_all_succeed(
     address, all contending on its record. Each lost race pauses (``logic.backoff``) and tries
     again, so the contention settles and none answers 409."""
     dynamodb_transactions.install()
+    _subscribe_atomically(monkeypatch)
     accounts = [f"{100000000000 + n:012d}" for n in range(CROWD)]
     slept: list[float] = []
     sleep = backoff.sleep
