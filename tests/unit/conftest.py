@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from account_connections.logic import backoff
 from tests.builders import LinkClock
 from tests.unit.world import World
 
@@ -25,3 +26,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def world(link_clock: LinkClock) -> World:
     """The seeded world, its links issued on ``link_clock`` (stopped; ``world.clock.advance()``)."""
     return World.seeded(link_clock)
+
+
+@pytest.fixture(autouse=True)
+def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The pauses between the attempts of a change that lost a race (``logic.backoff``), recorded
+    instead of slept."""
+    slept: list[float] = []
+    monkeypatch.setattr(backoff, "sleep", slept.append)
+    return slept

@@ -36,6 +36,7 @@ from account_connections.domain.policy import ApprovalPolicy, timers
 from account_connections.domain.registry import Approver
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import LinkToken, TokenKind, TokenState, hash_token
+from account_connections.logic import backoff
 from account_connections.logic.approval import view_page
 from account_connections.logic.connections import (
     REPLAY_ATTEMPTS,
@@ -472,7 +473,9 @@ class _Racing(InMemoryConnections):
         super().rotate_connection_token(connection, token, secrets=secrets, actor=actor)
 
 
-def test_a_replay_that_loses_a_race_with_the_first_link_reads_again_and_carries_its_copies() -> None:
+def test_a_replay_that_loses_a_race_with_the_first_link_reads_again_and_carries_its_copies(
+    pauses: list[float],
+) -> None:
     # Given a create replayed while the workflow sends its first link
     world = World.seeded()
     world.connections = _Racing(world, world.notify, times=1)
@@ -484,6 +487,8 @@ def test_a_replay_that_loses_a_race_with_the_first_link_reads_again_and_carries_
     assert held is not None and link is not None
     assert (held.state, held.taskToken, held.csrfSecret) == (TokenState.ACTIVE, "task-1", link.csrfSecret)
     assert view_page(world.connections, world.tokens, again.connectionToken).csrf
+    # And it paused before it read again
+    assert len(pauses) == 1 and 0 <= pauses[0] <= backoff.bound(1)
 
 
 @pytest.mark.parametrize("pending", [True, False])

@@ -19,6 +19,7 @@ from account_connections.domain.proof import CallerIdentity
 from account_connections.domain.registry import Approver, PutApproverRequest
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import TokenState, hash_token
+from account_connections.logic import backoff
 from account_connections.logic.approval import DecisionOutcome, decide, view_page
 from account_connections.logic.connections import cancel_connection
 from account_connections.logic.registry import delete_approver, put_approver
@@ -138,7 +139,9 @@ def test_account_proofs_count_for_the_principal_they_prove(quorum: World) -> Non
     assert len(notices) == 2 and all(set(e.recipients) == {OPS1, OPS2} for e in notices)
 
 
-def test_racing_approvals_of_a_stale_read_are_read_again_and_reach_the_quorum_once(quorum: World) -> None:
+def test_racing_approvals_of_a_stale_read_are_read_again_and_reach_the_quorum_once(
+    quorum: World, pauses: list[float]
+) -> None:
     # Given ops2's approval is written right after ops1's reads the connection (both saw two needed)
     created, _ = quorum.waiting()
     ops2 = _link_of(quorum, OPS2).token
@@ -160,6 +163,8 @@ def test_racing_approvals_of_a_stale_read_are_read_again_and_reach_the_quorum_on
     assert decided.status == S.APPROVED and store.transitions == [S.APPROVED]
     assert sorted(a.approver for a in decided.approvals) == [OPS1, OPS2]
     assert len(quorum.workflow.succeeded) == 1
+    # And it paused before it read again, as long as the first lost race's jitter drew
+    assert len(pauses) == 1 and 0 <= pauses[0] <= backoff.bound(1)
 
 
 # ---- the workflow's rounds ------------------------------------------------------------------------
@@ -291,9 +296,9 @@ def test_a_cancel_is_told_to_the_approvers_too(quorum: World) -> None:
     assert set(told.recipients) == {OPS1, OPS2} and "cancelled by the requester" in told.body
 
 
-def test_a_quorum_1_approval_that_must_read_again_is_still_the_last(world: World) -> None:
-    # Given a plain request stored before the approvals-needed count existed, whose chain moved
-    # after its link was written (a replayed create replaced the connection token)
+def _chain_moved(world: World) -> Email:
+    """A plain request stored before the approvals-needed count existed, whose chain moved after
+    its link was written (a replayed create replaced the connection token): its link's email."""
     created, email = world.waiting()
     record = world.connections.records[created.connectionId]
     record.secrets = replace(record.secrets, approvals_needed=None)
@@ -302,7 +307,23 @@ def test_a_quorum_1_approval_that_must_read_again_is_still_the_last(world: World
     assert held is not None
     fresh = held.model_copy(update={"tokenHash": "f" * 64})
     world.connections.rotate_connection_token(connection, fresh, secrets=secrets, actor="alice")
+    return email
+
+
+def test_a_quorum_1_approval_that_must_read_again_is_still_the_last(world: World) -> None:
+    # Given a plain request whose chain moved after its link was written
+    email = _chain_moved(world)
     # When the administrator approves (the link's chain copy is stale: the decision reads again)
     decided = _decide(world, email.token)
     # Then the one approval of a quorum of one approves the request
     assert decided.status == S.APPROVED
+
+
+def test_a_rejection_whose_chain_moved_pauses_then_reads_again(world: World, pauses: list[float]) -> None:
+    # Given a plain request whose chain moved after its link was written
+    email = _chain_moved(world)
+    # When the administrator rejects (the link's chain copy is stale: the write loses once)
+    decided = _decide(world, email.token, "reject", reason="not this account")
+    # Then the request is rejected, after one pause within the first lost race's bound
+    assert decided.status == S.REJECTED and world.connections.transitions == [S.REJECTED]
+    assert len(pauses) == 1 and 0 <= pauses[0] <= backoff.bound(1)

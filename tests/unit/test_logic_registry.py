@@ -33,6 +33,7 @@ from account_connections.domain.registry import (
 )
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import TokenState, hash_token
+from account_connections.logic import backoff
 from account_connections.logic import registry as registry_logic
 from account_connections.logic.access import require_space_role
 from account_connections.logic.approval import view_page
@@ -466,23 +467,70 @@ def test_an_address_removed_while_it_is_registered_again_keeps_a_subscription() 
     assert record is not None and (record.subscriptionArn, record.accounts) == (arn, [SECOND])
 
 
-def test_a_registration_that_keeps_losing_is_a_conflict_and_writes_nothing() -> None:
-    # Given every read of the address is followed by another operator's change of it
-    class Busy(InMemoryRegistry):
-        def get_subscription(self, email: str) -> AddressSubscription | None:
-            seen = super().get_subscription(email)
-            self.addresses[email] = AddressSubscription(
-                email=email, version=(seen.version if seen else 0) + 1
-            )
-            return seen
+class Busy(InMemoryRegistry):
+    """A registry whose first ``races`` reads of an address are each followed by another
+    operator's change of it: a change made from each of those reads loses its race."""
 
-    registry, subscriptions = Busy(), FakeSubscriptions()
+    def __init__(self, races: int) -> None:
+        super().__init__()
+        self.races = races
+
+    def get_subscription(self, email: str) -> AddressSubscription | None:
+        seen = super().get_subscription(email)
+        if self.races > 0:
+            self.races -= 1
+            version = (seen.version if seen else 0) + 1
+            self.addresses[email] = AddressSubscription(email=email, version=version)
+        return seen
+
+
+def test_a_registration_that_keeps_losing_is_a_conflict_and_writes_nothing(pauses: list[float]) -> None:
+    # Given every read of the address is followed by another operator's change of it
+    registry, subscriptions = Busy(races=10**6), FakeSubscriptions()
     with pytest.raises(RegistryConflict) as refused:
         _put(registry, subscriptions, ACCOUNT, ADMIN_EMAIL)
     assert status_of(refused.value) == 409
     assert registry.get_approver(ACCOUNT) is None and registry.events == []
     # And the subscription it made lets nothing through
     assert all(accounts == [] for accounts in subscriptions.of(ADMIN_EMAIL).values())
+    # And it paused between its attempts (then between the passes of the subscription's sync), in
+    # all far less than the API's timeout
+    assert len(pauses) >= registry_logic.MAX_ATTEMPTS - 1
+    assert sum(pauses) <= 2 * sum(backoff.bound(lost) for lost in range(1, registry_logic.MAX_ATTEMPTS)) < 10
+
+
+def test_a_registration_that_loses_races_succeeds_after_growing_jittered_pauses(
+    pauses: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the pause after each lost race is drawn from [0, bound] (here: half the bound)
+    drawn: list[tuple[float, float]] = []
+
+    def jitter(low: float, high: float) -> float:
+        drawn.append((low, high))
+        return (low + high) / 2
+
+    monkeypatch.setattr(backoff, "jitter", jitter)
+    # And other operators change admin@'s record after each of its first reads but one
+    lost = registry_logic.MAX_ATTEMPTS - 1
+    registry, subscriptions = Busy(races=lost), FakeSubscriptions()
+    # When ACCOUNT is registered with admin@
+    arn = _put(registry, subscriptions, ACCOUNT, ADMIN_EMAIL)
+    # Then it succeeds at its last attempt: admin@ receives ACCOUNT's messages, one event
+    assert arn is not None and subscriptions.of(ADMIN_EMAIL) == {arn: [ACCOUNT]}
+    assert [event.accountId for event in registry.events] == [ACCOUNT]
+    # And it paused once after each lost race, on a bound that doubles up to the cap
+    bounds = [high for _, high in drawn]
+    assert len(pauses) == lost and pauses == [high / 2 for high in bounds]
+    assert all(low == 0 for low, _ in drawn)
+    assert bounds[0] == backoff.BASE_SECONDS and max(bounds) == backoff.CAP_SECONDS
+    assert bounds == [min(backoff.BASE_SECONDS * 2**n, backoff.CAP_SECONDS) for n in range(lost)]
+
+
+def test_the_pause_after_a_lost_race_is_random_within_its_bound() -> None:
+    for lost in (1, 3, 20):
+        drawn = {backoff.jitter(0, backoff.bound(lost)) for _ in range(50)}
+        assert len(drawn) > 1 and all(0 <= pause <= backoff.bound(lost) for pause in drawn)
+    assert backoff.bound(20) == backoff.CAP_SECONDS
 
 
 def test_a_registration_stores_the_principals_it_names() -> None:
@@ -586,7 +634,7 @@ def test_an_unregistered_administrators_links_are_withdrawn_until_the_next_one(w
     assert token is not None and token.approverEmail == "next@example.com"
 
 
-def test_a_request_decided_meanwhile_keeps_its_state(world: World) -> None:
+def test_a_request_decided_meanwhile_keeps_its_state(world: World, pauses: list[float]) -> None:
     # Given each request is cancelled right after it is read for the renewal
     created, email = world.waiting()
 
@@ -609,3 +657,5 @@ def test_a_request_decided_meanwhile_keeps_its_state(world: World) -> None:
     token = world.tokens.get(hash_token(email.token))
     assert token is not None and token.state == TokenState.ACTIVE
     assert racing.secrets(created.connectionId).links == {ADMIN_EMAIL: token.tokenHash}
+    # And the renewal that lost paused before it read the request again (and found it cancelled)
+    assert len(pauses) == 1 and all(0 <= pause <= backoff.bound(1) for pause in pauses)

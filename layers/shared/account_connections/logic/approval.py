@@ -52,6 +52,7 @@ from account_connections.domain.tokens import (
     sign,
     verify_signature,
 )
+from account_connections.logic import backoff
 from account_connections.logic.authority import Decider, decider, proof_needed, proof_notice
 from account_connections.observability import logger, metrics
 from account_connections.ports import ConnectionStore, Mailer, ProofVerifier, TokenStore, Verdict, Workflow
@@ -272,7 +273,8 @@ def decide(
     )  # fmt: skip
 
 
-# An approval reads the connection again this many times when other approvals keep coming first.
+# An approval reads the connection again this many times when other approvals keep coming first,
+# after a short random pause each time (``logic.backoff``).
 APPROVAL_ATTEMPTS = 5
 
 
@@ -296,9 +298,12 @@ def _reject(
     connections: ConnectionStore, token: LinkToken, shown: ShownRequest, who: Decider, at: str, reason: str
 ) -> Connection:
     """Record the rejection, chained from the token's copy of the chain head; read the connection
-    for the head when the chain moved since (``ApprovalsMoved``: still pending as shown)."""
+    for the head when the chain moved since (``ApprovalsMoved``: still pending as shown), after a
+    pause (``backoff.pause``)."""
     chain = _token_chain(token)
-    for _ in range(APPROVAL_ATTEMPTS):
+    for lost in range(APPROVAL_ATTEMPTS):
+        if lost:
+            backoff.pause(lost)
         try:
             return connections.record_decision(shown, Verdict(
                 who=who.key, round=token.round or 0, change=_rejection(who, at, reason),
@@ -316,13 +321,16 @@ def _approve(
     """Record the approval; the one that reaches the quorum moves the request to APPROVED in the
     same write. A quorum-1 link needs no read (its approval is the last); otherwise the connection
     is read for how many approvals it still needs, and the write requires that count unchanged,
-    so that of two racing approvals exactly one is the last: the other reads again."""
+    so that of two racing approvals exactly one is the last: the other pauses (``backoff.pause``)
+    and reads again."""
     quorum = token.quorum or 1
     # A quorum-1 link's approval is the last: no read, unless another write came first.
     read = quorum > 1
     approval = Approval(approver=who.decided_by, decisionMethod=who.method, at=at, paidTiersAuthorized=paid)
     proven = who.proven.arn if who.proven else None
-    for _ in range(APPROVAL_ATTEMPTS):
+    for lost in range(APPROVAL_ATTEMPTS):
+        if lost:
+            backoff.pause(lost)  # another decision came first: let the racers spread out
         before: list[Approval] = []
         needed = 1
         chain = _token_chain(token)

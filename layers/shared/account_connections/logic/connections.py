@@ -35,12 +35,14 @@ from account_connections.domain.policy import (
 )
 from account_connections.domain.statuses import ConnectionStatus
 from account_connections.domain.tokens import TOKEN_RETENTION, LinkToken, TokenKind, TokenState, new_token
+from account_connections.logic import backoff
 from account_connections.logic.access import require_space_role
 from account_connections.observability import logger, metrics
 from account_connections.ports import ConnectionStore, MemberLookup, TokenStore, Workflow
 
 WORKFLOW_NOT_STARTED = "the approval workflow could not be started"
-# A replayed create reads again this many times when a link or another replay changed the request.
+# A replayed create reads again this many times when a link or another replay changed the request,
+# after a short random pause each time (``logic.backoff``).
 REPLAY_ATTEMPTS = 3
 # A create is written again with the registered policy when it assumed another: this many writes
 # at most (the policy would have to change between each two).
@@ -261,7 +263,9 @@ def replay_create(
     Raises ``NotAuthorized``, ``ConnectionNotFound``, ``ConnectionAlreadyDecided`` (changed at
     every attempt).
     """
-    for _ in range(REPLAY_ATTEMPTS):
+    for lost in range(REPLAY_ATTEMPTS):
+        if lost:
+            backoff.pause(lost)
         connection, secrets = connections.read(stored.connectionId)
         held = tokens.get(secrets.connection_token_hash) if secrets.connection_token_hash else None
         log = {"connection_id": connection.connectionId, "status": connection.status}

@@ -50,6 +50,7 @@ from account_connections.domain.tokens import (
     new_secret,
     new_token,
 )
+from account_connections.logic import backoff
 from account_connections.observability import logger, metrics
 from account_connections.ports import ConnectionStore, LinkChange, Mailer, RegistryStore
 
@@ -431,7 +432,8 @@ def tell_outcome(mailer: Mailer, connection: Connection, secrets: ConnectionSecr
 RENEWED = (
     "the account's approval policy changed: new link emailed to {address}; the previous ones no longer work"
 )
-# How many fresh reads a change of links makes when the request moved meanwhile.
+# How many fresh reads a change of links makes when the request moved meanwhile (each after a
+# short random pause, ``logic.backoff``).
 ATTEMPTS = 5
 
 
@@ -476,16 +478,17 @@ def _each_waiting(
     what: str,
     actor: str,
 ) -> int:
-    """``write`` each of the account's requests waiting for decisions, from a fresh read; again
-    from a fresh read when the request moved meanwhile (at most ``ATTEMPTS`` times); a request
-    decided or cancelled meanwhile is left as it is. ``write`` answers whether it wrote. Returns
-    how many were written."""
+    """``write`` each of the account's requests waiting for decisions, from a fresh read; again,
+    after a pause (``backoff.pause``), from a fresh read when the request moved meanwhile (at most
+    ``ATTEMPTS`` times); a request decided or cancelled meanwhile is left as it is. ``write``
+    answers whether it wrote. Returns how many were written."""
     written = 0
     for connection, secrets in _live_links(connections, account_id):
-        for _ in range(ATTEMPTS):
+        for lost in range(1, ATTEMPTS + 1):
             try:
                 written += write(connection, secrets)
             except ConnectionAlreadyDecided:
+                backoff.pause(lost)
                 again = _again(connections, connection.connectionId)
                 if again is None:
                     break

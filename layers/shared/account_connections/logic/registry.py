@@ -30,6 +30,7 @@ from account_connections.domain.registry import (
     PutSpaceRequest,
     Space,
 )
+from account_connections.logic import backoff
 from account_connections.logic.links import renew_links, withdraw_links
 from account_connections.observability import logger, metrics
 from account_connections.ports import ConnectionStore, Mailer, RegistryStore, Subscriptions
@@ -84,8 +85,9 @@ def delete_member(registry: RegistryStore, principal: Principal, space_id: str, 
 DEFAULT_WINDOW_SECONDS = 604800
 
 # How many fresh reads a registry change makes before it answers 409: each lost race means another
-# operator's change of the same account or address was written meanwhile.
-MAX_ATTEMPTS = 5
+# operator's change of the same account or address was written meanwhile. Enough, with the pauses
+# between them (``logic.backoff``), for dozens of registrations of one address at once to settle.
+MAX_ATTEMPTS = 20
 
 
 def _address(registry: RegistryStore, email: str) -> AddressSubscription:
@@ -106,13 +108,13 @@ def _address(registry: RegistryStore, email: str) -> AddressSubscription:
 
 
 def _retrying(write: Callable[[], T]) -> T:
-    """``write()`` (fresh reads, then a guarded write), again after each lost race; the last
-    ``RegistryConflict`` propagates."""
-    for _ in range(MAX_ATTEMPTS - 1):
+    """``write()`` (fresh reads, then a guarded write), again after each lost race and a pause
+    (``backoff.pause``); the last ``RegistryConflict`` propagates."""
+    for lost in range(1, MAX_ATTEMPTS):
         try:
             return write()
         except RegistryConflict:
-            continue
+            backoff.pause(lost)
     return write()
 
 
@@ -259,9 +261,12 @@ def _sync(
     write, so the last filter policy set is the one of the last record. The subscription is
     removed before its record is deleted, and the delete is conditional: an address registered
     again meanwhile keeps its record, and the next pass finds the subscription gone and makes it
-    anew. Raises ``RegistryConflict`` when it never settles (unless ``quiet``).
+    anew. Each pass after the first follows a pause (``backoff.pause``). Raises ``RegistryConflict``
+    when it never settles (unless ``quiet``).
     """
-    for _ in range(MAX_ATTEMPTS):
+    for passed in range(MAX_ATTEMPTS):
+        if passed:
+            backoff.pause(passed)
         record = registry.get_subscription(email)
         if record is None:
             return None
