@@ -84,6 +84,9 @@ def workflow_stack() -> Iterator[tuple[Any, CallLog]]:
     os.environ.update(TEST_ENVIRONMENT)
     os.environ.pop("AWS_ENDPOINT_URL", None)
     os.environ.pop("AWS_PROFILE", None)
+    from account_connections import snapstart
+
+    snapstart.build_everything()  # moto's executions run the handlers on threads at once
     try:
         with _workflow_stack() as result:
             yield result

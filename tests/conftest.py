@@ -28,6 +28,15 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _models_built() -> None:
+    """Every model built before any test: several tests run handlers on threads at once, and
+    pydantic's deferred build is not thread-safe (``snapstart.build_everything``)."""
+    from account_connections import snapstart
+
+    snapstart.build_everything()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_settings() -> Iterator[None]:
     from account_connections import wiring

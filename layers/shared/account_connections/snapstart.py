@@ -16,6 +16,8 @@ and ``prepare`` does nothing.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Iterable
 
 from account_connections import wiring
@@ -34,6 +36,20 @@ def build_models() -> int:
             model.model_rebuild()
             built += 1
     return built
+
+
+def build_everything() -> int:
+    """Import every module of the package and build every model; returns how many were built.
+
+    For a host that runs handlers on several threads at once (the tests, the bench's in-process
+    sections): pydantic's deferred build is not thread-safe (pydantic issue 13419: two threads
+    building one model at once can see it half built). A function never races itself: Lambda
+    gives it one event at a time, and SnapStart builds every model before the snapshot."""
+    import account_connections
+
+    for module in pkgutil.walk_packages(account_connections.__path__, "account_connections."):
+        importlib.import_module(module.name)
+    return build_models()
 
 
 def warm(clients: Iterable[str]) -> None:
