@@ -163,11 +163,14 @@ def measure(stack: Any, log: CallLog) -> dict[str, list[str]]:
         body={"accountId": KEYED_ACCOUNT, "displayName": "Keyed"},
         headers={"Idempotency-Key": "bench-key-1"},
     )
-    for name, status in (("create with Idempotency-Key", 201), ("create, same key replayed", 201)):
+    for name in ("create with Idempotency-Key", "create, same key replayed"):
         with log.record() as calls:
             answer = invoke("manage_connections", keyed)
-        assert answer.status == status, answer.text
+        assert answer.status == 201, answer.text
         observed[name] = calls
+        # The replay comes once the workflow's first wait has written its links: one that races
+        # that write loses its swap and reads again (three more calls), which is not the common case.
+        _wait(lambda connection_id=answer.json["connectionId"]: stack.item(connection_id).get("taskToken"))
     return observed
 
 
