@@ -301,9 +301,7 @@ def _reject(
     for the head when the chain moved since (``ApprovalsMoved``: still pending as shown), after a
     pause (``backoff.pause``)."""
     chain = _token_chain(token)
-    for lost in range(APPROVAL_ATTEMPTS):
-        if lost:
-            backoff.pause(lost)
+    for _ in backoff.attempts(APPROVAL_ATTEMPTS):
         try:
             return connections.record_decision(shown, Verdict(
                 who=who.key, round=token.round or 0, change=_rejection(who, at, reason),
@@ -328,9 +326,7 @@ def _approve(
     read = quorum > 1
     approval = Approval(approver=who.decided_by, decisionMethod=who.method, at=at, paidTiersAuthorized=paid)
     proven = who.proven.arn if who.proven else None
-    for lost in range(APPROVAL_ATTEMPTS):
-        if lost:
-            backoff.pause(lost)  # another decision came first: let the racers spread out
+    for _ in backoff.attempts(APPROVAL_ATTEMPTS):  # after a lost race, a pause spreads the racers out
         before: list[Approval] = []
         needed = 1
         chain = _token_chain(token)

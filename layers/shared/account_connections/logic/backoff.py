@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 # The bound of the first pause, and of the longest. A registry change makes at most twenty
 # attempts (``logic.registry.MAX_ATTEMPTS``): its pauses add up to at most 3.6 s (1.8 s expected),
@@ -34,3 +34,12 @@ def bound(lost: int) -> float:
 def pause(lost: int) -> None:
     """Wait a random time up to ``bound(lost)`` after the ``lost``-th lost race in a row."""
     sleep(jitter(0, bound(lost)))
+
+
+def attempts(count: int) -> Iterator[int]:
+    """The attempts of a change that may lose a race, numbered from 0, the pause
+    (``pause(attempt)``) before each but the first: ``for attempt in attempts(N): ...``."""
+    for attempt in range(count):
+        if attempt:
+            pause(attempt)
+        yield attempt

@@ -263,9 +263,7 @@ def replay_create(
     Raises ``NotAuthorized``, ``ConnectionNotFound``, ``ConnectionAlreadyDecided`` (changed at
     every attempt).
     """
-    for lost in range(REPLAY_ATTEMPTS):
-        if lost:
-            backoff.pause(lost)
+    for _ in backoff.attempts(REPLAY_ATTEMPTS):
         connection, secrets = connections.read(stored.connectionId)
         held = tokens.get(secrets.connection_token_hash) if secrets.connection_token_hash else None
         log = {"connection_id": connection.connectionId, "status": connection.status}

@@ -110,12 +110,13 @@ def _address(registry: RegistryStore, email: str) -> AddressSubscription:
 def _retrying(write: Callable[[], T]) -> T:
     """``write()`` (fresh reads, then a guarded write), again after each lost race and a pause
     (``backoff.pause``); the last ``RegistryConflict`` propagates."""
-    for lost in range(1, MAX_ATTEMPTS):
+    for attempt in backoff.attempts(MAX_ATTEMPTS):
         try:
             return write()
         except RegistryConflict:
-            backoff.pause(lost)
-    return write()
+            if attempt == MAX_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _after(previous: Approver | None) -> str:
@@ -264,9 +265,7 @@ def _sync(
     anew. Each pass after the first follows a pause (``backoff.pause``). Raises ``RegistryConflict``
     when it never settles (unless ``quiet``).
     """
-    for passed in range(MAX_ATTEMPTS):
-        if passed:
-            backoff.pause(passed)
+    for _ in backoff.attempts(MAX_ATTEMPTS):
         record = registry.get_subscription(email)
         if record is None:
             return None
