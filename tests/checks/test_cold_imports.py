@@ -8,19 +8,27 @@ from __future__ import annotations
 
 import json
 import os
+import pkgutil
 import subprocess
 import sys
 
 import pytest
 
-from account_connections import wiring
+from account_connections import adapters
 from tests.support import FUNCTIONS, ROOT
+
+# Every module of the adapters' folder but the clients (which the composition root imports).
+CLIENTS = "account_connections.adapters.clients"
+ADAPTER_MODULES = [
+    module.name
+    for module in pkgutil.walk_packages(adapters.__path__, "account_connections.adapters.")
+    if module.name != CLIENTS
+]
 
 PROBE = """
 import importlib, json, sys
 sys.path.insert(0, ".")
 app = importlib.import_module("app")
-from account_connections import wiring
 from account_connections.adapters.clients import client
 from account_connections.domain.fields import Model
 from account_connections.observability import tracer
@@ -39,7 +47,8 @@ print(json.dumps({"xray": "aws_xray_sdk.core" in sys.modules, "wrapt": "wrapt" i
                   "clients": client.cache_info().currsize,
                   "openapi_models": "aws_lambda_powertools.event_handler.openapi.models" in sys.modules,
                   "idna": "encodings.idna" in sys.modules,
-                  "adapters": sorted(name for name in wiring.ADAPTER_MODULES if name in sys.modules)}))
+                  "adapters": sorted(name for name in sys.modules if name != client.__module__
+                                     and name.startswith("account_connections.adapters."))}))
 """
 
 
@@ -80,7 +89,7 @@ def test_importing_a_handler_builds_no_model_makes_no_client_imports_no_adapter(
 def test_before_the_snapshot_every_model_is_built_and_every_adapter_imported() -> None:
     found = _imports("manage_connections", "before-snapshot", POWERTOOLS_TRACE_DISABLED="true")
     assert found["pending"] == [] and "Connection" in list(found["built"])  # type: ignore[call-overload]
-    assert found["adapters"] == sorted(wiring.ADAPTER_MODULES) and found["clients"] == 0
+    assert found["adapters"] == sorted(ADAPTER_MODULES) and found["clients"] == 0
     assert found["idna"] is True  # urllib3's first connection needs the codec
 
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Iterable
+from types import ModuleType
 
-from account_connections import wiring
+from account_connections import adapters, wiring
 from account_connections.adapters.clients import client
 from account_connections.domain.fields import Model
 
@@ -38,6 +39,12 @@ def build_models() -> int:
     return built
 
 
+def import_all(package: ModuleType) -> None:
+    """Import every module of ``package`` (a folder of the layer), below it too."""
+    for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        importlib.import_module(module.name)
+
+
 def build_everything() -> int:
     """Import every module of the package and build every model; returns how many were built.
 
@@ -47,8 +54,7 @@ def build_everything() -> int:
     gives it one event at a time, and SnapStart builds every model before the snapshot."""
     import account_connections
 
-    for module in pkgutil.walk_packages(account_connections.__path__, "account_connections."):
-        importlib.import_module(module.name)
+    import_all(account_connections)
     return build_models()
 
 
@@ -56,7 +62,7 @@ def warm(clients: Iterable[str]) -> None:
     """Import every adapter and build every model; load each service's models into the SDK's
     caches, keeping no client; and load the IDNA codec, which urllib3 imports on a process's first
     connection (``host.encode("idna")``, with ``stringprep``)."""
-    wiring.import_adapters()
+    import_all(adapters)
     build_models()
     "".encode("idna")
     for service in clients:

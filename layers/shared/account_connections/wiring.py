@@ -8,7 +8,6 @@ each adapter's client is made on its first call (``LazyClient``)."""
 
 from __future__ import annotations
 
-import importlib
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -143,22 +142,6 @@ def idempotency_persistence() -> TransactionalIdempotency:
         status_attr="idempotencyStatus",
         boto3_client=client("dynamodb"),
     )
-
-
-# Every adapter's module, as the factories import them.
-ADAPTER_MODULES = tuple(
-    f"account_connections.adapters.{name}"
-    for name in ("dynamodb.table", "dynamodb.connections", "dynamodb.tokens", "dynamodb.registry",
-                 "dynamodb.audit", "dynamodb.digests", "dynamodb.idempotency", "kms", "stepfunctions", "sns",
-                 "sts", "iam")
-)  # fmt: skip
-
-
-def import_adapters() -> None:
-    """Import every adapter's module now (SnapStart: before the snapshot, so that a restored
-    environment imports none)."""
-    for name in ADAPTER_MODULES:
-        importlib.import_module(name)
 
 
 _BUILT = (table, connections, tokens, registry, audit_log, digests, signer, workflow, mailer, subscriptions,
