@@ -67,9 +67,14 @@ if mode == "baseline":
     import boto3
     boto3.client("dynamodb")
     imported = time.monotonic()
-elif mode == "floor":
+elif mode in ("floor", "floor-held"):
     # What any handler on this stack pays: boto3 and a client, powertools' Logger, Metrics and a
-    # validating HTTP resolver, and one pydantic model validated.
+    # validating HTTP resolver, and one pydantic model validated. "floor-held": the same, loaded
+    # as the functions load (account_connections.startup: the cyclic collector held until it is
+    # loaded, then what was loaded frozen).
+    import gc
+    if mode == "floor-held":
+        gc.disable()
     import boto3
     boto3.client("dynamodb")
     from aws_lambda_powertools import Logger, Metrics
@@ -81,6 +86,9 @@ elif mode == "floor":
     class Probe(BaseModel):
         name: str
     Probe.model_validate({"name": "floor"})
+    if mode == "floor-held":
+        gc.freeze()
+        gc.enable()
     imported = time.monotonic()
 else:
     import importlib
@@ -302,13 +310,13 @@ def run() -> Section:
             | {"LAMBDA_TASK_ROOT": str(specs[name].code_dir)}
             for name in measured
         }
-        runs = {name: Runs(name) for name in ["baseline", "floor", *measured]}
+        runs = {name: Runs(name) for name in ["baseline", "floor", "floor-held", *measured]}
         traced_runs = {name: Runs(name) for name in measured}
         order = list(measured)
         for _ in range(RUNS):
             random.shuffle(order)
-            for name in ["baseline", "floor", *order]:
-                if name in ("baseline", "floor"):
+            for name in ["baseline", "floor", "floor-held", *order]:
+                if name in ("baseline", "floor", "floor-held"):
                     result = _spawn(name, Path(tmp), baseline_env, events[measured[0]])
                 else:
                     result = _spawn("handler", specs[name].code_dir, envs[name], events[name])
@@ -338,6 +346,12 @@ def run() -> Section:
         table.rows.append(
             [floor_name, "-", "-", floor_init, "-", "0", "-", floor, f"{floor / base:.2f}x", "1.00x", "-",
              "-"]
+        )  # fmt: skip
+        held = median(runs["floor-held"].total_ms)
+        table.rows.append(
+            ["framework floor loaded as the functions load (collector held, then frozen)", "-", "-",
+             median(runs["floor-held"].init_ms), "-", "0", "-", held, f"{held / base:.2f}x",
+             f"{held / floor:.2f}x", "-", "-"]
         )  # fmt: skip
         worst = ("", 0.0)
         for name in measured:
@@ -384,7 +398,14 @@ def run() -> Section:
             "operation's model); `x floor less calls` is the total without it against the floor: what "
             "the function adds besides the calls its event must make."
         )
-        above = [row[0] for row in table.rows[2:] if row[-2] == "MISSED"]
+        section.notes.append(
+            "Every function holds Python's cyclic collector while its handler loads and then freezes "
+            "what it loaded (`account_connections.startup`); the floor as the issue defines it does "
+            "not. The third row is the floor loaded the same way: against it the worst function is at "
+            f"{worst[1] * floor / held:.2f}x ({worst[0]}), which is what the functions add once the "
+            "collector's share of the framework's own loading is taken off both."
+        )
+        above = [row[0] for row in table.rows[3:] if row[-2] == "MISSED"]
         section.targets.append(
             Target(
                 f"no function above {TARGET_RATIO:.2f}x the framework floor (tracing off)",

@@ -3,6 +3,10 @@
 The routes are in account_connections.api.verify.
 """
 
+import gc
+
+gc.disable()  # while the handler loads: account_connections.startup
+
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -11,11 +15,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from account_connections.api.app import create_app, handle
 from account_connections.api.verify import router
 from account_connections.observability import logger, metrics, tracer
-from account_connections.snapstart import prepare
+from account_connections.startup import loaded
 
 app = create_app(router)
-# SnapStart: these services' SDK models loaded before the snapshot; no client kept.
-prepare(["dynamodb", "stepfunctions", "sns"])
+# Loaded (account_connections.startup); SnapStart loads these services' SDK models before its
+# snapshot, keeping no client.
+loaded(["dynamodb", "stepfunctions", "sns"])
 
 
 # No traced response: the page holds the link's token, which must not land in a trace.

@@ -4,16 +4,21 @@ since the last digest (docs/audit.md, "Digests").
 The logic is in account_connections.jobs.make_digest.
 """
 
+import gc
+
+gc.disable()  # while the handler loads: account_connections.startup
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from account_connections.jobs import make_digest
 from account_connections.observability import logger, metrics, tracer
-from account_connections.snapstart import prepare
+from account_connections.startup import loaded
 
-# SnapStart: these services' SDK models loaded before the snapshot; no client kept.
-prepare(["dynamodb", "kms"])
+# Loaded (account_connections.startup); SnapStart loads these services' SDK models before its
+# snapshot, keeping no client.
+loaded(["dynamodb", "kms"])
 
 
 # The scheduled event's id (one per schedule tick) tags every log line.

@@ -1,5 +1,9 @@
 """Auditors' routes: connections and events, JSON or CSV (account_connections.api.audit)."""
 
+import gc
+
+gc.disable()  # while the handler loads: account_connections.startup
+
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -8,11 +12,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from account_connections.api.app import create_app, handle
 from account_connections.api.audit import router
 from account_connections.observability import logger, metrics, tracer
-from account_connections.snapstart import prepare
+from account_connections.startup import loaded
 
 app = create_app(router)
-# SnapStart: these services' SDK models loaded before the snapshot; no client kept.
-prepare(["dynamodb", "kms"])
+# Loaded (account_connections.startup); SnapStart loads these services' SDK models before its
+# snapshot, keeping no client.
+loaded(["dynamodb", "kms"])
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -1,6 +1,10 @@
 """The OpenAPI document, Swagger UI on it (the page and its files) and the health check
 (account_connections.api.docs)."""
 
+import gc
+
+gc.disable()  # while the handler loads: account_connections.startup
+
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +14,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from account_connections.api.app import create_app, handle
 from account_connections.api.docs import router, serve_document_from
 from account_connections.observability import logger, metrics, tracer
-from account_connections.snapstart import prepare
+from account_connections.startup import loaded
 
 app = create_app(router)
 # The OpenAPI document built beside this file before deployment (make openapi).
 serve_document_from(Path(__file__).resolve().parent)
-# SnapStart: these services' SDK models loaded before the snapshot; no client kept.
-prepare([])
+# Loaded (account_connections.startup); SnapStart loads these services' SDK models before its
+# snapshot, keeping no client.
+loaded([])
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -26,9 +26,15 @@ ADAPTER_MODULES = [
 ]
 
 PROBE = """
-import importlib, json, sys
+import gc, importlib, json, sys
 sys.path.insert(0, ".")
+collections = []
+def collected(phase, info):  # once the handler's module has begun (it imports gc first)
+    if phase == "start" and hasattr(sys.modules.get("app"), "gc"):
+        collections.append(info["generation"])
+gc.callbacks.append(collected)
 app = importlib.import_module("app")
+loading_collections = list(collections)
 from account_connections.adapters.clients import client
 from account_connections.domain.fields import Model
 from account_connections.observability import tracer
@@ -41,7 +47,9 @@ def names(complete):
 if sys.argv[1:] == ["before-snapshot"]:
     from account_connections import snapstart
     snapstart.warm([])
-print(json.dumps({"xray": "aws_xray_sdk.core" in sys.modules, "wrapt": "wrapt" in sys.modules,
+print(json.dumps({"collections_while_loading": loading_collections, "gc_enabled": gc.isenabled(),
+                  "frozen": gc.get_freeze_count(),
+                  "xray": "aws_xray_sdk.core" in sys.modules, "wrapt": "wrapt" in sys.modules,
                   "provider": type(tracer.provider).__name__,
                   "built": names(True), "pending": names(False),
                   "clients": client.cache_info().currsize,
@@ -84,6 +92,16 @@ def test_importing_a_handler_builds_no_model_makes_no_client_imports_no_adapter(
     assert found["pending"]  # the service's models, imported and not built
     assert (found["built"], found["clients"], found["adapters"]) == ([], 0, [])
     assert found["openapi_models"] is False
+
+
+@pytest.mark.parametrize("function_dir", FUNCTION_DIRS)
+def test_a_handler_loads_with_the_collector_held_then_freezes_what_it_loaded(function_dir: str) -> None:
+    """No collection walks the objects the handler's imports make while they load; once loaded
+    they are frozen out of every later collection, and the collector runs again for the events."""
+    found = _imports(function_dir, POWERTOOLS_TRACE_DISABLED="true")
+    assert found["collections_while_loading"] == []
+    assert found["gc_enabled"] is True
+    assert int(found["frozen"]) > 50_000  # type: ignore[call-overload]
 
 
 def test_before_the_snapshot_every_model_is_built_and_every_adapter_imported() -> None:
