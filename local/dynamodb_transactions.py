@@ -27,7 +27,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 
-_WRITE_LOCK = threading.RLock()
+WRITE_LOCK = threading.RLock()
 _IN_TRANSACTION = threading.local()
 _WRITES = ("put_item", "update_item", "delete_item", "batch_write_item", "transact_write_items")
 _READS = ("get_item", "batch_get_item", "transact_get_items", "query", "scan")
@@ -117,7 +117,7 @@ def install() -> None:
 def _serialized(method: Any) -> Any:
     @wraps(method)
     def locked(*args: Any, **kwargs: Any) -> Any:
-        with _WRITE_LOCK:
+        with WRITE_LOCK:
             return method(*args, **kwargs)
 
     return locked

@@ -12,6 +12,8 @@ Before it starts, moto is patched where it is wrong or slow under concurrent req
 in a module of its own:
 
 - DynamoDB transactions serialized with item-level rollback (``local.dynamodb_transactions``);
+- a transaction sent again with its ``ClientRequestToken`` (an SDK retry) not applied twice
+  (``local.dynamodb_client_tokens``);
 - a Query reading its partition, not the whole table (``local.dynamodb_queries``);
 - condition and update expressions parsed once, not two or three times per operation
   (``local.dynamodb_expressions``);
@@ -45,6 +47,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 from local import (
+    dynamodb_client_tokens,
     dynamodb_expressions,
     dynamodb_items,
     dynamodb_queries,
@@ -95,6 +98,7 @@ class MotoServer(ThreadedMotoServer):
 
     def start(self) -> None:
         dynamodb_transactions.install()
+        dynamodb_client_tokens.install()
         dynamodb_queries.install()
         dynamodb_expressions.install()
         dynamodb_update_checks.install()
