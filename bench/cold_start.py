@@ -399,9 +399,10 @@ def run() -> Section:
             "the function adds besides the calls its event must make."
         )
         section.notes.append(
-            "Every function holds Python's cyclic collector while its handler loads and then freezes "
-            "what it loaded (`account_connections.startup`); the floor as the issue defines it does "
-            "not. The third row is the floor loaded the same way: against it the worst function is at "
+            "Every function holds Python's cyclic collector while its handler loads, and while a "
+            "service's first client loads its SDK models, and then freezes what it loaded "
+            "(`account_connections.startup`); the floor as the issue defines it does not. The third "
+            "row is the floor loaded the same way: against it the worst function is at "
             f"{worst[1] * floor / held:.2f}x ({worst[0]}), which is what the functions add once the "
             "collector's share of the framework's own loading is taken off both."
         )

@@ -8,19 +8,42 @@ of the oldest generation walks all of them).
 Last, ``loaded()``: what was loaded is frozen (``gc.freeze``: moved to a permanent generation no
 collection walks, Python's documented pattern for a process loaded once that then serves), the
 collector is enabled again for what the events allocate, and SnapStart's hooks are registered.
+
+Later, ``loading()``: the same for what a process loads on its first event and keeps, a service's
+first client (the SDK reads the service's models then: ``adapters/clients.py``).
+
+A frozen object is never collected: a cycle made while loading that later becomes garbage stays.
+Loading makes few, once.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable
-
-from account_connections.snapstart import prepare
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 
 def loaded(clients: Iterable[str]) -> None:
     """The handler's module is loaded: ``clients`` are the services whose SDK models SnapStart
     loads before its snapshot (no client is kept)."""
+    # Here, not at the top: snapstart imports the adapters' clients, which import this module.
+    from account_connections.snapstart import prepare
+
     prepare(clients)
     gc.freeze()
     gc.enable()
+
+
+@contextmanager
+def loading() -> Iterator[None]:
+    """Hold the collector while what is made inside lives as long as the process (an SDK client's
+    service models, made on the first event that needs them), then freeze it with the rest."""
+    if not gc.isenabled():  # the handler's module is still loading: it freezes all of it at the end
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()

@@ -22,6 +22,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from account_connections.startup import loading
+
 _CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
     connect_timeout=3,
@@ -32,8 +34,12 @@ _CONFIG = Config(
 
 @cache
 def client(service: str) -> Any:
-    # The service is a plain string here, so boto3-stubs cannot pick an overload.
-    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+    # Loading: the first client of a service reads its SDK models (tens of thousands of objects
+    # that live as long as the process), with the collector held, then frozen with the rest of
+    # what was loaded (account_connections.startup).
+    with loading():
+        # The service is a plain string here, so boto3-stubs cannot pick an overload.
+        return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
 
 
 class LazyClient:
