@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
@@ -493,7 +493,7 @@ def test_a_quorum_is_reached_by_distinct_approvers_exactly_once(backend: Backend
     # The same approver again (through the connection token, say) is refused
     with pytest.raises(ApproverAlreadyDecided):
         backend.connections.record_decision(
-            shown, replace(one, consume=False), token_hash=connection_token.tokenHash
+            shown, one._replace(consume=False), token_hash=connection_token.tokenHash
         )
     # A second approval from a stale read (still needing two) is told to read again, and changes nothing
     ops = Verdict(who="ops@example.com", round=1, approval=approval("ops@example.com"), needed=2, quorum=2,
@@ -502,7 +502,7 @@ def test_a_quorum_is_reached_by_distinct_approvers_exactly_once(backend: Backend
         backend.connections.record_decision(shown, ops, token_hash=second.tokenHash)
     assert token_state(backend, second)[0] == TokenState.ACTIVE
     # Read again, it is the last: the request is approved in the same write
-    last = replace(ops, needed=1, change=approve(pending, "ops@example.com"),
+    last = ops._replace(needed=1, change=approve(pending, "ops@example.com"),
                    before=tuple(after_one.approvals), chain=after_one.chain_head)  # fmt: skip
     decided = backend.connections.record_decision(shown, last, token_hash=second.tokenHash)
     assert decided.status == S.APPROVED
@@ -521,7 +521,7 @@ def test_an_approval_of_an_earlier_round_is_told_to_read_again(backend: Backend)
                     chain=head(backend, pending))  # fmt: skip
     with pytest.raises(ApprovalsMoved):
         backend.connections.record_decision(ShownRequest.of(pending), stale, token_hash=token.tokenHash)
-    current = replace(stale, round=2)
+    current = stale._replace(round=2)
     assert backend.connections.record_decision(
         ShownRequest.of(pending), current, token_hash=token.tokenHash
     ).status == (S.PENDING_APPROVAL)
@@ -537,7 +537,7 @@ def test_a_connection_token_decides_without_being_spent_and_a_proof_once(backend
     backend.connections.record_decision(shown, one, token_hash=connection_token.tokenHash)
     assert token_state(backend, connection_token)[0] == TokenState.ACTIVE
     # The same proof again, even for another principal, is refused
-    other = replace(one, who="arn:aws:iam::111122223333:role/Other", needed=1, chain=head(backend, pending))
+    other = one._replace(who="arn:aws:iam::111122223333:role/Other", needed=1, chain=head(backend, pending))
     with pytest.raises(AccountProofRefused):
         backend.connections.record_decision(shown, other, token_hash=connection_token.tokenHash)
     assert backend.connections.read(pending.connectionId)[1].approvals_needed == 1

@@ -4,7 +4,7 @@ enforce the same conditions. Imports the domain only."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
 from account_connections.domain.chain import ChainHead
@@ -53,8 +53,7 @@ class EventQuery(NamedTuple):
     at_to: str | None = None
 
 
-@dataclass(frozen=True)
-class LinkChange:
+class LinkChange(NamedTuple):
     """A change of a pending request's links, written in one transaction on condition that the
     connection keeps its status and its ``revision`` as read: the links ``issue``d (each token's
     record, for the address in its ``approverEmail``), the live links that die (``retire``, as
@@ -72,9 +71,9 @@ class LinkChange:
     links: dict[str, str]
     notified: list[str]
     events: list[AuditEvent]
-    retire: list[str] = field(default_factory=list)
+    retire: Sequence[str] = ()
     retire_as: TokenState = TokenState.REPLACED
-    refresh: list[str] = field(default_factory=list)
+    refresh: Sequence[str] = ()
     verify_base_url: str | None = None
     task_token: str | None = None
     csrf_secret: str | None = None
@@ -85,8 +84,7 @@ class LinkChange:
     limit: LinkLimit | None = None
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """A decision to record: the approver's ``approval`` (None: a rejection) and, when it ends the
     request (the approval that reaches the quorum, or a rejection), the status ``change``. ``who``
     is the decider's key (casefolded address, or principal ARN): one decision per round each.
@@ -106,7 +104,7 @@ class Verdict:
     quorum: int = 1
     before: tuple[Approval, ...] = ()
     # The head of the connection's hash chain as the decider knows it (read, or the token's copy).
-    chain: ChainHead = field(default_factory=ChainHead)
+    chain: ChainHead = ChainHead()
 
     def pending(self, shown: ShownRequest) -> Connection:
         """The pending connection this verdict is about, as the decider read it."""
