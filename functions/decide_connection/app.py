@@ -15,12 +15,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from account_connections.api.app import create_app, handle
 from account_connections.api.verify import router
 from account_connections.observability import logger, metrics, tracer
+from account_connections.snapstart import prepare
 from account_connections.startup import loaded
 
 app = create_app(router)
-# Loaded (account_connections.startup); SnapStart loads these services' SDK models before its
-# snapshot, keeping no client.
-loaded(["dynamodb", "stepfunctions", "sns"])
+# SnapStart: these services' SDK models loaded before the snapshot; no client kept.
+prepare(["dynamodb", "stepfunctions", "sns"])
+loaded()  # the collector on again, what was loaded frozen (account_connections.startup)
 
 
 # No traced response: the page holds the link's token, which must not land in a trace.

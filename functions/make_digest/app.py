@@ -14,11 +14,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from account_connections.jobs import make_digest
 from account_connections.observability import logger, metrics, tracer
+from account_connections.snapstart import prepare
 from account_connections.startup import loaded
 
-# Loaded (account_connections.startup); SnapStart loads these services' SDK models before its
-# snapshot, keeping no client.
-loaded(["dynamodb", "kms"])
+# SnapStart: these services' SDK models loaded before the snapshot; no client kept.
+prepare(["dynamodb", "kms"])
+loaded()  # the collector on again, what was loaded frozen (account_connections.startup)
 
 
 # The scheduled event's id (one per schedule tick) tags every log line.

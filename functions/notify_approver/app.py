@@ -12,12 +12,13 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from account_connections.observability import logger, metrics, tracer
+from account_connections.snapstart import prepare
 from account_connections.startup import loaded
 from account_connections.steps import notify_approver
 
-# Loaded (account_connections.startup); SnapStart loads these services' SDK models before its
-# snapshot, keeping no client.
-loaded(["dynamodb", "sns", "stepfunctions"])
+# SnapStart: these services' SDK models loaded before the snapshot; no client kept.
+prepare(["dynamodb", "sns", "stepfunctions"])
+loaded()  # the collector on again, what was loaded frozen (account_connections.startup)
 
 
 # The execution input's correlation id (the creating request's id) tags every log line.

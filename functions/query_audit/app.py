@@ -12,12 +12,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from account_connections.api.app import create_app, handle
 from account_connections.api.audit import router
 from account_connections.observability import logger, metrics, tracer
+from account_connections.snapstart import prepare
 from account_connections.startup import loaded
 
 app = create_app(router)
-# Loaded (account_connections.startup); SnapStart loads these services' SDK models before its
-# snapshot, keeping no client.
-loaded(["dynamodb", "kms"])
+# SnapStart: these services' SDK models loaded before the snapshot; no client kept.
+prepare(["dynamodb", "kms"])
+loaded()  # the collector on again, what was loaded frozen (account_connections.startup)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -14,14 +14,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from account_connections.api.app import create_app, handle
 from account_connections.api.docs import router, serve_document_from
 from account_connections.observability import logger, metrics, tracer
+from account_connections.snapstart import prepare
 from account_connections.startup import loaded
 
 app = create_app(router)
 # The OpenAPI document built beside this file before deployment (make openapi).
 serve_document_from(Path(__file__).resolve().parent)
-# Loaded (account_connections.startup); SnapStart loads these services' SDK models before its
-# snapshot, keeping no client.
-loaded([])
+# SnapStart: these services' SDK models loaded before the snapshot; no client kept.
+prepare([])
+loaded()  # the collector on again, what was loaded frozen (account_connections.startup)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

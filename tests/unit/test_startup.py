@@ -64,5 +64,5 @@ def test_loading_inside_a_module_s_load_leaves_the_collector_to_it(collector: No
 def test_loaded_freezes_what_was_loaded_and_enables_the_collector(collector: None) -> None:
     gc.disable()
     gc.unfreeze()
-    startup.loaded([])
+    startup.loaded()
     assert gc.isenabled() and gc.get_freeze_count() > 0

@@ -7,7 +7,7 @@ of the oldest generation walks all of them).
 
 Last, ``loaded()``: what was loaded is frozen (``gc.freeze``: moved to a permanent generation no
 collection walks, Python's documented pattern for a process loaded once that then serves), the
-collector is enabled again for what the events allocate, and SnapStart's hooks are registered.
+collector is enabled again for what the events allocate.
 
 Later, ``loading()``: the same for what a process loads on its first event and keeps, a service's
 first client (the SDK reads the service's models then: ``adapters/clients.py``).
@@ -19,17 +19,13 @@ Loading makes few, once.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 
-def loaded(clients: Iterable[str]) -> None:
-    """The handler's module is loaded: ``clients`` are the services whose SDK models SnapStart
-    loads before its snapshot (no client is kept)."""
-    # Here, not at the top: snapstart imports the adapters' clients, which import this module.
-    from account_connections.snapstart import prepare
-
-    prepare(clients)
+def loaded() -> None:
+    """The handler's module has loaded what it needs (called once its app and SnapStart's hooks
+    are set): freeze what it loaded, and collect again what the events allocate."""
     gc.freeze()
     gc.enable()
 
