@@ -44,10 +44,14 @@ def models(cls):
         yield from models(sub)
 def names(complete):
     return sorted(m.__qualname__ for m in set(models(Model)) if m.__pydantic_complete__ is complete)
+warming_collections = []
 if sys.argv[1:] == ["before-snapshot"]:
     from account_connections import snapstart
+    collections.clear()
     snapstart.warm([])
+    warming_collections = list(collections)
 print(json.dumps({"collections_while_loading": loading_collections, "gc_enabled": gc.isenabled(),
+                  "collections_while_warming": warming_collections,
                   "frozen": gc.get_freeze_count(),
                   "xray": "aws_xray_sdk.core" in sys.modules, "wrapt": "wrapt" in sys.modules,
                   "provider": type(tracer.provider).__name__,
@@ -109,6 +113,8 @@ def test_before_the_snapshot_every_model_is_built_and_every_adapter_imported() -
     assert found["pending"] == [] and "Connection" in list(found["built"])  # type: ignore[call-overload]
     assert found["adapters"] == sorted(ADAPTER_MODULES) and found["clients"] == 0
     assert found["idna"] is True  # urllib3's first connection needs the codec
+    # Loaded as the handler's module was: no collection meanwhile, then frozen.
+    assert found["collections_while_warming"] == [] and found["gc_enabled"] is True
 
 
 def test_tracing_on_in_lambda_is_powertools_xray_provider() -> None:

@@ -24,6 +24,7 @@ from types import ModuleType
 from account_connections import adapters, wiring
 from account_connections.adapters.clients import client
 from account_connections.domain.fields import Model
+from account_connections.startup import loading
 
 
 def build_models() -> int:
@@ -61,13 +62,15 @@ def build_everything() -> int:
 def warm(clients: Iterable[str]) -> None:
     """Import every adapter and build every model; load each service's models into the SDK's
     caches, keeping no client; and load the IDNA codec, which urllib3 imports on a process's first
-    connection (``host.encode("idna")``, with ``stringprep``)."""
-    import_all(adapters)
-    build_models()
-    "".encode("idna")
-    for service in clients:
-        client(service)
-    forget()
+    connection (``host.encode("idna")``, with ``stringprep``). All of it loaded as the handler's
+    module was (``startup.loading``: the collector held, then what was loaded frozen)."""
+    with loading():
+        import_all(adapters)
+        build_models()
+        "".encode("idna")
+        for service in clients:
+            client(service)
+        forget()
 
 
 def forget() -> None:
