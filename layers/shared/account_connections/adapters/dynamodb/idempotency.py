@@ -27,6 +27,11 @@ from botocore.exceptions import ClientError
 from account_connections.adapters.dynamodb.table import Op
 
 
+def _as_stored(result: dict[str, Any]) -> str:
+    """A response as powertools' ``save_success`` writes it to the record."""
+    return json.dumps(result, cls=Encoder, sort_keys=True)
+
+
 class TransactionalIdempotency(DynamoDBPersistenceLayer):
     """powertools' ``DynamoDBPersistenceLayer``, whose in-progress record the guarded function may
     complete in a transaction of its own (``completion``); ``save_success`` then writes nothing.
@@ -62,7 +67,7 @@ class TransactionalIdempotency(DynamoDBPersistenceLayer):
             idempotency_key=mine.idempotency_key,
             status=STATUS_CONSTANTS["COMPLETED"],
             expiry_timestamp=self._get_expiry_timestamp(),
-            response_data=json.dumps(result, cls=Encoder, sort_keys=True),
+            response_data=_as_stored(result),
             payload_hash=mine.payload_hash,
         )
         # As powertools' ``_update_record`` writes it.
@@ -108,7 +113,7 @@ class TransactionalIdempotency(DynamoDBPersistenceLayer):
         if (
             completed is not None
             and completed.idempotency_key == self._get_hashed_idempotency_key(data=data)
-            and completed.response_data == json.dumps(result, cls=Encoder, sort_keys=True)
+            and completed.response_data == _as_stored(result)
         ):
             self._save_to_cache(data_record=completed)
             return
