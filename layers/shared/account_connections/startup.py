@@ -41,5 +41,4 @@ def loading() -> Iterator[None]:
     try:
         yield
     finally:
-        gc.freeze()
-        gc.enable()
+        loaded()
