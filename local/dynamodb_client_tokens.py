@@ -23,7 +23,6 @@ import json
 import time
 from typing import Any
 
-from moto.core.responses import ActionResult
 from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
 from moto.dynamodb.responses import DynamoHandler
 
@@ -49,17 +48,21 @@ def _transact_write_items(self: DynamoHandler) -> Any:
         return _ORIGINAL["transact"](self)
     request = json.dumps(self.body.get("TransactItems"), sort_keys=True)
     with dynamodb_transactions.WRITE_LOCK:
-        seen: dict[str, tuple[str, float]] = self.dynamodb_backend.__dict__.setdefault("_client_tokens", {})
+        # token -> (the request, until when it is remembered, what it was answered)
+        seen: dict[str, tuple[str, float, Any]] = self.dynamodb_backend.__dict__.setdefault(
+            "_client_tokens", {}
+        )
         now = time.monotonic()
-        for expired in [key for key, (_, until) in seen.items() if until <= now]:
+        for expired in [key for key, (_, until, _) in seen.items() if until <= now]:
             del seen[expired]
         if token in seen:
-            if seen[token][0] != request:
+            first, _, answer = seen[token]
+            if first != request:
                 raise IdempotentParameterMismatch()
-            return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})  # as moto answers
-        result = _ORIGINAL["transact"](self)
-        seen[token] = (request, now + WINDOW_SECONDS)
-        return result
+            return answer
+        answer = _ORIGINAL["transact"](self)
+        seen[token] = (request, now + WINDOW_SECONDS, answer)
+        return answer
 
 
 def install() -> None:
